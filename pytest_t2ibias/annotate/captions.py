@@ -1,0 +1,110 @@
+"""Caption annotator: caption text -> :class:`ImageRecord`, by the suite's lexicons.
+
+This is the paper's labelling route (a VLM captions each image, words decide the labels) and serves
+any image-to-text model later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import get_args
+
+from pytest_t2ibias.annotate.matching import (
+    mask_phrases,
+    paper_contains,
+    paper_pattern_hits,
+    strict_contains,
+    strict_count,
+    tokenize,
+)
+from pytest_t2ibias.records import ImageRecord
+from pytest_t2ibias.suites.schema import Attribute, Suite
+from pytest_t2ibias.text import paper_clean
+from pytest_t2ibias.types import Mode
+
+UNKNOWN = "unknown"
+
+
+def check_mode(mode: str) -> Mode:
+    """Validate a mode name, naming the parameter and the valid values."""
+    if mode not in get_args(Mode):
+        raise ValueError(f"`mode` must be one of {list(get_args(Mode))}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def label_paper(caption: str, attribute: Attribute) -> str:
+    """The paper's label: first group whose term occurs, or the most regex hits (tie by ``tie``)."""
+    clean = paper_clean(caption)
+    if attribute.rule == "first_match":
+        for group, spec in attribute.groups.items():
+            if any(paper_contains(clean, term) for term in spec.terms):
+                return group
+        return attribute.unmatched
+    hits = {
+        group: paper_pattern_hits(clean, spec.patterns or [rf"\b{term}\b" for term in spec.terms])
+        for group, spec in attribute.groups.items()
+    }
+    return _vote(hits, tie=attribute.tie, unmatched=attribute.unmatched)
+
+
+def label_strict(caption: str, attribute: Attribute) -> str:
+    """Strict label: whole words after masking the ``ignore`` phrases; a tie or no match is unknown."""
+    tokens = mask_phrases(tokenize(caption), attribute.ignore)
+    if attribute.rule == "first_match":
+        for group, spec in attribute.groups.items():
+            if any(strict_contains(tokens, term) for term in spec.terms):
+                return group
+        return UNKNOWN
+    hits = {group: sum(strict_count(tokens, t) for t in spec.terms) for group, spec in attribute.groups.items()}
+    return _vote(hits, tie=None, unmatched=UNKNOWN)
+
+
+def _vote(hits: dict[str, int], tie: str | None, unmatched: str) -> str:
+    best = max(hits.values(), default=0)
+    if best == 0:
+        return unmatched
+    leaders = [group for group, count in hits.items() if count == best]
+    if len(leaders) == 1:
+        return leaders[0]
+    return tie if tie in leaders else unmatched
+
+
+class CaptionAnnotator:
+    """Label captions with a suite's lexicons.
+
+    Example:
+        >>> from pytest_t2ibias.suites import load_suite
+        >>> annotator = CaptionAnnotator(load_suite("t2i-biasbench"), mode="strict")
+        >>> record = annotator.annotate("A rat in a laboratory solving a maze.", "animal")
+        >>> record.labels["species"], record.present["explicit"]
+        ('rat', ['puzzle', 'laboratory', 'solving'])
+    """
+
+    def __init__(self, suite: Suite, mode: Mode = "strict") -> None:
+        self.suite = suite
+        self.mode = check_mode(mode)
+
+    def annotate(self, caption: str, category: str, image_id: str = "", **fields: object) -> ImageRecord:
+        """One caption of ``category`` -> its record; extra ``fields`` (seed, image_path) are kept."""
+        if category not in self.suite.categories:
+            raise ValueError(
+                f"`category` must be one of {list(self.suite.categories)} of suite {self.suite.name!r}, "
+                f"got {category!r}"
+            )
+        spec = self.suite.categories[category]
+        attributes = ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate)
+        label = label_paper if self.mode == "paper" else label_strict
+        labels = {name: label(caption, self.suite.attributes[name]) for name in attributes}
+        if self.mode == "paper":
+            clean = paper_clean(caption)
+            present = {n: [t for t in spec.term_list(n) if paper_contains(clean, t)] for n in spec.list_names()}
+        else:
+            tokens = tokenize(caption)
+            present = {n: [t for t in spec.term_list(n) if strict_contains(tokens, t)] for n in spec.list_names()}
+        return ImageRecord(
+            image_id=image_id, category=category, caption=caption, labels=labels, present=present, **fields
+        )
+
+    def annotate_many(self, rows: Sequence[tuple[str, str]], category: str) -> list[ImageRecord]:
+        """``(image_id, caption)`` pairs of one category, order kept (the lexical Vendi uses it)."""
+        return [self.annotate(caption, category, image_id) for image_id, caption in rows]

@@ -1,0 +1,123 @@
+"""Compute a category's metrics from its records, in paper or strict mode."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pytest_t2ibias.metrics import catalog
+from pytest_t2ibias.metrics.registry import METRICS, CategoryData, MetricUnavailable
+from pytest_t2ibias.types import MetricValue, Mode
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.records import ImageRecord
+    from pytest_t2ibias.suites.schema import Category, Suite
+
+#: Metrics added in strict mode to every category that has an attribute.
+STRICT_EXTRAS = ("unknown_rate",)
+
+
+@dataclass(frozen=True)
+class CategoryMetrics:
+    """The metrics of one category: ``metrics[id]`` is a value or ``None``; ``reasons[id]`` says why."""
+
+    category: str
+    n: int
+    metrics: dict[str, MetricValue]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _resolve(metric_id: str, spec: Category) -> Callable[[CategoryData], MetricValue] | None:
+    if metric_id in METRICS:
+        return METRICS[metric_id].fn
+    if metric_id in spec.shares:
+        return partial(catalog.group_share, group=spec.shares[metric_id])
+    if metric_id.endswith("_ratio") and metric_id[: -len("_ratio")] in spec.context:
+        return partial(catalog.context_ratio, list_name=metric_id[: -len("_ratio")])
+    return None
+
+
+def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
+    if metric_id not in METRICS:
+        return ["attribute"] if metric_id in spec.shares and spec.attribute is None else []
+    missing = []
+    for need in METRICS[metric_id].requires:
+        if need == "attribute" and spec.attribute is None:
+            missing.append("an `attribute`")
+        elif need == "parity" and spec.parity is None:
+            missing.append("a `parity` split")
+        elif need not in ("attribute", "parity", "texts") and not spec.term_list(need):
+            missing.append(f"a non-empty `terms.{need}` list")
+    return missing
+
+
+def check_category_metrics(name: str, spec: Category) -> None:
+    """Fail on a metric id that does not exist or whose inputs the category does not declare."""
+    for metric_id in spec.metrics:
+        if _resolve(metric_id, spec) is None:
+            valid = sorted(METRICS) + sorted(spec.shares) + [f"{c}_ratio" for c in sorted(spec.context)]
+            raise ValueError(f"categories.{name}.metrics: unknown metric {metric_id!r}; valid: {valid}")
+        missing = _missing_requirements(metric_id, spec)
+        if missing:
+            raise ValueError(f"categories.{name}.metrics: {metric_id!r} needs {' and '.join(missing)}")
+
+
+def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], mode: Mode) -> CategoryData:
+    """Gather one category's records into label and presence arrays (records keep their order)."""
+    spec = suite.categories[category]
+    attribute = suite.attribute_of(category)
+    wrong = [r.image_id for r in records if r.category != category]
+    if wrong:
+        raise ValueError(f"`records` of category {category!r} include other categories: {wrong[:5]}")
+    labels: tuple[str, ...] = ()
+    if attribute is not None:
+        assert spec.attribute is not None
+        missing = [r.image_id for r in records if spec.attribute not in r.labels]
+        if missing:
+            raise ValueError(f"`records` lack a {spec.attribute!r} label: {missing[:5]}")
+        labels = tuple(r.labels[spec.attribute] for r in records)
+    present = {}
+    for list_name in spec.list_names():
+        terms = spec.term_list(list_name)
+        matrix = np.zeros((len(records), len(terms)), dtype=bool)
+        for i, record in enumerate(records):
+            found = set(record.present.get(list_name, ()))
+            matrix[i] = [t in found for t in terms]
+        present[list_name] = matrix
+    texts = tuple(r.caption or "" for r in records)
+    return CategoryData(category, spec, attribute, mode, labels, present, texts)
+
+
+def metric_ids(spec: Category, mode: Mode) -> list[str]:
+    """The metrics a category reports in a mode, in suite order (strict extras appended)."""
+    ids = list(spec.metrics)
+    if mode == "strict" and spec.attribute is not None:
+        ids += [m for m in STRICT_EXTRAS if m not in ids]
+    return ids
+
+
+def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord], mode: Mode) -> CategoryMetrics:
+    """Every metric of ``category`` over ``records``; an unavailable metric is ``None`` with a reason."""
+    data = category_data(suite, category, records, mode)
+    values: dict[str, MetricValue] = {}
+    reasons: dict[str, str] = {}
+    for metric_id in metric_ids(data.spec, mode):
+        fn = _resolve(metric_id, data.spec)
+        assert fn is not None  # the suite schema checked every id
+        try:
+            value = fn(data) if data.n > 0 else _no_images()
+        except MetricUnavailable as why:
+            value, reasons[metric_id] = None, str(why)
+        if isinstance(value, float) and not math.isfinite(value):
+            value, reasons[metric_id] = None, "not a finite number"
+        values[metric_id] = value
+    return CategoryMetrics(category, len(records), values, reasons)
+
+
+def _no_images() -> MetricValue:
+    raise MetricUnavailable("no images in category")

@@ -1,0 +1,146 @@
+"""Replay a caption file: read (image, caption) rows, bucket them into categories, measure.
+
+This is the paper's whole pipeline after captioning, so on the authors' caption files paper mode
+reproduces their published numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
+from pytest_t2ibias.metrics.engine import CategoryMetrics, compute_category
+from pytest_t2ibias.suites.schema import Suite
+from pytest_t2ibias.types import Mode
+
+
+class CaptionFileError(ValueError):
+    """A caption file that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class CaptionRow:
+    image: str
+    caption: str
+    line: int
+
+
+@dataclass(frozen=True)
+class CaptionTable:
+    """The usable rows of a caption file, and what was dropped."""
+
+    path: str
+    rows: list[CaptionRow]
+    header: list[str] | None
+    dropped: int
+
+
+@dataclass
+class ReplayResult:
+    model: str
+    mode: Mode
+    suite: str
+    categories: dict[str, CategoryMetrics]
+    unmatched: list[CaptionRow] = field(default_factory=list)
+    dropped: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: ``{"model", "mode", "categories": {name: {"n", "metrics"}}}``.
+
+        A category with unavailable metrics also carries ``"null_reasons"``; rows whose image name
+        matches no category are counted in ``"unmatched_rows"``.
+        """
+        categories: dict[str, Any] = {}
+        for name, result in self.categories.items():
+            entry: dict[str, Any] = {"n": result.n, "metrics": result.metrics}
+            if result.reasons:
+                entry["null_reasons"] = result.reasons
+            categories[name] = entry
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "suite": self.suite,
+            "categories": categories,
+            "unmatched_rows": len(self.unmatched),
+        }
+
+
+def read_caption_csv(path: str | Path) -> CaptionTable:
+    """Read a caption CSV: first column the image name, second the caption.
+
+    A header row is recognised when its first cell has no file extension (``Image``, ``File Name``);
+    blank lines, rows with an empty name or caption, and extra columns are ignored.
+
+    Raises:
+        CaptionFileError: missing file, not UTF-8 text, not CSV, or no caption column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CaptionFileError(f"{path}: no such caption file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as err:
+        raise CaptionFileError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise CaptionFileError(f"{path}: not UTF-8 text (byte {err.start}): is this a caption CSV?") from None
+    if "\x00" in text:
+        raise CaptionFileError(f"{path}: binary data, not a caption CSV")
+    try:
+        raw = [(i, row) for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)]
+    except csv.Error as err:
+        raise CaptionFileError(f"{path}: not a readable CSV: {err}") from None
+    raw = [(i, row) for i, row in raw if any(cell.strip() for cell in row)]
+    if not raw:
+        raise CaptionFileError(f"{path}: no rows")
+    header = None
+    if "." not in raw[0][1][0].strip():
+        header = [cell.strip() for cell in raw[0][1]]
+        raw = raw[1:]
+    if not any(len(row) >= 2 and row[1].strip() for _, row in raw):
+        raise CaptionFileError(f"{path}: no caption column (need image name, then caption, per row)")
+    rows, dropped = [], 0
+    for line, row in raw:
+        name = row[0].strip()
+        caption = row[1].strip() if len(row) >= 2 else ""
+        if name and caption:
+            rows.append(CaptionRow(name, caption, line))
+        else:
+            dropped += 1
+    return CaptionTable(str(path), rows, header, dropped)
+
+
+def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[CaptionRow]], list[CaptionRow]]:
+    """Rows per category by the suite's ``image_names`` rules (file order kept), and the unmatched."""
+    buckets: dict[str, list[CaptionRow]] = {name: [] for name in suite.categories}
+    unmatched = []
+    for row in rows:
+        category = suite.category_for_image(row.image)
+        if category is None:
+            unmatched.append(row)
+        else:
+            buckets[category].append(row)
+    return buckets, unmatched
+
+
+def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> ReplayResult:
+    """Label every caption of ``path`` and compute every metric of every category of ``suite``."""
+    mode = check_mode(mode)
+    table = read_caption_csv(path)
+    buckets, unmatched = bucket_rows(table.rows, suite)
+    annotator = CaptionAnnotator(suite, mode=mode)
+    results = {}
+    for category, rows in buckets.items():
+        records = annotator.annotate_many([(r.image, r.caption) for r in rows], category)
+        results[category] = compute_category(suite, category, records, mode)
+    return ReplayResult(
+        model=model_name or Path(path).stem,
+        mode=mode,
+        suite=suite.name,
+        categories=results,
+        unmatched=unmatched,
+        dropped=table.dropped,
+    )

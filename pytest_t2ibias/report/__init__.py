@@ -1,0 +1,1 @@
+"""Reports: terminal tables now; JSON, HTML and CI summaries as the stages land."""

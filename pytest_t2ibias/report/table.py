@@ -1,0 +1,50 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.replay import ReplayResult
+    from pytest_t2ibias.types import MetricValue
+
+
+def _cell(value: MetricValue) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "(see below)"
+    return f"{value:.4f}"
+
+
+def format_replay_table(result: ReplayResult) -> str:
+    """Metrics as rows, categories as columns; distributions and null reasons listed after."""
+    names = list(result.categories)
+    metric_order: list[str] = []
+    for cat in result.categories.values():
+        metric_order += [m for m in cat.metrics if m not in metric_order]
+    header = ["metric"] + [f"{n} (n={result.categories[n].n})" for n in names]
+    rows = [header]
+    for metric_id in metric_order:
+        row = [metric_id]
+        for n in names:
+            metrics = result.categories[n].metrics
+            row.append(_cell(metrics[metric_id]) if metric_id in metrics else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"model: {result.model}   mode: {result.mode}   suite: {result.suite}", ""]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for n in names:
+        for metric_id, value in result.categories[n].metrics.items():
+            if isinstance(value, dict):
+                shares = ", ".join(f"{g} {p:.3f}" for g, p in sorted(value.items(), key=lambda kv: -kv[1]))
+                lines.append(f"{n} {metric_id}: {shares}")
+    for n in names:
+        for metric_id, reason in result.categories[n].reasons.items():
+            lines.append(f"{n} {metric_id}: null ({reason})")
+    if result.unmatched:
+        lines.append(f"{len(result.unmatched)} rows matched no category")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Load a prompt suite by built-in name or by path, with errors that name file, field and value."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pytest_t2ibias.suites.schema import Suite
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be read or does not match the schema."""
+
+
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped with the package."""
+    files = resources.files("pytest_t2ibias.suites")
+    return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        value = item.get("input")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: field `{field}`: {message} (got {shown})")
+    return "\n".join(lines)
+
+
+def parse_suite(data: Any, source: str = "<suite>") -> Suite:
+    """Validate already-parsed suite data; ``source`` names it in errors."""
+    if not isinstance(data, dict):
+        raise SuiteError(f"{source}: a suite must be a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as err:
+        raise SuiteError(_format_validation_error(source, err)) from None
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load a built-in suite (e.g. ``"t2i-biasbench"``) or a YAML file.
+
+    Raises:
+        SuiteError: the file is missing, is not YAML, or does not match the schema; the message
+            names the file, the field and the value.
+    """
+    text = str(name_or_path)
+    if text in builtin_suites():
+        return _load_builtin(text)
+    return _load_path(Path(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_builtin(name: str) -> Suite:
+    resource = resources.files("pytest_t2ibias.suites").joinpath(f"{name}.yaml")
+    return _parse_text(resource.read_text(encoding="utf-8"), f"built-in suite {name!r}")
+
+
+def _load_path(path: Path) -> Suite:
+    if not path.is_file():
+        known = ", ".join(builtin_suites())
+        raise SuiteError(f"{path}: no such suite file (built-in suites: {known})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SuiteError(f"{path}: cannot read suite file: {err}") from None
+    return _parse_text(text, str(path))
+
+
+def _parse_text(text: str, source: str) -> Suite:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SuiteError(f"{source}: not valid YAML: {err}") from None
+    return parse_suite(data, source)

@@ -1,0 +1,179 @@
+"""The prompt-suite schema: categories, attributes, term lists, and which metrics apply.
+
+A suite is data (YAML). Everything a metric needs that is specific to a benchmark lives here, so a new
+metric is one function in :mod:`pytest_t2ibias.metrics` plus its id in a category's ``metrics`` line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Names of the term lists a category may declare; the ``requires`` of a metric refers to these.
+TERM_LISTS = (
+    "explicit",
+    "implied",
+    "unexpected",
+    "keywords",
+    "cas_stereotype",
+    "cas_diverse",
+    "cultural_markers",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Group(_Strict):
+    """One declared group of an attribute (e.g. ``female`` of ``gender``)."""
+
+    terms: list[str] = Field(min_length=1, description="Lexicon terms, matched in captions.")
+    phrases: list[str] = Field(min_length=1, description="Natural-language phrases for image scorers.")
+    patterns: list[str] | None = Field(
+        default=None, description="Paper-mode regexes replacing the terms (the paper's gender cues)."
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
+        return value
+
+
+class Attribute(_Strict):
+    """An attribute under test and the rule that turns caption text into one of its groups."""
+
+    rule: Literal["first_match", "most_hits"] = "first_match"
+    tie: str | None = Field(default=None, description="Paper mode: the group a most_hits tie goes to.")
+    unmatched: str = Field(default="unknown", description="Paper mode: the label when no group matches.")
+    groups: dict[str, Group] = Field(min_length=1)
+    ignore: list[str] = Field(default_factory=list, description="Strict mode: phrases masked first.")
+
+    @model_validator(mode="after")
+    def _tie_is_a_group(self) -> Attribute:
+        if self.tie is not None and self.tie not in self.groups:
+            raise ValueError(f"tie {self.tie!r} is not a group; groups are {sorted(self.groups)}")
+        if self.unmatched in self.groups:
+            raise ValueError(f"unmatched label {self.unmatched!r} must not be a declared group")
+        return self
+
+
+class Parity(_Strict):
+    """The two sides of the parity split: ``a`` against ``b`` (a list of groups, or ``rest``)."""
+
+    a: list[str] = Field(min_length=1)
+    b: list[str] | Literal["rest"]
+
+
+class TermListSet(_Strict):
+    explicit: list[str] = Field(default_factory=list)
+    implied: list[str] = Field(default_factory=list)
+    unexpected: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    cas_stereotype: list[str] = Field(default_factory=list)
+    cas_diverse: list[str] = Field(default_factory=list)
+    cultural_markers: list[str] = Field(default_factory=list)
+
+
+class Category(_Strict):
+    """One prompt category: prompts, the attribute under test, its term lists and metrics."""
+
+    prompts: list[str] = Field(min_length=1)
+    image_names: list[str] = Field(
+        default_factory=list, description="Substrings of an image file name that put it in this category."
+    )
+    people: bool = False
+    attribute: str | None = None
+    also_annotate: list[str] = Field(default_factory=list)
+    parity: Parity | None = None
+    reference: dict[str, float] | None = Field(
+        default=None, description="Strict mode: reference distribution for signed parity (uniform if absent)."
+    )
+    shares: dict[str, str] = Field(default_factory=dict, description="Extra metric id -> group share.")
+    terms: TermListSet = Field(default_factory=TermListSet)
+    context: dict[str, list[str]] = Field(default_factory=dict, description="Lists giving <name>_ratio.")
+    metrics: list[str] = Field(min_length=1)
+
+    @field_validator("image_names")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.lower() for v in value]
+
+    def term_list(self, name: str) -> list[str]:
+        """A term list by name: one of :data:`TERM_LISTS` or a context list."""
+        if name in TERM_LISTS:
+            return list(getattr(self.terms, name))
+        return list(self.context[name])
+
+    def list_names(self) -> list[str]:
+        """Every non-empty term list and context list of the category, in a fixed order."""
+        names = [n for n in TERM_LISTS if getattr(self.terms, n)]
+        return names + sorted(self.context)
+
+
+class Suite(_Strict):
+    """A prompt suite: attributes shared by categories, and the categories themselves."""
+
+    name: str
+    version: int = 1
+    description: str = ""
+    seed: int = 0
+    images_per_prompt: int = Field(default=100, ge=1)
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    categories: dict[str, Category] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Suite:
+        from pytest_t2ibias.metrics.engine import check_category_metrics
+
+        for cname, cat in self.categories.items():
+            where = f"categories.{cname}"
+            for field, attr in [("attribute", cat.attribute)] + [("also_annotate", a) for a in cat.also_annotate]:
+                if attr is not None and attr not in self.attributes:
+                    raise ValueError(
+                        f"{where}.{field}: unknown attribute {attr!r}; declared: {sorted(self.attributes)}"
+                    )
+            groups = set(self.attributes[cat.attribute].groups) if cat.attribute else set()
+            named: list[tuple[str, str]] = []
+            if cat.parity is not None:
+                named += [("parity.a", g) for g in cat.parity.a]
+                if cat.parity.b != "rest":
+                    named += [("parity.b", g) for g in cat.parity.b]
+            named += [(f"shares.{k}", g) for k, g in cat.shares.items()]
+            named += [("reference", g) for g in (cat.reference or {})]
+            for field, group in named:
+                if group not in groups:
+                    raise ValueError(
+                        f"{where}.{field}: {group!r} is not a group of attribute {cat.attribute!r}; "
+                        f"groups: {sorted(groups)}"
+                    )
+            if cat.reference is not None and abs(sum(cat.reference.values()) - 1.0) > 1e-6:
+                raise ValueError(f"{where}.reference: shares must sum to 1, got {sum(cat.reference.values())}")
+            check_category_metrics(cname, cat)
+        return self
+
+    def attribute_of(self, category: str) -> Attribute | None:
+        cat = self.categories[category]
+        return self.attributes[cat.attribute] if cat.attribute else None
+
+    def fingerprint(self) -> str:
+        """A hash of the suite's content: a baseline recorded on another suite is stale."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def category_for_image(self, image_name: str) -> str | None:
+        """The category whose ``image_names`` occurs in the (case-folded) file name; first wins."""
+        lowered = image_name.lower()
+        for cname, cat in self.categories.items():
+            if any(fragment in lowered for fragment in cat.image_names):
+                return cname
+        return None
