@@ -60,4 +60,4 @@ def t2ibias_suite(pytestconfig: pytest.Config) -> Suite:
     try:
         return load_suite(_setting(pytestconfig, "t2ibias_suite"))
     except SuiteError as err:
-        raise pytest.UsageError(f"t2ibias: {err}") from None
+        pytest.fail(f"t2ibias: {err}", pytrace=False)

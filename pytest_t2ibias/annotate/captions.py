@@ -75,7 +75,7 @@ class CaptionAnnotator:
     Example:
         >>> from pytest_t2ibias.suites import load_suite
         >>> annotator = CaptionAnnotator(load_suite("t2i-biasbench"), mode="strict")
-        >>> record = annotator.annotate("A rat in a laboratory solving a maze.", "animal")
+        >>> record = annotator.annotate("Two rats solving a puzzle in a laboratory.", "animal")
         >>> record.labels["species"], record.present["explicit"]
         ('rat', ['puzzle', 'laboratory', 'solving'])
     """

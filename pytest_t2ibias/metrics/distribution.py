@@ -35,7 +35,7 @@ def proportions(
         >>> names, p.tolist()
         (['a', 'b', 'unknown'], [0.5, 0.25, 0.25])
         >>> names, p = proportions(["a", "b", "a", "unknown"], groups=["a", "b", "c"])
-        >>> names, [round(x, 4) for x in p]
+        >>> names, p.round(4).tolist()
         (['a', 'b', 'c'], [0.6667, 0.3333, 0.0])
     """
     if groups is None:
