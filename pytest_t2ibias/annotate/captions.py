@@ -84,8 +84,17 @@ class CaptionAnnotator:
         self.suite = suite
         self.mode = check_mode(mode)
 
-    def annotate(self, caption: str, category: str, image_id: str = "", **fields: object) -> ImageRecord:
-        """One caption of ``category`` -> its record; extra ``fields`` (seed, image_path) are kept."""
+    def annotate(
+        self,
+        caption: str,
+        category: str,
+        image_id: str = "",
+        *,
+        seed: int | None = None,
+        prompt: str | None = None,
+        image_path: str | None = None,
+    ) -> ImageRecord:
+        """One caption of ``category`` -> its record; ``seed``, ``prompt`` and ``image_path`` are kept."""
         if category not in self.suite.categories:
             raise ValueError(
                 f"`category` must be one of {list(self.suite.categories)} of suite {self.suite.name!r}, "
@@ -102,7 +111,14 @@ class CaptionAnnotator:
             tokens = tokenize(caption)
             present = {n: [t for t in spec.term_list(n) if strict_contains(tokens, t)] for n in spec.list_names()}
         return ImageRecord(
-            image_id=image_id, category=category, caption=caption, labels=labels, present=present, **fields
+            image_id=image_id,
+            category=category,
+            caption=caption,
+            labels=labels,
+            present=present,
+            seed=seed,
+            prompt=prompt,
+            image_path=image_path,
         )
 
     def annotate_many(self, rows: Sequence[tuple[str, str]], category: str) -> list[ImageRecord]:

@@ -63,7 +63,7 @@ class Distribution:
     unknown_rate: float
 
     def as_dict(self) -> dict[str, float]:
-        return {g: float(x) for g, x in zip(self.groups, self.p)}
+        return {g: float(x) for g, x in zip(self.groups, self.p, strict=True)}
 
 
 @dataclass(frozen=True)

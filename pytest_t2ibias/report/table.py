@@ -34,7 +34,8 @@ def format_replay_table(result: ReplayResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [f"model: {result.model}   mode: {result.mode}   suite: {result.suite}", ""]
     for i, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        cells = [c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     for n in names:
