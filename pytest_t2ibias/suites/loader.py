@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,23 @@ def builtin_suites() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
+_CROSS_REFERENCE = re.compile(r"^(?P<field>[\w.]+): (?P<message>.*)$", re.DOTALL)
+
+
 def _format_validation_error(source: str, err: ValidationError) -> str:
     lines = []
     for item in err.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "<top level>"
-        value = item.get("input")
-        shown = repr(value)
+        message = item["msg"].removeprefix("Value error, ")
+        field = ".".join(str(part) for part in item["loc"])
+        cross = _CROSS_REFERENCE.match(message)
+        if not field and cross:
+            # Suite-level checks name their own field and quote the bad value in the message.
+            lines.append(f"{source}: field `{cross['field']}`: {cross['message']}")
+            continue
+        shown = repr(item.get("input"))
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: field `{field}`: {message} (got {shown})")
+        lines.append(f"{source}: field `{field or '<top level>'}`: {message} (got {shown})")
     return "\n".join(lines)
 
 
