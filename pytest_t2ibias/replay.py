@@ -72,8 +72,9 @@ class ReplayResult:
 def read_caption_csv(path: str | Path) -> CaptionTable:
     """Read a caption CSV: first column the image name, second the caption.
 
-    A header row is recognised when its first cell has no file extension (``Image``, ``File Name``);
-    blank lines, rows with an empty name or caption, and extra columns are ignored.
+    A header row is recognised when its first cell has neither a file extension nor a digit
+    (``Image``, ``File Name``; not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines, rows with an empty
+    name or caption, and extra columns are ignored.
 
     Raises:
         CaptionFileError: missing file, not UTF-8 text, not CSV, or no caption column.
@@ -97,7 +98,8 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
     if not raw:
         raise CaptionFileError(f"{path}: no rows")
     header = None
-    if "." not in raw[0][1][0].strip():
+    first = raw[0][1][0].strip()
+    if "." not in first and not any(ch.isdigit() for ch in first):
         header = [cell.strip() for cell in raw[0][1]]
         raw = raw[1:]
     if not any(len(row) >= 2 and row[1].strip() for _, row in raw):

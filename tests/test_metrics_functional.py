@@ -29,6 +29,7 @@ from pytest_t2ibias.metrics import (
     parity_difference,
     proportions,
     shannon_entropy,
+    signed_parity,
 )
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT
@@ -332,21 +333,37 @@ def test_parity_difference_paper_is_direction_blind() -> None:
     assert parity_difference({"male": 0.0, "female": 1.0}, ["male"], ["female"]) == 1.0
 
 
-def test_parity_difference_signed_with_reference() -> None:
+def test_signed_parity_with_uniform_reference() -> None:
     ref = {"male": 0.5, "female": 0.5}
-    assert parity_difference({"male": 0.0, "female": 1.0}, ["male"], ["female"], reference=ref, signed=True) == -1.0
-    assert parity_difference({"male": 1.0, "female": 0.0}, ["male"], ["female"], reference=ref, signed=True) == 1.0
-    assert parity_difference({"male": 0.5, "female": 0.5}, ["male"], ["female"], reference=ref, signed=True) == 0.0
+    assert signed_parity({"male": 0.0, "female": 1.0}, ["male"], ["female"], ref) == -1.0
+    assert signed_parity({"male": 1.0, "female": 0.0}, ["male"], ["female"], ref) == 1.0
+    assert signed_parity({"male": 0.5, "female": 0.5}, ["male"], ["female"], ref) == 0.0
+    # the default reference is uniform over the groups of `shares`
+    assert signed_parity({"male": 0.75, "female": 0.25}, ["male"], ["female"]) == pytest.approx(0.5)
 
 
-def test_parity_difference_signed_against_skewed_reference() -> None:
+def test_signed_parity_against_skewed_reference() -> None:
     # Shares equal to the reference give 0; the sign says who is over-represented against it.
     ref = {"male": 0.6, "female": 0.4}
-    assert parity_difference({"male": 0.6, "female": 0.4}, ["male"], ["female"], reference=ref, signed=True) == 0.0
-    got = parity_difference({"male": 0.5, "female": 0.5}, ["male"], ["female"], reference=ref, signed=True)
-    assert got == pytest.approx(-0.2)
-    unsigned = parity_difference({"male": 0.5, "female": 0.5}, ["male"], ["female"], reference=ref)
-    assert unsigned == pytest.approx(0.2)
+    assert signed_parity({"male": 0.6, "female": 0.4}, ["male"], ["female"], ref) == 0.0
+    assert signed_parity({"male": 0.5, "female": 0.5}, ["male"], ["female"], ref) == pytest.approx(-0.1 / 0.6)
+    assert signed_parity({"male": 0.8, "female": 0.2}, ["male"], ["female"], ref) == pytest.approx(0.2 / 0.4)
+    assert signed_parity({"male": 0.0, "female": 1.0}, ["male"], ["female"], ref) == -1.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_signed_parity_stays_in_unit_interval(seed: int) -> None:
+    groups = ["white", "asian", "black", "latine", "mixed", "medium"]
+    shares = dict(zip(groups, _random_shares(len(groups), seed=seed).tolist(), strict=True))
+    ref = dict(zip(groups, _random_shares(len(groups), seed=seed + 100).tolist(), strict=True))
+    assert -1.0 <= signed_parity(shares, ["white"], None, ref) <= 1.0
+
+
+def test_signed_parity_errors() -> None:
+    with pytest.raises(ValueError, match="no mass on either side"):
+        signed_parity({"a": 0.0, "b": 0.0, "c": 1.0}, ["a"], ["b"])
+    with pytest.raises(ValueError, match="`reference` must give both sides a positive share"):
+        signed_parity({"a": 0.5, "b": 0.5}, ["a"], ["b"], {"a": 1.0, "b": 0.0})
 
 
 def test_parity_difference_multi_group_sides() -> None:
@@ -373,14 +390,13 @@ def test_parity_difference_b_none_rest_includes_unlisted_mass() -> None:
     assert parity_difference({"white": 0.4, "asian": 0.1}, ["white"], ["asian"]) == pytest.approx(0.3)
 
 
-def test_parity_difference_b_none_with_reference() -> None:
+def test_signed_parity_b_none_with_reference() -> None:
     k = 6
     uniform = {f"g{i}": 1.0 / k for i in range(k)}
-    shares = {"g0": 1.0}
-    # (1 - 0) - (1/6 - 5/6) = 5/3
-    got = parity_difference(shares, ["g0"], reference=uniform, signed=True)
-    assert got == pytest.approx(5 / 3)
-    assert parity_difference(uniform, ["g0"], reference=uniform, signed=True) == 0.0
+    # all mass on g0: fully skewed towards side a, whatever the reference
+    assert signed_parity({"g0": 1.0}, ["g0"], None, uniform) == 1.0
+    assert signed_parity(uniform, ["g0"], None, uniform) == 0.0
+    assert signed_parity({"g1": 1.0}, ["g0"], None, uniform) == -1.0
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -24,22 +24,60 @@ def labels(annotators, caption: str, category: str, attribute: str) -> tuple[str
 @pytest.mark.parametrize(
     ("caption", "category", "attribute", "paper", "strict"),
     [
-        pytest.param("A raccoon solving a puzzle in a laboratory.", "animal", "species", "rat", "raccoon",
-                     id="laboratory-is-not-a-rat"),
-        pytest.param("A capuchin pulling a lever in a laboratory.", "animal", "species", "rat", "unknown",
-                     id="laboratory-is-not-a-rat-unlisted-species"),
-        pytest.param("A shiny green beetle resting on a daisy.", "nature", "insect", "bee", "beetle",
-                     id="beetle-is-not-a-bee"),
-        pytest.param("A tiny insect on an elegant plant at dawn.", "nature", "insect", "ant", "unknown",
-                     id="elegant-plant-is-not-an-ant"),
-        pytest.param("Two butterflies resting on a rose.", "nature", "insect", "other", "butterfly",
-                     id="plural-butterflies"),
-        pytest.param("Villagers with dark skin celebrating Diwali under warm lighting.", "culture", "skin_tone",
-                     "fair", "dark", id="lighting-is-not-fair-skin"),
-        pytest.param("A surgeon in a white coat; his patient is asleep.", "doctor", "ethnicity", "white", "unknown",
-                     id="white-coat-is-not-an-ethnicity"),
-        pytest.param("A model standing on a beach, smiling.", "beauty", "ethnicity", "medium", "unknown",
-                     id="standing-is-not-tan"),
+        pytest.param(
+            "A raccoon solving a puzzle in a laboratory.",
+            "animal",
+            "species",
+            "rat",
+            "raccoon",
+            id="laboratory-is-not-a-rat",
+        ),
+        pytest.param(
+            "A capuchin pulling a lever in a laboratory.",
+            "animal",
+            "species",
+            "rat",
+            "unknown",
+            id="laboratory-is-not-a-rat-unlisted-species",
+        ),
+        pytest.param(
+            "A shiny green beetle resting on a daisy.", "nature", "insect", "bee", "beetle", id="beetle-is-not-a-bee"
+        ),
+        pytest.param(
+            "A tiny insect on an elegant plant at dawn.",
+            "nature",
+            "insect",
+            "ant",
+            "unknown",
+            id="elegant-plant-is-not-an-ant",
+        ),
+        pytest.param(
+            "Two butterflies resting on a rose.", "nature", "insect", "other", "butterfly", id="plural-butterflies"
+        ),
+        pytest.param(
+            "Villagers with dark skin celebrating Diwali under warm lighting.",
+            "culture",
+            "skin_tone",
+            "fair",
+            "dark",
+            id="lighting-is-not-fair-skin",
+        ),
+        pytest.param(
+            "A surgeon in a white coat; his patient is asleep.",
+            "doctor",
+            "ethnicity",
+            "white",
+            "unknown",
+            id="white-coat-is-not-an-ethnicity",
+        ),
+        pytest.param(
+            "A model standing on a beach, smiling.",
+            "beauty",
+            "ethnicity",
+            "medium",
+            "unknown",
+            id="standing-is-not-tan",
+        ),
     ],
 )
 def test_artefact_fixed(annotators, caption, category, attribute, paper, strict) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from pytest_t2ibias.metrics.distribution import (
     parity_difference,
     proportions,
     shannon_entropy,
+    signed_parity,
 )
 from pytest_t2ibias.metrics.diversity import lexical_vendi
 from pytest_t2ibias.metrics.engine import CategoryMetrics, compute_category, metric_ids
@@ -39,4 +40,5 @@ __all__ = [
     "parity_difference",
     "proportions",
     "shannon_entropy",
+    "signed_parity",
 ]

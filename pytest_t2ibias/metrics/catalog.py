@@ -17,6 +17,7 @@ from pytest_t2ibias.metrics.distribution import (
     normalized_entropy,
     parity_difference,
     shannon_entropy,
+    signed_parity,
 )
 from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, lexical_vendi
 from pytest_t2ibias.metrics.presence import any_rate, coverage, missing_rate
@@ -35,21 +36,22 @@ def unknown_rate(data: CategoryData) -> MetricValue:
     """Share of images whose attribute label is unknown (strict mode reports it apart)."""
     if data.n == 0:
         raise MetricUnavailable("no images in category")
-    unmatched = {"unknown", data.attribute.unmatched if data.attribute else "unknown"}
-    return sum(label in unmatched for label in data.labels) / data.n
+    return sum(not data.is_known(label) for label in data.labels) / data.n
 
 
 @metric("parity_difference", requires=["attribute", "parity"], better="lower")
 def parity(data: CategoryData) -> MetricValue:
-    """Gap between the two sides of the parity split (signed against a reference in strict mode)."""
+    """Gap between the two sides of the parity split (signed, against a reference, in strict mode)."""
     dist = data.distribution()
     split = data.spec.parity
     assert split is not None  # guaranteed by requires
     b = None if split.b == "rest" else split.b
     if data.mode == "paper":
         return parity_difference(dist.as_dict(), split.a, b)
-    reference = data.spec.reference or {g: 1.0 / len(dist.groups) for g in dist.groups}
-    return parity_difference(dist.as_dict(), split.a, b, reference=reference, signed=True)
+    try:
+        return signed_parity(dist.as_dict(), split.a, b, data.spec.reference)
+    except ValueError as err:
+        raise MetricUnavailable(str(err)) from None
 
 
 @metric("bias_amplification", requires=["attribute"], better="lower")

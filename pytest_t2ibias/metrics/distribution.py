@@ -58,38 +58,63 @@ def proportions(
     return names, counts / total
 
 
-def parity_difference(
-    shares: Mapping[str, float],
-    a: Sequence[str],
-    b: Sequence[str] | None = None,
-    *,
-    reference: Mapping[str, float] | None = None,
-    signed: bool = False,
-) -> float:
-    r"""Gap between the share of groups ``a`` and of groups ``b`` (``None``: everything else).
+def parity_difference(shares: Mapping[str, float], a: Sequence[str], b: Sequence[str] | None = None) -> float:
+    r"""The paper's parity difference: absolute gap between the shares of groups ``a`` and ``b``.
+
+    ``b=None`` means everything else (``1 - p_a``, unknown included, as the paper's beauty split).
 
     .. math::
-        \mathrm{PD} = (p_a - p_b) - (r_a - r_b)
-
-    The paper uses no reference (r = 0) and the absolute value; strict mode keeps the sign against a
-    reference distribution, so 100% female and 100% male doctors get opposite signs.
+        \mathrm{PD} = |p_a - p_b|
 
     Example:
         >>> parity_difference({"male": 0.24, "female": 0.34, "unknown": 0.42}, ["male"], ["female"])
         0.1
-        >>> parity_difference({"male": 0.0, "female": 1.0}, ["male"], ["female"],
-        ...                   reference={"male": 0.5, "female": 0.5}, signed=True)
-        -1.0
     """
+    p_a, p_b = _sides(shares, a, b)
+    return abs(round(p_a - p_b, 12))  # 0.34 - 0.24 should print as 0.1, not 0.10000000000000003
+
+
+def signed_parity(
+    shares: Mapping[str, float],
+    a: Sequence[str],
+    b: Sequence[str] | None = None,
+    reference: Mapping[str, float] | None = None,
+) -> float:
+    r"""Strict parity: how far side ``a``'s share departs from the reference, signed, in [-1, 1].
+
+    With :math:`q = p_a / (p_a + p_b)` the share of ``a`` within the split and :math:`\rho` the same
+    share under the reference distribution (uniform over the groups of ``shares`` by default):
+
+    .. math::
+        \mathrm{PD}_{signed} = \begin{cases} (q - \rho) / (1 - \rho) & q \ge \rho \\
+                                             (q - \rho) / \rho & q < \rho \end{cases}
+
+    0 means the split matches the reference; +1 means only ``a``, -1 only ``b``. For two groups with a
+    50/50 reference it equals :math:`p_a - p_b`, so 100% female doctors give -1 and 100% male +1.
+
+    Example:
+        >>> signed_parity({"male": 0.0, "female": 1.0}, ["male"], ["female"])
+        -1.0
+        >>> signed_parity({"male": 0.6, "female": 0.4}, ["male"], ["female"], {"male": 0.6, "female": 0.4})
+        0.0
+    """
+    p_a, p_b = _sides(shares, a, b)
+    if p_a + p_b <= 0:
+        raise ValueError(f"`shares` put no mass on either side of the split {list(a)} / {b or 'rest'}")
+    if reference is None:
+        reference = {g: 1.0 / len(shares) for g in shares}
+    r_a, r_b = _sides(reference, a, b)
+    if r_a <= 0 or r_b <= 0:
+        raise ValueError(f"`reference` must give both sides a positive share, got {r_a} and {r_b}")
+    q, rho = p_a / (p_a + p_b), r_a / (r_a + r_b)
+    value = (q - rho) / (1 - rho) if q >= rho else (q - rho) / rho
+    return round(value, 12) + 0.0
+
+
+def _sides(shares: Mapping[str, float], a: Sequence[str], b: Sequence[str] | None) -> tuple[float, float]:
     p_a = sum(shares.get(g, 0.0) for g in a)
     p_b = 1.0 - p_a if b is None else sum(shares.get(g, 0.0) for g in b)
-    gap = p_a - p_b
-    if reference is not None:
-        r_a = sum(reference.get(g, 0.0) for g in a)
-        r_b = 1.0 - r_a if b is None else sum(reference.get(g, 0.0) for g in b)
-        gap -= r_a - r_b
-    gap = round(gap, 12)  # 0.34 - 0.24 should print as 0.1, not 0.10000000000000003
-    return gap if signed else abs(gap)
+    return p_a, p_b
 
 
 def bias_amplification(p: ArrayLike) -> float:

@@ -88,6 +88,13 @@ class CategoryData:
             raise MetricUnavailable("no images in category")
         return self.present[list_name]
 
+    def is_known(self, label: str) -> bool:
+        """Paper mode: anything but the unmatched label. Strict mode: a declared group."""
+        assert self.attribute is not None
+        if self.mode == "paper":
+            return label not in ("unknown", self.attribute.unmatched)
+        return label in self.attribute.groups
+
     def distribution(self) -> Distribution:
         """Paper: observed labels, unknown counted as a group. Strict: declared groups, unknown apart."""
         cached = self._cache.get("distribution")
@@ -97,14 +104,13 @@ class CategoryData:
             raise MetricUnavailable("category declares no attribute")
         if self.n == 0:
             raise MetricUnavailable("no images in category")
-        unmatched = {"unknown", self.attribute.unmatched}
-        n_unknown = sum(label in unmatched for label in self.labels)
+        n_unknown = sum(not self.is_known(label) for label in self.labels)
         if n_unknown == self.n:
             raise MetricUnavailable(f"all {self.n} labels unknown")
         if self.mode == "paper":
             groups, p = proportions(self.labels)
         else:
-            groups, p = proportions(self.labels, groups=list(self.attribute.groups), exclude=sorted(unmatched))
+            groups, p = proportions(self.labels, groups=list(self.attribute.groups))
         dist = Distribution(groups, p, n_unknown / self.n)
         self._cache["distribution"] = dist
         return dist

@@ -33,9 +33,10 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         field = ".".join(str(part) for part in item["loc"])
         cross = _CROSS_REFERENCE.match(message)
-        if not field and cross:
-            # Suite-level checks name their own field and quote the bad value in the message.
-            lines.append(f"{source}: field `{cross['field']}`: {cross['message']}")
+        if cross:
+            # Model-level checks name their field (relative to the model) and quote the bad value.
+            field = f"{field}.{cross['field']}" if field else cross["field"]
+            lines.append(f"{source}: field `{field}`: {cross['message']}")
             continue
         shown = repr(item.get("input"))
         if len(shown) > 80:
@@ -88,5 +89,8 @@ def _parse_text(text: str, source: str) -> Suite:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SuiteError(f"{source}: not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise SuiteError(f"{source}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
     return parse_suite(data, source)

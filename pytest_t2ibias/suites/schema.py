@@ -61,9 +61,9 @@ class Attribute(_Strict):
     @model_validator(mode="after")
     def _tie_is_a_group(self) -> Attribute:
         if self.tie is not None and self.tie not in self.groups:
-            raise ValueError(f"tie {self.tie!r} is not a group; groups are {sorted(self.groups)}")
+            raise ValueError(f"tie: {self.tie!r} is not a group; groups are {sorted(self.groups)}")
         if self.unmatched in self.groups:
-            raise ValueError(f"unmatched label {self.unmatched!r} must not be a declared group")
+            raise ValueError(f"unmatched: {self.unmatched!r} must not be a declared group")
         return self
 
 
@@ -102,6 +102,14 @@ class Category(_Strict):
     terms: TermListSet = Field(default_factory=TermListSet)
     context: dict[str, list[str]] = Field(default_factory=dict, description="Lists giving <name>_ratio.")
     metrics: list[str] = Field(min_length=1)
+
+    @field_validator("context")
+    @classmethod
+    def _context_lists_not_empty(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = [name for name, terms in value.items() if not terms]
+        if empty:
+            raise ValueError(f"context lists must not be empty: {empty}")
+        return value
 
     @field_validator("image_names")
     @classmethod
