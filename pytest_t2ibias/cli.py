@@ -21,6 +21,21 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     replay.add_argument("--model-name", default=None, help="model name in the output (default: file stem)")
     replay.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
+
+    gen = sub.add_parser("generate", help="fill the image cache for a suite (offline with --model tiny)")
+    gen.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
+    gen.add_argument("--model", required=True, help="hub id, local pipeline folder, or 'tiny' (offline)")
+    gen.add_argument("--images-per-prompt", type=int, default=None, help="default: the suite's value")
+    gen.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
+    gen.add_argument("--cache", default=".t2ibias_cache", help="image cache folder")
+    gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    gen.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="weights dtype")
+    gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
+    gen.add_argument("--guidance-scale", type=float, default=7.5, help="classifier-free guidance scale")
+    gen.add_argument("--batch-size", type=int, default=None, help="images per pipeline call (default 4; tiny: 8)")
+    gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
+    gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -29,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "generate":
+            return _generate(args)
     except BrokenPipeError:
         # `t2ibias replay ... | head`: the reader left; stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -57,6 +74,41 @@ def _replay(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_replay_table(result))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pytest_t2ibias.generate import ImageCache, generate_images, plan_requests
+    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator, ModelLoadError
+    from pytest_t2ibias.suites import SuiteError, load_suite
+
+    try:
+        suite = load_suite(args.suite)
+        requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
+        if args.model == "tiny":
+            generator = DiffusersGenerator.tiny(num_inference_steps=args.steps, batch_size=args.batch_size or 8)
+        else:
+            generator = DiffusersGenerator.from_pretrained(
+                args.model,
+                device=args.device,
+                dtype=args.dtype,
+                local_files_only=args.local_files_only,
+                num_inference_steps=args.steps or 30,
+                guidance_scale=args.guidance_scale,
+                batch_size=args.batch_size or 4,
+            )
+    except (SuiteError, ModelLoadError, ValueError) as err:
+        print(f"t2ibias generate: error: {err}", file=sys.stderr)
+        return 1
+    from tqdm import tqdm
+
+    cache = ImageCache(args.cache)
+    with tqdm(total=len(requests), unit="img", disable=args.no_progress, file=sys.stderr) as bar:
+        result = generate_images(requests, generator, cache, progress=bar.update)
+    print(
+        f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.root}: "
+        f"{result.new} new, {result.cached} cached"
+    )
     return 0
 
 

@@ -1,0 +1,230 @@
+"""Generator adapter for any diffusers text-to-image pipeline: hub id, local path, or the tiny model."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_t2ibias.generate.base import check_generate_inputs
+from pytest_t2ibias.generate.fingerprint import hub_fingerprint, local_fingerprint
+from pytest_t2ibias.generate.tiny import TINY_GUIDANCE, TINY_SIZE, TINY_STEPS, build_tiny_pipeline, tiny_fingerprint
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+Dtype = Literal["auto", "fp32", "fp16", "bf16"]
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded; the message names it and says what to do."""
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else is checked and kept."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"`device` is {device!r} but no CUDA device is available; use 'cpu' or 'auto'")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """``auto`` -> fp16 on CUDA, fp32 elsewhere (fp16 on CPU is slow and inexact)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {dtype!r}")
+    if dtype == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+
+
+class DiffusersGenerator:
+    """Images from a diffusers pipeline, one CPU ``torch.Generator`` per image.
+
+    Use :meth:`from_pretrained` for a hub id or a local checkpoint, :meth:`tiny` for the built-in
+    offline model, or the constructor for a pipeline you built yourself (then give a fingerprint that
+    changes when its weights do).
+    """
+
+    def __init__(
+        self,
+        pipeline: DiffusionPipeline,
+        fingerprint: str,
+        *,
+        num_inference_steps: int = 30,
+        guidance_scale: float = 7.5,
+        height: int | None = None,
+        width: int | None = None,
+        batch_size: int = 4,
+        negative_prompt: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+        if num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be >= 1, got {num_inference_steps}")
+        self.pipeline = pipeline
+        self.fingerprint = fingerprint
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = guidance_scale
+        self.height = height
+        self.width = width
+        self.batch_size = batch_size
+        self.negative_prompt = negative_prompt
+        with contextlib.suppress(AttributeError):
+            pipeline.set_progress_bar_config(disable=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every setting that changes the pixels; it enters the cache key."""
+        pipe = self.pipeline
+        dtype = getattr(pipe, "dtype", None)
+        return {
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "height": self.height,
+            "width": self.width,
+            "negative_prompt": self.negative_prompt,
+            "scheduler": type(pipe.scheduler).__name__ if hasattr(pipe, "scheduler") else None,
+            "scheduler_config": (
+                {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")}
+                if hasattr(pipe, "scheduler")
+                else None
+            ),
+            "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
+            "device_type": str(getattr(pipe, "device", "cpu")).split(":")[0],
+        }
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Image.Image]:
+        """One image per (prompt, seed); image i depends on ``seeds[i]`` alone."""
+        import torch
+
+        check_generate_inputs(prompts, seeds)
+        images: list[Image.Image] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch_prompts = list(prompts[start : start + self.batch_size])
+            generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds[start : start + self.batch_size]]
+            kwargs: dict[str, Any] = {
+                "num_inference_steps": self.num_inference_steps,
+                "guidance_scale": self.guidance_scale,
+                "generator": generators,
+                "output_type": "pil",
+            }
+            if self.height is not None:
+                kwargs["height"] = self.height
+            if self.width is not None:
+                kwargs["width"] = self.width
+            if self.negative_prompt is not None:
+                kwargs["negative_prompt"] = [self.negative_prompt] * len(batch_prompts)
+            with torch.inference_mode():
+                out = self.pipeline(batch_prompts, **kwargs)
+            images.extend(image.convert("RGB") for image in out.images)
+        return images
+
+    @classmethod
+    def tiny(cls, *, num_inference_steps: int | None = None, batch_size: int = 8) -> DiffusersGenerator:
+        """The built-in offline model (random weights): for tests and examples, never for real runs."""
+        return cls(
+            build_tiny_pipeline(),
+            tiny_fingerprint(),
+            num_inference_steps=num_inference_steps or TINY_STEPS,
+            guidance_scale=TINY_GUIDANCE,
+            height=TINY_SIZE,
+            width=TINY_SIZE,
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path,
+        *,
+        device: str = "auto",
+        dtype: Dtype = "auto",
+        revision: str | None = None,
+        local_files_only: bool = False,
+        scheduler: str | None = None,
+        num_inference_steps: int = 30,
+        guidance_scale: float = 7.5,
+        height: int | None = None,
+        width: int | None = None,
+        batch_size: int = 4,
+        enable_model_cpu_offload: bool = False,
+        enable_attention_slicing: bool = False,
+        trust_remote_code: bool = False,
+    ) -> DiffusersGenerator:
+        """Load a pipeline from a hub id or a local directory.
+
+        Args:
+            model: hub id (``stable-diffusion-v1-5/stable-diffusion-v1-5``) or a local pipeline folder.
+            device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+            dtype: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+            scheduler: a diffusers scheduler class name (``DPMSolverMultistepScheduler``) to swap in.
+            enable_model_cpu_offload: move submodules to the GPU only while they run (small GPUs).
+            trust_remote_code: off by default; custom pipeline code runs only when you say so.
+
+        Raises:
+            ModelLoadError: the path does not exist, the hub cannot be reached, or the folder is not a
+                diffusers pipeline; the message names the model.
+        """
+        from diffusers import DiffusionPipeline
+
+        target = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, target)
+        text = str(model)
+        path = Path(text).expanduser()
+        is_local = path.exists()
+        if not is_local and (text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text):
+            raise ModelLoadError(f"model path {text!r} does not exist")
+        try:
+            with warnings.catch_warnings():
+                # newer diffusers renamed `torch_dtype` to `dtype`; the old name works on every version
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipe = DiffusionPipeline.from_pretrained(
+                    str(path) if is_local else text,
+                    torch_dtype=torch_dtype,
+                    revision=revision,
+                    local_files_only=local_files_only or is_local,
+                    use_safetensors=None,
+                    trust_remote_code=trust_remote_code,
+                )
+        except (OSError, ValueError) as err:
+            where = "local folder" if is_local else "hub model"
+            hint = (
+                "" if is_local else " (offline? pass a local path, or pre-download it with `huggingface-cli download`)"
+            )
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(f"cannot load {where} {text!r}: {first}{hint}") from err
+        if scheduler is not None:
+            import diffusers
+
+            scheduler_cls = getattr(diffusers, scheduler, None)
+            if scheduler_cls is None or not hasattr(scheduler_cls, "from_config"):
+                raise ValueError(f"`scheduler` must be a diffusers scheduler class name, got {scheduler!r}")
+            pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+        if enable_attention_slicing:
+            pipe.enable_attention_slicing()
+        if enable_model_cpu_offload and target.startswith("cuda"):
+            pipe.enable_model_cpu_offload(device=target)
+        else:
+            pipe = pipe.to(target)
+        fingerprint = local_fingerprint(path) if is_local else hub_fingerprint(text, revision, pipe)
+        return cls(
+            pipe,
+            fingerprint,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            height=height,
+            width=width,
+            batch_size=batch_size,
+        )
