@@ -110,7 +110,8 @@ def tiny_tokenizer() -> CLIPTokenizer:
     from transformers import CLIPTokenizer
 
     vocab, merges = clip_bpe()
-    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=77)
+    # transformers annotates `merges` as strings, but the tokenizers backend wants (left, right) pairs
+    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=77)  # type: ignore[arg-type]
 
 
 def build_tiny_pipeline() -> StableDiffusionPipeline:
