@@ -16,6 +16,8 @@ MODULES = [
     "pytest_t2ibias.metrics.diversity",
     "pytest_t2ibias.metrics.composite",
     "pytest_t2ibias.annotate.captions",
+    "pytest_t2ibias.generate.seeds",
+    "pytest_t2ibias.generate.callable_adapter",
 ]
 
 

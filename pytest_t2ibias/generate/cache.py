@@ -92,7 +92,9 @@ class ImageCache:
         image.save(buffer, format="PNG")
         data = buffer.getvalue()
         png = self.png_path(key)
-        write_bytes_atomic(png, data)
+        write_bytes_atomic(png, data, durable=False)  # verified on read, so no fsync
         sidecar = {"key": key, "format": CACHE_FORMAT, "png_sha256": hashlib.sha256(data).hexdigest(), **meta}
-        write_text_atomic(self._meta_path(key), json.dumps(sidecar, sort_keys=True, indent=1, default=str))
+        write_text_atomic(
+            self._meta_path(key), json.dumps(sidecar, sort_keys=True, indent=1, default=str), durable=False
+        )
         return png
