@@ -23,3 +23,6 @@ class ImageRecord(BaseModel):
     seed: int | None = None
     prompt: str | None = None
     image_path: str | None = None
+    scores: dict[str, dict[str, float]] = Field(default_factory=dict)
+    embedding: list[float] | None = None
+    clip_score: float | None = None

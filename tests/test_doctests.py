@@ -18,6 +18,7 @@ MODULES = [
     "pytest_t2ibias.annotate.captions",
     "pytest_t2ibias.generate.seeds",
     "pytest_t2ibias.generate.callable_adapter",
+    "pytest_t2ibias.metrics.embedding",
 ]
 
 

@@ -218,7 +218,7 @@ class DiffusersGenerator:
             pipe.enable_model_cpu_offload(device=target)
         else:
             pipe = pipe.to(target)
-        fingerprint = local_fingerprint(path) if is_local else hub_fingerprint(text, revision, pipe)
+        fingerprint = local_fingerprint(path) if is_local else hub_fingerprint(text, revision)
         return cls(
             pipe,
             fingerprint,

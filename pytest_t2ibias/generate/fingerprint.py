@@ -68,7 +68,7 @@ def local_fingerprint(root: Path, memo_path: Path | None = None) -> str:
     return "local:" + combined.hexdigest()[:20]
 
 
-def hub_fingerprint(model_id: str, revision: str | None, pipeline: Any = None) -> str:
+def hub_fingerprint(model_id: str, revision: str | None = None) -> str:
     """``hub:<id>@<commit>``: the revision resolved to a commit from the local hub cache when possible."""
     resolved = revision or "main"
     if not _COMMIT.match(resolved):

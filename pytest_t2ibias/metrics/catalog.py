@@ -9,6 +9,8 @@ category's ``metrics`` line of the suite.
 
 from __future__ import annotations
 
+import numpy as np
+
 from pytest_t2ibias.metrics.association import contextual_association
 from pytest_t2ibias.metrics.composite import composite_score
 from pytest_t2ibias.metrics.distribution import (
@@ -20,6 +22,7 @@ from pytest_t2ibias.metrics.distribution import (
     signed_parity,
 )
 from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, lexical_vendi
+from pytest_t2ibias.metrics.embedding import vendi_score
 from pytest_t2ibias.metrics.presence import any_rate, coverage, missing_rate
 from pytest_t2ibias.metrics.registry import CategoryData, MetricUnavailable, metric
 from pytest_t2ibias.types import MetricValue
@@ -146,6 +149,22 @@ def vendi(data: CategoryData) -> MetricValue:
     if len(texts) < 2:
         raise MetricUnavailable(f"needs at least 2 captions, got {len(texts)}")
     return lexical_vendi(texts, limit=PAPER_VENDI_LIMIT)
+
+
+@metric("vendi_embedding", requires=["embeddings"], better="higher")
+def vendi_embedding(data: CategoryData) -> MetricValue:
+    """Vendi Score (Friedman & Dieng) of the image embeddings: the effective number of distinct images."""
+    if data.embeddings is None:
+        raise MetricUnavailable("the annotator kept no image embeddings")
+    return vendi_score(data.embeddings)
+
+
+@metric("clip_score", requires=["clip_scores"], better="higher")
+def clip_score(data: CategoryData) -> MetricValue:
+    """Mean CLIPScore (Hessel et al.: 2.5 * max(cos, 0)) of each image against its prompt."""
+    if data.clip_scores is None:
+        raise MetricUnavailable("the annotator computed no CLIPScore")
+    return float(np.mean(data.clip_scores))
 
 
 def context_ratio(data: CategoryData, list_name: str) -> MetricValue:

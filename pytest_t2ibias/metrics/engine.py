@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 #: Metrics added in strict mode to every category that has an attribute.
 STRICT_EXTRAS = ("unknown_rate",)
+#: Metrics added to every category when its records carry image embeddings / CLIPScores.
+EMBEDDING_EXTRAS = ("vendi_embedding", "clip_score")
+#: Requirements met by the records, not by the suite.
+_RECORD_REQUIREMENTS = ("attribute", "parity", "texts", "embeddings", "clip_scores")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
             missing.append("an `attribute`")
         elif need == "parity" and spec.parity is None:
             missing.append("a `parity` split")
-        elif need not in ("attribute", "parity", "texts") and not spec.term_list(need):
+        elif need not in _RECORD_REQUIREMENTS and not spec.term_list(need):
             missing.append(f"a non-empty `terms.{need}` list")
     return missing
 
@@ -90,14 +94,21 @@ def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], m
             matrix[i] = [t in found for t in terms]
         present[list_name] = matrix
     texts = tuple(r.caption or "" for r in records)
-    return CategoryData(category, spec, attribute, mode, labels, present, texts)
+    embeddings = clip = None
+    if records and all(r.embedding is not None for r in records):
+        embeddings = np.array([r.embedding for r in records], dtype=np.float64)
+    if records and all(r.clip_score is not None for r in records):
+        clip = np.array([r.clip_score for r in records], dtype=np.float64)
+    return CategoryData(category, spec, attribute, mode, labels, present, texts, embeddings, clip)
 
 
-def metric_ids(spec: Category, mode: Mode) -> list[str]:
-    """The metrics a category reports in a mode, in suite order (strict extras appended)."""
+def metric_ids(spec: Category, mode: Mode, embeddings: bool = False) -> list[str]:
+    """The metrics a category reports: suite order, then strict extras, then embedding extras."""
     ids = list(spec.metrics)
     if mode == "strict" and spec.attribute is not None:
         ids += [m for m in STRICT_EXTRAS if m not in ids]
+    if embeddings:
+        ids += [m for m in EMBEDDING_EXTRAS if m not in ids]
     return ids
 
 
@@ -106,7 +117,8 @@ def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord]
     data = category_data(suite, category, records, mode)
     values: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
-    for metric_id in metric_ids(data.spec, mode):
+    has_embeddings = data.embeddings is not None or data.clip_scores is not None
+    for metric_id in metric_ids(data.spec, mode, embeddings=has_embeddings):
         fn = _resolve(metric_id, data.spec)
         assert fn is not None  # the suite schema checked every id
         try:

@@ -77,6 +77,8 @@ class CategoryData:
     labels: tuple[str, ...]
     present: Mapping[str, NDArray[np.bool_]]
     texts: tuple[str, ...]
+    embeddings: NDArray[np.float64] | None = None
+    clip_scores: NDArray[np.float64] | None = None
     _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -1,0 +1,46 @@
+"""The annotator interface: images of one category in, one :class:`ImageRecord` per image out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pytest_t2ibias.records import ImageRecord
+
+
+@dataclass(frozen=True)
+class AnnotationInput:
+    """One image to annotate, with what is known about how it was made."""
+
+    image_id: str
+    image: Image.Image
+    prompt: str
+    seed: int | None = None
+    image_path: str | None = None
+
+
+@runtime_checkable
+class ImageAnnotator(Protocol):
+    """Turns images into records using a suite's groups and term lists (given at construction).
+
+    ``scorer_id`` names the scorer and every setting that changes its labels (model, thresholds); a
+    baseline recorded with another scorer id is stale.
+    """
+
+    scorer_id: str
+
+    def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]: ...
+
+
+def check_annotate_inputs(items: Sequence[AnnotationInput], category: str, categories: Sequence[str]) -> None:
+    """Shared input check for annotators."""
+    if category not in categories:
+        raise ValueError(f"`category` must be one of {list(categories)}, got {category!r}")
+    ids = [item.image_id for item in items]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"`items` have duplicate image ids: {dupes[:5]}")
