@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pytest_t2ibias.report.table import format_replay_table
+from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
 
@@ -64,7 +64,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"t2ibias replay: error: {err}", file=sys.stderr)
         return 1
     if result.unmatched:
-        names = ", ".join(r.image for r in result.unmatched[:5])
+        names = ", ".join(result.unmatched[:5])
         more = "" if len(result.unmatched) <= 5 else f", ... ({len(result.unmatched) - 5} more)"
         print(
             f"t2ibias replay: {len(result.unmatched)} rows match no category of suite {suite.name!r}: {names}{more}",
@@ -73,7 +73,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(format_replay_table(result))
+        print(format_suite_table(result))
     return 0
 
 

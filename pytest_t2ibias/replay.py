@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
-from pytest_t2ibias.metrics.engine import CategoryMetrics, compute_category
+from pytest_t2ibias.metrics.engine import compute_category
+from pytest_t2ibias.results import SuiteResult
 from pytest_t2ibias.suites.schema import Suite
 from pytest_t2ibias.types import Mode
 
@@ -37,36 +37,6 @@ class CaptionTable:
     rows: list[CaptionRow]
     header: list[str] | None
     dropped: int
-
-
-@dataclass
-class ReplayResult:
-    model: str
-    mode: Mode
-    suite: str
-    categories: dict[str, CategoryMetrics]
-    unmatched: list[CaptionRow] = field(default_factory=list)
-    dropped: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: ``{"model", "mode", "categories": {name: {"n", "metrics"}}}``.
-
-        A category with unavailable metrics also carries ``"null_reasons"``; rows whose image name
-        matches no category are counted in ``"unmatched_rows"``.
-        """
-        categories: dict[str, Any] = {}
-        for name, result in self.categories.items():
-            entry: dict[str, Any] = {"n": result.n, "metrics": result.metrics}
-            if result.reasons:
-                entry["null_reasons"] = result.reasons
-            categories[name] = entry
-        return {
-            "model": self.model,
-            "mode": self.mode,
-            "suite": self.suite,
-            "categories": categories,
-            "unmatched_rows": len(self.unmatched),
-        }
 
 
 def read_caption_csv(path: str | Path) -> CaptionTable:
@@ -128,7 +98,7 @@ def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[Ca
     return buckets, unmatched
 
 
-def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> ReplayResult:
+def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> SuiteResult:
     """Label every caption of ``path`` and compute every metric of every category of ``suite``."""
     mode = check_mode(mode)
     table = read_caption_csv(path)
@@ -138,11 +108,11 @@ def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str
     for category, rows in buckets.items():
         records = annotator.annotate_many([(r.image, r.caption) for r in rows], category)
         results[category] = compute_category(suite, category, records, mode)
-    return ReplayResult(
+    return SuiteResult(
         model=model_name or Path(path).stem,
         mode=mode,
         suite=suite.name,
         categories=results,
-        unmatched=unmatched,
+        unmatched=[row.image for row in unmatched],
         dropped=table.dropped,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.replay import ReplayResult
+    from pytest_t2ibias.results import SuiteResult
     from pytest_t2ibias.types import MetricValue
 
 
@@ -17,7 +17,7 @@ def _cell(value: MetricValue) -> str:
     return f"{value:.4f}"
 
 
-def format_replay_table(result: ReplayResult) -> str:
+def format_suite_table(result: SuiteResult) -> str:
     """Metrics as rows, categories as columns; distributions and null reasons listed after."""
     names = list(result.categories)
     metric_order: list[str] = []
@@ -32,7 +32,8 @@ def format_replay_table(result: ReplayResult) -> str:
             row.append(_cell(metrics[metric_id]) if metric_id in metrics else "-")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"model: {result.model}   mode: {result.mode}   suite: {result.suite}", ""]
+    scorer = f"   scorer: {result.scorer}" if result.scorer else ""
+    lines = [f"model: {result.model}   mode: {result.mode}   suite: {result.suite}{scorer}", ""]
     for i, row in enumerate(rows):
         cells = [c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  ".join(cells))
