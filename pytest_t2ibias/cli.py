@@ -7,9 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +40,26 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
     gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("evaluate", help="generate (cached), annotate and measure a suite")
+    ev.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
+    ev.add_argument("--model", required=True, help="hub id, local pipeline folder, or 'tiny' (offline)")
+    ev.add_argument(
+        "--scorer", required=True, help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH"
+    )
+    ev.add_argument("--images-per-prompt", type=int, default=None, help="default: the suite's value")
+    ev.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
+    ev.add_argument("--mode", choices=MODES, default="strict", help="strict (default, for gating) or paper")
+    ev.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    ev.add_argument("--cache", default=".t2ibias_cache", help="image cache folder")
+    ev.add_argument("--no-cache", action="store_true", help="keep images in memory only")
+    ev.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    ev.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="dtype of both models")
+    ev.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
+    ev.add_argument("--batch-size", type=int, default=None, help="images per pipeline call")
+    ev.add_argument("--seed", type=int, default=None, help="suite seed override")
+    ev.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -46,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
     except BrokenPipeError:
         # `t2ibias replay ... | head`: the reader left; stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -77,26 +103,31 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_generator(args: argparse.Namespace) -> DiffusersGenerator:
+    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
+
+    if args.model == "tiny":
+        return DiffusersGenerator.tiny(num_inference_steps=args.steps, batch_size=args.batch_size or 8)
+    return DiffusersGenerator.from_pretrained(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        local_files_only=args.local_files_only,
+        num_inference_steps=args.steps or 30,
+        guidance_scale=getattr(args, "guidance_scale", 7.5),
+        batch_size=args.batch_size or 4,
+    )
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.generate import ImageCache, generate_images, plan_requests
-    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator, ModelLoadError
+    from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
     from pytest_t2ibias.suites import SuiteError, load_suite
 
     try:
         suite = load_suite(args.suite)
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
-        if args.model == "tiny":
-            generator = DiffusersGenerator.tiny(num_inference_steps=args.steps, batch_size=args.batch_size or 8)
-        else:
-            generator = DiffusersGenerator.from_pretrained(
-                args.model,
-                device=args.device,
-                dtype=args.dtype,
-                local_files_only=args.local_files_only,
-                num_inference_steps=args.steps or 30,
-                guidance_scale=args.guidance_scale,
-                batch_size=args.batch_size or 4,
-            )
+        generator = _load_generator(args)
     except (SuiteError, ModelLoadError, ValueError) as err:
         print(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 1
@@ -109,6 +140,53 @@ def _generate(args: argparse.Namespace) -> int:
         f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.root}: "
         f"{result.new} new, {result.cached} cached"
     )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pytest_t2ibias.annotate.factory import load_annotator
+    from pytest_t2ibias.evaluate import evaluate_suite
+    from pytest_t2ibias.generate import ImageCache
+    from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
+    from pytest_t2ibias.suites import SuiteError, load_suite
+
+    try:
+        suite = load_suite(args.suite)
+        generator = _load_generator(args)
+        annotator = load_annotator(
+            args.scorer,
+            suite,
+            mode=args.mode,
+            device=args.device,
+            dtype=args.dtype,
+            local_files_only=args.local_files_only,
+        )
+    except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
+        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        return 1
+    from tqdm import tqdm
+
+    cache = None if args.no_cache else ImageCache(args.cache)
+    try:
+        with tqdm(total=None, unit="img", disable=args.no_progress, file=sys.stderr) as bar:
+            evaluation = evaluate_suite(
+                suite,
+                generator,
+                annotator,
+                mode=args.mode,
+                images_per_prompt=args.images_per_prompt,
+                categories=args.category,
+                cache=cache,
+                seed=args.seed,
+                progress=bar.update,
+            )
+    except ValueError as err:
+        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(evaluation.result.to_dict(), indent=2))
+    else:
+        print(format_suite_table(evaluation.result))
     return 0
 
 
