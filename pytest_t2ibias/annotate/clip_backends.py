@@ -85,7 +85,7 @@ def _stack(transform: Callable[[Image.Image], torch.Tensor]) -> Callable[[Sequen
 def open_clip_backend(
     model: Any, preprocess: Any, tokenizer: Any, backend_id: str, device: str, dtype: torch.dtype, batch_size: int
 ) -> ClipBackend:
-    """Wrap an open_clip model, its eval transform and tokenizer."""
+    """Wrap an open_clip model, its eval transform and tokenizer (the model is moved in place)."""
     model = model.to(device=device, dtype=dtype).eval()
     return ClipBackend(
         backend_id,
@@ -101,7 +101,7 @@ def open_clip_backend(
 def hf_clip_backend(
     model: Any, processor: Any, backend_id: str, device: str, dtype: torch.dtype, batch_size: int
 ) -> ClipBackend:
-    """Wrap a transformers ``CLIPModel`` and its ``CLIPProcessor``."""
+    """Wrap a transformers ``CLIPModel`` and its ``CLIPProcessor`` (the model is moved in place)."""
     model = model.to(device=device, dtype=dtype).eval()
 
     def image_fn(pixels: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -114,11 +114,18 @@ def metric_ids(spec: Category, mode: Mode, embeddings: bool = False) -> list[str
 
 def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord], mode: Mode) -> CategoryMetrics:
     """Every metric of ``category`` over ``records``; an unavailable metric is ``None`` with a reason."""
-    data = category_data(suite, category, records, mode)
+    return compute_data(category_data(suite, category, records, mode))
+
+
+def compute_data(data: CategoryData, only: Collection[str] | None = None) -> CategoryMetrics:
+    """Every metric (or those in ``only``) over already-gathered category data (bootstrap replicates)."""
+    mode = data.mode
     values: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     has_embeddings = data.embeddings is not None or data.clip_scores is not None
     for metric_id in metric_ids(data.spec, mode, embeddings=has_embeddings):
+        if only is not None and metric_id not in only:
+            continue
         fn = _resolve(metric_id, data.spec)
         assert fn is not None  # the suite schema checked every id
         try:
@@ -128,7 +135,7 @@ def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord]
         if isinstance(value, float) and not math.isfinite(value):
             value, reasons[metric_id] = None, "not a finite number"
         values[metric_id] = value
-    return CategoryMetrics(category, len(records), values, reasons)
+    return CategoryMetrics(data.name, data.n, values, reasons)
 
 
 def _no_images() -> MetricValue:

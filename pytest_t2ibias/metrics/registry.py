@@ -90,6 +90,20 @@ class CategoryData:
             raise MetricUnavailable("no images in category")
         return self.present[list_name]
 
+    def resample(self, index: NDArray[np.intp]) -> CategoryData:
+        """The same category with images ``index`` (with repeats): one bootstrap replicate."""
+        return CategoryData(
+            self.name,
+            self.spec,
+            self.attribute,
+            self.mode,
+            tuple(self.labels[i] for i in index) if self.labels else (),
+            {name: matrix[index] for name, matrix in self.present.items()},
+            tuple(self.texts[i] for i in index) if self.texts else (),
+            None if self.embeddings is None else self.embeddings[index],
+            None if self.clip_scores is None else self.clip_scores[index],
+        )
+
     def is_known(self, label: str) -> bool:
         """Paper mode: anything but the unmatched label. Strict mode: a declared group."""
         assert self.attribute is not None
