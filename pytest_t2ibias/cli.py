@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     gen.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="weights dtype")
     gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
-    gen.add_argument("--guidance-scale", type=float, default=7.5, help="classifier-free guidance scale")
+    gen.add_argument("--guidance-scale", type=float, default=None, help="guidance scale (default 7.5)")
     gen.add_argument("--batch-size", type=int, default=None, help="images per pipeline call (default 4; tiny: 8)")
     gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
     gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
@@ -106,16 +106,23 @@ def _replay(args: argparse.Namespace) -> int:
 def _load_generator(args: argparse.Namespace) -> DiffusersGenerator:
     from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
 
+    guidance = getattr(args, "guidance_scale", None)
     if args.model == "tiny":
-        return DiffusersGenerator.tiny(num_inference_steps=args.steps, batch_size=args.batch_size or 8)
+        return DiffusersGenerator.tiny(
+            num_inference_steps=args.steps,
+            guidance_scale=guidance,
+            batch_size=8 if args.batch_size is None else args.batch_size,
+            device="cpu" if args.device == "auto" else args.device,
+            dtype="fp32" if args.dtype == "auto" else args.dtype,
+        )
     return DiffusersGenerator.from_pretrained(
         args.model,
         device=args.device,
         dtype=args.dtype,
         local_files_only=args.local_files_only,
-        num_inference_steps=args.steps or 30,
-        guidance_scale=getattr(args, "guidance_scale", 7.5),
-        batch_size=args.batch_size or 4,
+        num_inference_steps=30 if args.steps is None else args.steps,
+        guidance_scale=7.5 if guidance is None else guidance,
+        batch_size=4 if args.batch_size is None else args.batch_size,
     )
 
 

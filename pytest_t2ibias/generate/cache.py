@@ -7,7 +7,6 @@ PNG's own hash, so a truncated or altered PNG is detected, reported with a warni
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -50,18 +49,21 @@ class ImageCache:
         return self.root / key[:2] / f"{key}.json"
 
     def load(self, key: str) -> Image.Image | None:
-        """The cached image, or ``None`` when absent; a corrupt entry is removed with a warning."""
+        """The cached image, or ``None`` when absent; a corrupt entry is reported with a warning.
+
+        The writer puts the sidecar down before the PNG, so a sidecar alone is a store in progress
+        (or an interrupted one): a plain miss. A PNG without its sidecar, or one whose bytes do not
+        match the sidecar's hash, is corrupt. Nothing is deleted here: the caller regenerates and
+        :meth:`store` replaces both files, so a concurrent writer's fresh files are never removed.
+        """
         png, meta = self.png_path(key), self._meta_path(key)
-        if not png.exists() and not meta.exists():
+        if not png.exists():
             return None
         problem = self._check(key, png, meta)
         if problem is None:
             with Image.open(png) as image:
                 return image.convert("RGB")
         warnings.warn(f"t2ibias cache: {png}: {problem}; regenerating", CacheCorruptionWarning, stacklevel=2)
-        for path in (png, meta):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         return None
 
     def _check(self, key: str, png: Path, meta: Path) -> str | None:
@@ -87,14 +89,17 @@ class ImageCache:
         return None
 
     def store(self, key: str, image: Image.Image, meta: dict[str, Any]) -> Path:
-        """Write the PNG, then its sidecar (the entry counts only once both agree)."""
+        """Write the sidecar, then the PNG: a PNG on disk always has its sidecar already.
+
+        Both writes are atomic and skip fsync (entries are verified on read and regenerated).
+        """
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         data = buffer.getvalue()
-        png = self.png_path(key)
-        write_bytes_atomic(png, data, durable=False)  # verified on read, so no fsync
         sidecar = {"key": key, "format": CACHE_FORMAT, "png_sha256": hashlib.sha256(data).hexdigest(), **meta}
         write_text_atomic(
             self._meta_path(key), json.dumps(sidecar, sort_keys=True, indent=1, default=str), durable=False
         )
+        png = self.png_path(key)
+        write_bytes_atomic(png, data, durable=False)
         return png

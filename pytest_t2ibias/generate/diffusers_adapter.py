@@ -132,13 +132,27 @@ class DiffusersGenerator:
         return images
 
     @classmethod
-    def tiny(cls, *, num_inference_steps: int | None = None, batch_size: int = 8) -> DiffusersGenerator:
-        """The built-in offline model (random weights): for tests and examples, never for real runs."""
+    def tiny(
+        cls,
+        *,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        batch_size: int = 8,
+        device: str = "cpu",
+        dtype: Dtype = "fp32",
+    ) -> DiffusersGenerator:
+        """The built-in offline model (random weights): for tests and examples, never for real runs.
+
+        It runs on the CPU in fp32 unless told otherwise: its pixels are the reference the project's
+        own tests compare against.
+        """
+        target = resolve_device(device)
+        pipeline = build_tiny_pipeline().to(target, resolve_dtype(dtype, target))
         return cls(
-            build_tiny_pipeline(),
+            pipeline,
             tiny_fingerprint(),
-            num_inference_steps=num_inference_steps or TINY_STEPS,
-            guidance_scale=TINY_GUIDANCE,
+            num_inference_steps=TINY_STEPS if num_inference_steps is None else num_inference_steps,
+            guidance_scale=TINY_GUIDANCE if guidance_scale is None else guidance_scale,
             height=TINY_SIZE,
             width=TINY_SIZE,
             batch_size=batch_size,
@@ -209,7 +223,7 @@ class DiffusersGenerator:
             import diffusers
 
             scheduler_cls = getattr(diffusers, scheduler, None)
-            if scheduler_cls is None or not hasattr(scheduler_cls, "from_config"):
+            if not (isinstance(scheduler_cls, type) and issubclass(scheduler_cls, diffusers.SchedulerMixin)):
                 raise ValueError(f"`scheduler` must be a diffusers scheduler class name, got {scheduler!r}")
             pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
         if enable_attention_slicing:

@@ -46,7 +46,7 @@ def plan_requests(
     n = suite.images_per_prompt if images_per_prompt is None else images_per_prompt
     if n < 1:
         raise ValueError(f"`images_per_prompt` must be >= 1, got {n}")
-    chosen = list(suite.categories) if categories is None else list(categories)
+    chosen = list(suite.categories) if categories is None else list(dict.fromkeys(categories))
     unknown = [c for c in chosen if c not in suite.categories]
     if unknown:
         raise ValueError(f"`categories` {unknown} not in suite {suite.name!r}; valid: {list(suite.categories)}")
