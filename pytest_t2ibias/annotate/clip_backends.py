@@ -235,9 +235,12 @@ def _load_open_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int)
 def _load_hf_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int, local_files_only: bool) -> ClipBackend:
     from transformers import CLIPModel, CLIPProcessor
 
+    from pytest_t2ibias.annotate.vqa import hub_offline
+
     name = spec.removeprefix("hf:")
     path = Path(name).expanduser()
     is_local = path.exists()
+    local_files_only = local_files_only or hub_offline()
     if not is_local and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise ModelLoadError(f"CLIP model path {name!r} does not exist")
     try:
