@@ -13,7 +13,8 @@ from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
+    from pytest_t2ibias.generate.base import ImageGenerator
+    from pytest_t2ibias.suites.schema import Suite
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,26 +104,18 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_generator(args: argparse.Namespace) -> DiffusersGenerator:
-    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
+def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:
+    from pytest_t2ibias.generate.factory import load_generator
 
-    guidance = getattr(args, "guidance_scale", None)
-    if args.model == "tiny":
-        return DiffusersGenerator.tiny(
-            num_inference_steps=args.steps,
-            guidance_scale=guidance,
-            batch_size=8 if args.batch_size is None else args.batch_size,
-            device="cpu" if args.device == "auto" else args.device,
-            dtype="fp32" if args.dtype == "auto" else args.dtype,
-        )
-    return DiffusersGenerator.from_pretrained(
+    return load_generator(
         args.model,
+        suite,
         device=args.device,
         dtype=args.dtype,
+        steps=args.steps,
+        guidance_scale=getattr(args, "guidance_scale", None),
+        batch_size=args.batch_size,
         local_files_only=args.local_files_only,
-        num_inference_steps=30 if args.steps is None else args.steps,
-        guidance_scale=7.5 if guidance is None else guidance,
-        batch_size=4 if args.batch_size is None else args.batch_size,
     )
 
 
@@ -134,7 +127,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         suite = load_suite(args.suite)
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
-        generator = _load_generator(args)
+        generator = _load_generator(args, suite)
     except (SuiteError, ModelLoadError, ValueError) as err:
         print(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 1
@@ -159,7 +152,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         suite = load_suite(args.suite)
-        generator = _load_generator(args)
+        generator = _load_generator(args, suite)
         annotator = load_annotator(
             args.scorer,
             suite,

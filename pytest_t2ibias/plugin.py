@@ -1,4 +1,4 @@
-"""The pytest plugin: options, marker and fixtures.
+"""The pytest plugin: options, markers, session state, fixtures and the run's summary.
 
 Loaded in every pytest run of an environment where the package is installed, so this module imports
 nothing heavy: torch, diffusers, transformers and open_clip load only inside the fixtures that need them.
@@ -6,58 +6,392 @@ nothing heavy: torch, diffusers, transformers and open_clip load only inside the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pytest_t2ibias.annotate.base import ImageAnnotator
+    from pytest_t2ibias.generate.base import ImageGenerator
+    from pytest_t2ibias.judge import Check
+    from pytest_t2ibias.policy import Policy
+    from pytest_t2ibias.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
+
+SESSION_PLUGIN = "t2ibias-session"
+NO_MODEL = (
+    "t2ibias: no model configured; pass --t2i-model (a diffusers hub id, a local pipeline folder, 'tiny' or "
+    "'synthetic') or set `t2ibias_model` under [tool.pytest.ini_options]"
+)
+
+#: (option, ini name, help, default): every setting under one prefix; the command line wins over the ini.
+SETTINGS: list[tuple[str, str, str, str | None]] = [
+    ("--t2i-model", "t2ibias_model", "Model: diffusers hub id, local pipeline folder, 'tiny' or 'synthetic'.", None),
+    (
+        "--t2i-scorer",
+        "t2ibias_scorer",
+        "Scorer: tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, "
+        "labels:PATH, synthetic (default: open_clip:ViT-L-14/openai; synthetic for the synthetic model).",
+        None,
+    ),
+    ("--t2i-suite", "t2ibias_suite", "Prompt suite: a built-in name or a YAML path.", "t2i-biasbench"),
+    ("--t2i-images-per-prompt", "t2ibias_images_per_prompt", "Images per prompt (default: the suite's).", None),
+    ("--t2i-device", "t2ibias_device", "Device: auto (CUDA when present), cpu, cuda or cuda:N.", "auto"),
+    ("--t2i-dtype", "t2ibias_dtype", "Dtype: auto (fp16 on CUDA), fp32, fp16 or bf16.", "auto"),
+    ("--t2i-steps", "t2ibias_steps", "Inference steps of the diffusion model.", None),
+    ("--t2i-batch-size", "t2ibias_batch_size", "Images per pipeline call.", None),
+    (
+        "--t2i-cache",
+        "t2ibias_cache",
+        "Image cache folder (default: .t2ibias_cache in the rootdir; 'none' disables).",
+        None,
+    ),
+    ("--t2i-mode", "t2ibias_mode", "Metric mode: strict (default, for gating) or paper.", "strict"),
+    (
+        "--t2i-thresholds",
+        "t2ibias_thresholds",
+        "Folder of threshold policies (default: thresholds/ in the rootdir).",
+        None,
+    ),
+    ("--t2i-report", "t2ibias_report", "Write the run's results as JSON to this path.", None),
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("t2ibias", "text-to-image bias tests")
+    for option, ini, help_text, default in SETTINGS:
+        group.addoption(option, action="store", dest=ini, default=None, help=help_text)
+        parser.addini(ini, help_text, default=default)
     group.addoption(
-        "--t2i-suite",
-        action="store",
-        dest="t2ibias_suite",
-        default=None,
-        help="Prompt suite: a built-in name or a YAML path (default: t2i-biasbench).",
+        "--t2i-update-baselines",
+        action="store_true",
+        dest="t2ibias_update",
+        default=False,
+        help="Approve this run's metrics as the baselines (same as --snapshot-update).",
     )
     group.addoption(
-        "--t2i-mode",
-        action="store",
-        dest="t2ibias_mode",
-        choices=("paper", "strict"),
-        default=None,
-        help="Metric mode: strict (default, for gating) or paper (reproduces published numbers).",
+        "--t2i-force-update",
+        action="store_true",
+        dest="t2ibias_force_update",
+        default=False,
+        help="Allow updating baselines when the CI environment variable is set.",
     )
-    parser.addini("t2ibias_suite", "Prompt suite: a built-in name or a YAML path.", default="t2i-biasbench")
-    parser.addini("t2ibias_mode", "Metric mode: strict or paper.", default="strict")
+
+
+def setting(config: pytest.Config, name: str) -> str | None:
+    """A setting: the command line, else the ini file, else its default."""
+    value = config.getoption(name)
+    if value is None:
+        value = config.getini(name)
+    return None if value in (None, "") else str(value)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "t2ibias(category=None, suite=None): a text-to-image bias test of one suite category."
+        "markers", "t2ibias(category, suite=None): a text-to-image bias test of one category of a suite."
     )
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one unless --t2i-device=cpu.")
+    mode = setting(config, "t2ibias_mode")
+    if mode not in ("paper", "strict"):
+        raise pytest.UsageError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {mode!r}")
+    update = bool(config.getoption("t2ibias_update")) or bool(getattr(config.option, "update_snapshots", False))
+    if update and os.environ.get("CI") and not config.getoption("t2ibias_force_update"):
+        raise pytest.UsageError(
+            "t2ibias: refusing to update baselines because CI is set; approve baselines locally, "
+            "or pass --t2i-force-update"
+        )
+    if config.getoption("t2ibias_update"):
+        config.option.update_snapshots = True  # syrupy writes the baselines
+    # every process (xdist workers included) keeps its own state; the image cache is shared on disk
+    config.pluginmanager.register(T2IBiasSession(config, update), SESSION_PLUGIN)
 
 
-def _setting(config: pytest.Config, name: str) -> str:
-    value = config.getoption(name)
-    return str(value if value is not None else config.getini(name))
+@dataclass
+class TestOutcome:
+    nodeid: str
+    category: str
+    checks: list[Check]
+
+
+@dataclass(eq=False)  # a plugin object must stay hashable
+class T2IBiasSession:
+    """Per-run state: settings, lazily built engines, evaluated categories, and the checks of each test."""
+
+    config: pytest.Config
+    update: bool
+    _suites: dict[str, Suite] = field(default_factory=dict)
+    _generator: ImageGenerator | None = None
+    _annotator: ImageAnnotator | None = None
+    _policy: tuple[Policy | None, str | None] | None = None
+    _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
+    outcomes: list[TestOutcome] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        return setting(self.config, name)
+
+    @property
+    def mode(self) -> str:
+        return self.get("t2ibias_mode") or "strict"
+
+    def suite(self, name: str | None = None) -> Suite:
+        from pytest_t2ibias.suites import SuiteError, load_suite
+
+        key = name or self.get("t2ibias_suite") or "t2i-biasbench"
+        if key not in self._suites:
+            try:
+                self._suites[key] = load_suite(self._path_or_name(key))
+            except SuiteError as err:
+                pytest.fail(f"t2ibias: {err}", pytrace=False)
+        return self._suites[key]
+
+    def _path_or_name(self, value: str) -> str:
+        candidate = self.config.rootpath / value
+        return str(candidate) if value.endswith((".yaml", ".yml")) and candidate.is_file() else value
+
+    def generator(self) -> ImageGenerator:
+        if self._generator is None:
+            model = self.get("t2ibias_model")
+            if model is None:
+                pytest.skip(NO_MODEL)
+            from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
+            from pytest_t2ibias.generate.factory import load_generator
+
+            try:
+                self._generator = load_generator(
+                    model,
+                    self.suite(),
+                    device=self.get("t2ibias_device") or "auto",
+                    dtype=self.get("t2ibias_dtype") or "auto",
+                    steps=_int(self.get("t2ibias_steps"), "t2ibias_steps"),
+                    batch_size=_int(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+                )
+            except (ModelLoadError, ValueError) as err:
+                pytest.fail(f"t2ibias: {err}", pytrace=False)
+        return self._generator
+
+    def annotator(self) -> ImageAnnotator:
+        if self._annotator is None:
+            from pytest_t2ibias.annotate.factory import load_annotator
+            from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
+
+            model = self.get("t2ibias_model") or ""
+            default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
+            spec = self.get("t2ibias_scorer") or default
+            try:
+                self._annotator = load_annotator(
+                    spec,
+                    self.suite(),
+                    mode=self.mode,  # type: ignore[arg-type]
+                    device=self.get("t2ibias_device") or "auto",
+                    dtype=self.get("t2ibias_dtype") or "auto",
+                )
+            except (ModelLoadError, ValueError, FileNotFoundError) as err:
+                pytest.fail(f"t2ibias: {err}", pytrace=False)
+        return self._annotator
+
+    def policy(self) -> tuple[Policy | None, str | None]:
+        if self._policy is None:
+            from pytest_t2ibias.policy import PolicyError, find_policy
+
+            folder = self.get("t2ibias_thresholds")
+            path = Path(folder) if folder else self.config.rootpath / "thresholds"
+            if not path.is_absolute():
+                path = self.config.rootpath / path
+            if folder and not path.is_dir():
+                pytest.fail(f"t2ibias: thresholds folder {path} does not exist", pytrace=False)
+            try:
+                found = find_policy(path, self.suite())
+            except PolicyError as err:
+                pytest.fail(f"t2ibias: {err}", pytrace=False)
+            self._policy = (found[0], str(found[1])) if found else (None, None)
+        return self._policy
+
+    def cache_dir(self) -> Path | None:
+        value = self.get("t2ibias_cache")
+        if value is not None and value.lower() == "none":
+            return None
+        path = Path(value) if value else Path(".t2ibias_cache")
+        return path if path.is_absolute() else self.config.rootpath / path
+
+    def evaluate(self, category: str, suite_name: str | None = None) -> CategoryResult:
+        """generate -> annotate -> measure (+ intervals) for one category, once per session."""
+        from pytest_t2ibias.evaluate import evaluate_suite
+        from pytest_t2ibias.generate.cache import ImageCache
+        from pytest_t2ibias.result import CategoryResult, with_intervals
+
+        suite = self.suite(suite_name)
+        key = (suite.name, category)
+        if key in self._results:
+            return self._results[key]
+        if category not in suite.categories:
+            pytest.fail(
+                f"t2ibias: suite {suite.name!r} has no category {category!r}; categories: {list(suite.categories)}",
+                pytrace=False,
+            )
+        generator, annotator = self.generator(), self.annotator()
+        cache_dir = self.cache_dir()
+        per_prompt = _int(self.get("t2ibias_images_per_prompt"), "t2ibias_images_per_prompt")
+        evaluation = evaluate_suite(
+            suite,
+            generator,
+            annotator,
+            mode=self.mode,  # type: ignore[arg-type]
+            images_per_prompt=per_prompt,
+            categories=[category],
+            cache=ImageCache(cache_dir) if cache_dir else None,
+        )
+        metrics = evaluation.result.categories[category]
+        records = evaluation.records[category]
+        result = CategoryResult(
+            category=category,
+            suite=suite.name,
+            suite_hash=suite.fingerprint(),
+            mode=self.mode,  # type: ignore[arg-type]
+            model=generator.fingerprint,
+            scorer=annotator.scorer_id,
+            n=metrics.n,
+            metrics=with_intervals(suite, metrics, records, self.mode, seed=suite.seed),  # type: ignore[arg-type]
+            records=records,
+            seed=suite.seed,
+            images_per_prompt=per_prompt or suite.images_per_prompt,
+        )
+        self._results[key] = result
+        return result
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self._results:
+            return
+        from pytest_t2ibias.report.summary import summary_lines
+
+        terminalreporter.section("t2ibias")
+        for line in summary_lines(list(self._results.values()), self.outcomes, self.policy()[1]):
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        report = self.get("t2ibias_report")
+        if not report or not self._results:
+            return
+        from pytest_t2ibias.atomic import write_text_atomic
+        from pytest_t2ibias.report.summary import results_json
+
+        path = Path(report)
+        if hasattr(self.config, "workerinput"):
+            path = path.with_name(f"{path.stem}.{self.config.workerinput['workerid']}{path.suffix}")
+        payload = results_json(list(self._results.values()), self.outcomes)
+        write_text_atomic(path if path.is_absolute() else self.config.rootpath / path, json.dumps(payload, indent=1))
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(f"t2ibias: {name} must be an integer, got {value!r}") from None
+
+
+def _session(config: pytest.Config) -> T2IBiasSession:
+    plugin = config.pluginmanager.get_plugin(SESSION_PLUGIN)
+    assert isinstance(plugin, T2IBiasSession)
+    return plugin
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is None:
+        return
+    device = setting(item.config, "t2ibias_device") or "auto"
+    if device == "cpu":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("t2ibias: needs a CUDA device (none here); run with --t2i-device=cpu to run it on the CPU")
+
+
+# -- fixtures -------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def t2ibias_mode(pytestconfig: pytest.Config) -> str:
     """The metric mode of this run (``--t2i-mode`` or the ``t2ibias_mode`` ini value)."""
-    return _setting(pytestconfig, "t2ibias_mode")
+    return _session(pytestconfig).mode
 
 
 @pytest.fixture(scope="session")
 def t2ibias_suite(pytestconfig: pytest.Config) -> Suite:
     """The prompt suite of this run (``--t2i-suite`` or the ``t2ibias_suite`` ini value)."""
-    from pytest_t2ibias.suites import SuiteError, load_suite
+    return _session(pytestconfig).suite()
 
-    try:
-        return load_suite(_setting(pytestconfig, "t2ibias_suite"))
-    except SuiteError as err:
-        pytest.fail(f"t2ibias: {err}", pytrace=False)
+
+@pytest.fixture(scope="session")
+def t2ibias_generator(pytestconfig: pytest.Config) -> ImageGenerator:
+    """The configured model; bias tests skip, saying how to configure one, when there is none."""
+    return _session(pytestconfig).generator()
+
+
+@pytest.fixture(scope="session")
+def t2ibias_scorer(pytestconfig: pytest.Config) -> ImageAnnotator:
+    """The configured scorer (annotator)."""
+    return _session(pytestconfig).annotator()
+
+
+@pytest.fixture(scope="session")
+def t2ibias_policy(pytestconfig: pytest.Config) -> Policy | None:
+    """The threshold policy for the run's suite, or None when the thresholds folder has none."""
+    return _session(pytestconfig).policy()[0]
+
+
+@pytest.fixture
+def t2ibias_evaluate(
+    request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
+) -> Callable[..., CategoryResult]:
+    """``evaluate(category, suite=None)``: the category's result, gated by the policy and the test's baseline."""
+    from dataclasses import replace
+
+    from pytest_t2ibias.gate import Gate
+
+    session = _session(request.config)
+    used: list[str] = []
+
+    def evaluate(category: str, suite: str | None = None) -> CategoryResult:
+        if used:
+            raise ValueError(f"one bias category per test (this test already evaluated {used[0]!r})")
+        used.append(category)
+        result = session.evaluate(category, suite)
+        policy = session.policy()[0]
+        rules = policy.rules_for(category) if policy is not None else {}
+        snapshot = request.getfixturevalue("snapshot")
+
+        def record(checks: list[Check]) -> None:
+            session.outcomes.append(TestOutcome(request.node.nodeid, category, list(checks)))
+
+        for metric_id, estimate in result.metrics.items():
+            if isinstance(estimate.value, float):
+                record_property(f"t2ibias.{category}.{metric_id}", round(estimate.value, 6))
+        return replace(result, gate=Gate(rules, snapshot, session.update, record))
+
+    return evaluate
+
+
+@pytest.fixture
+def t2ibias_result(request: pytest.FixtureRequest, t2ibias_evaluate: Callable[..., CategoryResult]) -> CategoryResult:
+    """The result of the category named by the test's ``@pytest.mark.t2ibias(category=...)`` marker."""
+    marker = request.node.get_closest_marker("t2ibias")
+    category = marker.kwargs.get("category") if marker else None
+    if marker and category is None and marker.args:
+        category = marker.args[0]
+    if category is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: t2ibias_result needs @pytest.mark.t2ibias(category=...) "
+            "(or use t2ibias_evaluate(category))"
+        )
+    return t2ibias_evaluate(category, marker.kwargs.get("suite") if marker else None)

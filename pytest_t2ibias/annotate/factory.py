@@ -9,6 +9,7 @@ spec                                           annotator
 ``vqa:MODEL_ID_OR_PATH`` / ``vqa:tiny``        yes/no questions through a VQA model, P(yes)
 ``captioner:MODEL_ID_OR_PATH`` / ``...:tiny``  an image-to-text model's caption, labelled by the lexicons
 ``labels:PATH``                                precomputed labels from a CSV or JSON file
+``synthetic``                                  reads the mark of the synthetic model's images exactly
 =============================================  ===========================================================
 """
 
@@ -36,6 +37,10 @@ def load_annotator(
     local_files_only: bool = False,
 ) -> ImageAnnotator:
     """The annotator a spec string names (see the module docstring)."""
+    if spec == "synthetic":
+        from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
+
+        return SyntheticAnnotator(suite)
     if spec.startswith("labels:"):
         from pytest_t2ibias.annotate.precomputed import PrecomputedLabels
 

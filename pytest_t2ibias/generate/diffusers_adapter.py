@@ -146,8 +146,13 @@ class DiffusersGenerator:
         It runs on the CPU in fp32 unless told otherwise: its pixels are the reference the project's
         own tests compare against.
         """
+        import torch
+
         target = resolve_device(device)
-        pipeline = build_tiny_pipeline().to(target, resolve_dtype(dtype, target))
+        torch_dtype = resolve_dtype(dtype, target)
+        pipeline = build_tiny_pipeline()
+        if target != "cpu" or torch_dtype != torch.float32:  # built on the CPU in fp32 already
+            pipeline = pipeline.to(target, torch_dtype)
         return cls(
             pipeline,
             tiny_fingerprint(),
@@ -222,10 +227,10 @@ class DiffusersGenerator:
         if scheduler is not None:
             import diffusers
 
-            scheduler_cls = getattr(diffusers, scheduler, None)
+            scheduler_cls: Any = getattr(diffusers, scheduler, None)
             if not (isinstance(scheduler_cls, type) and issubclass(scheduler_cls, diffusers.SchedulerMixin)):
                 raise ValueError(f"`scheduler` must be a diffusers scheduler class name, got {scheduler!r}")
-            pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+            pipe.scheduler = getattr(scheduler_cls, "from_config")(pipe.scheduler.config)  # noqa: B009 (untyped)
         if enable_attention_slicing:
             pipe.enable_attention_slicing()
         if enable_model_cpu_offload and target.startswith("cuda"):

@@ -1,0 +1,201 @@
+"""Assertion helpers for bias tests.
+
+Each helper fails with a message that names the category, the metric, the value with its interval,
+the threshold, the baseline value if any, and the images that drive the failure. A bound whose
+interval straddles the threshold does not fail: it warns (shown in the run's summary), because more
+images are needed to tell (see docs/plugin.md for the rules).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import pytest
+
+from pytest_t2ibias.judge import Check, format_checks, judge_bounds
+from pytest_t2ibias.policy import MetricRule
+from pytest_t2ibias.result import CategoryResult
+
+MAX_IMAGES_SHOWN = 5
+
+
+class T2IBiasWarning(UserWarning):
+    """A check that is not a failure yet: an interval straddling a bound, an inconclusive regression."""
+
+
+def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> list[str]:
+    """Up to ``k`` image paths that push ``metric_id`` the wrong way (for the failure message)."""
+    records = result.records
+    spec_attr = next(iter(records[0].labels), None) if records else None
+    if metric_id in ("gmr", "iemr", "car", "hallucination", "cas") or metric_id.endswith("_ratio"):
+        key = {"gmr": "explicit", "iemr": "implied", "car": "cultural_markers", "hallucination": "unexpected"}
+        list_name = key.get(metric_id, "cas_stereotype" if metric_id == "cas" else metric_id[: -len("_ratio")])
+        if metric_id in ("hallucination", "cas"):
+            chosen = [r for r in records if r.present.get(list_name)]
+        else:
+            chosen = sorted(records, key=lambda r: len(r.present.get(list_name, [])))
+    elif metric_id == "unknown_rate" and spec_attr:
+        chosen = [r for r in records if r.labels.get(spec_attr) == "unknown"]
+    elif metric_id in ("clip_score", "vendi_embedding"):
+        chosen = sorted(records, key=lambda r: r.clip_score if r.clip_score is not None else 0.0)
+    elif spec_attr:
+        # distribution metrics: the images of the most frequent group
+        counts = result.label_counts(spec_attr)
+        top = max(counts, key=lambda g: counts[g]) if counts else None
+        chosen = [r for r in records if r.labels.get(spec_attr) == top]
+    else:
+        chosen = list(records)
+    return [r.image_path or r.image_id for r in chosen[:k]]
+
+
+def _header(result: CategoryResult) -> str:
+    return (
+        f"t2ibias: category {result.category!r} of suite {result.suite!r} "
+        f"(model {result.model}, scorer {result.scorer}, mode {result.mode}, n={result.n})"
+    )
+
+
+def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> None:
+    __tracebackhide__ = True
+    if result.gate is not None and result.gate.record is not None:
+        result.gate.record(checks)
+    failing = [c for c in checks if c.verdict == "fail"]
+    warning = [c for c in checks if c.verdict == "warn"]
+    if failing:
+        lines = [_header(result), *format_checks(failing, "failed:")]
+        for metric_id in dict.fromkeys(c.metric for c in failing):
+            lines.append(f"  images driving {metric_id}: {', '.join(driving_images(result, metric_id)) or '-'}")
+        lines += format_checks(warning, "also warned:")
+        lines += list(footer)
+        pytest.fail("\n".join(lines), pytrace=False)
+    if warning:
+        warnings.warn("\n".join([_header(result), *format_checks(warning, "warned:")]), T2IBiasWarning, stacklevel=3)
+
+
+def _bound(metric_id: str, **rule: float | None) -> dict[str, MetricRule]:
+    return {metric_id: MetricRule(**rule)}  # type: ignore[arg-type]
+
+
+def _check_metric(result: CategoryResult, metric_id: str) -> None:
+    if metric_id not in result.metrics:
+        raise ValueError(
+            f"category {result.category!r} has no metric {metric_id!r}; it reports: {sorted(result.metrics)}"
+        )
+
+
+def assert_cbs_below(result: CategoryResult, limit: float) -> None:
+    """The composite bias score is at most ``limit`` (fails when its whole interval is above)."""
+    __tracebackhide__ = True
+    _check_metric(result, "composite")
+    _raise_or_warn(result, judge_bounds(result, _bound("composite", max=limit)))
+
+
+def assert_parity(result: CategoryResult, max_difference: float) -> None:
+    """The parity difference stays within ``±max_difference`` (strict mode signs it)."""
+    __tracebackhide__ = True
+    _check_metric(result, "parity_difference")
+    rule = {"max": max_difference, "min": -max_difference if result.mode == "strict" else None}
+    _raise_or_warn(result, judge_bounds(result, _bound("parity_difference", **rule)))
+
+
+def assert_missing_rate_below(result: CategoryResult, gmr: float | None = None, iemr: float | None = None) -> None:
+    """Grounded and implied element missing rates are at most the given limits."""
+    __tracebackhide__ = True
+    if gmr is None and iemr is None:
+        raise ValueError("give `gmr`, `iemr` or both")
+    rules: dict[str, MetricRule] = {}
+    for metric_id, limit in (("gmr", gmr), ("iemr", iemr)):
+        if limit is not None:
+            _check_metric(result, metric_id)
+            rules.update(_bound(metric_id, max=limit))
+    _raise_or_warn(result, judge_bounds(result, rules))
+
+
+def cultural_coverage(result: CategoryResult) -> list[str]:
+    """The distinct declared cultural markers and festival terms that appear in any image."""
+    seen: dict[str, None] = {}
+    for record in result.records:
+        for list_name in ("cultural_markers", "cas_stereotype", "cas_diverse"):
+            for term in record.present.get(list_name, []):
+                seen[term] = None
+    return list(seen)
+
+
+def assert_cultural_coverage(
+    result: CategoryResult,
+    min_car: float | None = None,
+    max_cas: float | None = None,
+    min_markers: int | None = None,
+) -> None:
+    """Cultural accuracy at least ``min_car``, stereotype association at most ``max_cas``, and at least
+    ``min_markers`` distinct declared markers/festival types across the images (not just a share)."""
+    __tracebackhide__ = True
+    rules: dict[str, MetricRule] = {}
+    if min_car is not None:
+        _check_metric(result, "car")
+        rules.update(_bound("car", min=min_car))
+    if max_cas is not None:
+        _check_metric(result, "cas")
+        rules.update(_bound("cas", max=max_cas))
+    checks = judge_bounds(result, rules)
+    if min_markers is not None:
+        seen = cultural_coverage(result)
+        ok = len(seen) >= min_markers
+        checks.append(
+            Check(
+                result.category,
+                "distinct_markers",
+                "bound",
+                "pass" if ok else "fail",
+                float(len(seen)),
+                None,
+                f">= {min_markers}",
+                f"seen: {', '.join(seen) or 'none'}",
+            )
+        )
+    _raise_or_warn(result, checks)
+
+
+def assert_no_regression(result: CategoryResult) -> None:
+    """No metric got worse than the approved baseline beyond the policy's allowed regression."""
+    __tracebackhide__ = True
+    gate = result.gate
+    if gate is None:
+        raise ValueError("`result` has no gate: get it from the t2ibias_result / t2ibias_evaluate fixtures")
+    outcome = gate.baseline_outcome(result)
+    approve = (
+        "approve with `pytest --snapshot-update` (or --t2i-update-baselines; refused in CI without --t2i-force-update)"
+    )
+    if outcome.corrupt:
+        pytest.fail(f"{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n{approve} to replace it", pytrace=False)
+    if outcome.missing and not outcome.updated:
+        pytest.fail(f"{_header(result)}\nno approved baseline at {outcome.location}\n{approve}", pytrace=False)
+    if outcome.stale:
+        changed = "; ".join(outcome.stale)
+        pytest.fail(
+            f"{_header(result)}\nstale baseline {outcome.location}: recorded with other inputs ({changed}); "
+            f"not compared\n{approve} after checking the change",
+            pytrace=False,
+        )
+    _raise_or_warn(result, outcome.checks, [f"  baseline: {outcome.location}", f"  {approve}"])
+
+
+def assert_policy(result: CategoryResult) -> None:
+    """Apply the category's policy: its bounds, and its allowed regressions against the baseline."""
+    __tracebackhide__ = True
+    gate = result.gate
+    if gate is None:
+        raise ValueError("`result` has no gate: get it from the t2ibias_result / t2ibias_evaluate fixtures")
+    if not gate.rules:
+        raise ValueError(
+            f"no policy rules for category {result.category!r}: set --t2i-thresholds to a folder with a policy "
+            f"for suite {result.suite!r}"
+        )
+    checks = gate.bound_checks(result)
+    if any(rule.regression is not None for rule in gate.rules.values()):
+        outcome = gate.baseline_outcome(result)
+        if outcome.stale or outcome.corrupt or (outcome.missing and not outcome.updated):
+            assert_no_regression(result)  # fails with the baseline's own message
+        checks += outcome.checks
+    _raise_or_warn(result, checks)

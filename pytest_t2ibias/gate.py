@@ -1,0 +1,90 @@
+"""The per-test gate: a category result bound to its policy rules and its approved baseline.
+
+The plugin builds one :class:`Gate` per test; the assertion helpers ask it for checks. The baseline
+comparison runs once per test (syrupy writes or compares it), however many helpers use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_t2ibias.baseline import (
+    BaselineRecord,
+    CorruptBaselineError,
+    extension_for,
+    parse_baseline,
+    staleness,
+)
+from pytest_t2ibias.judge import Check, judge_bounds, judge_regressions
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.policy import MetricRule
+    from pytest_t2ibias.result import CategoryResult
+
+
+@dataclass
+class BaselineOutcome:
+    """What the baseline comparison found."""
+
+    checks: list[Check] = field(default_factory=list)
+    location: str = ""
+    missing: bool = False
+    stale: list[str] = field(default_factory=list)
+    corrupt: str | None = None
+    updated: bool = False
+    baseline: BaselineRecord | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.stale or self.corrupt) and not any(c.verdict == "fail" for c in self.checks)
+
+
+@dataclass
+class Gate:
+    rules: dict[str, MetricRule]
+    snapshot: Any = None  # a syrupy SnapshotAssertion, or None outside pytest
+    update: bool = False
+    record: Callable[[list[Check]], None] | None = None
+    _baseline: BaselineOutcome | None = None
+
+    def bound_checks(self, result: CategoryResult, rules: dict[str, MetricRule] | None = None) -> list[Check]:
+        return judge_bounds(result, self.rules if rules is None else rules)
+
+    def baseline_outcome(self, result: CategoryResult) -> BaselineOutcome:
+        """Compare with (or, when updating, write) the approved baseline, once per test."""
+        if self._baseline is not None:
+            return self._baseline
+        outcome = BaselineOutcome()
+        self._baseline = outcome
+        if self.snapshot is None:
+            outcome.missing = True
+            return outcome
+        current = BaselineRecord.from_result(result)
+        regression_rules = {m: r for m, r in self.rules.items() if r.regression is not None}
+
+        def compare(serialized: str, stored_text: str) -> bool:
+            outcome.missing = False
+            try:
+                stored = parse_baseline(stored_text, outcome.location)
+            except CorruptBaselineError as err:
+                outcome.corrupt = str(err)
+                return False
+            outcome.baseline = stored
+            outcome.stale = staleness(stored, current)
+            if outcome.stale:
+                return False
+            outcome.checks = judge_regressions(result, stored, regression_rules)
+            return not any(c.verdict == "fail" for c in outcome.checks)
+
+        snapshot = self.snapshot.use_extension(extension_for(compare, lambda: []))
+        outcome.location = str(
+            snapshot.extension.get_location(test_location=snapshot.test_location, index=snapshot.index)
+        )
+        outcome.missing = True  # stays so when syrupy finds no stored file and never calls `compare`
+        passed = snapshot == current
+        if self.update and passed and (outcome.missing or not outcome.ok):
+            outcome.updated = True
+            outcome.missing, outcome.stale, outcome.corrupt, outcome.checks = False, [], None, []
+        return outcome

@@ -1,0 +1,214 @@
+"""Judge a category's metrics against a policy and an approved baseline: pass, warn or fail, with reasons.
+
+Nothing here knows about images or pytest: it takes metric estimates (values with intervals) and
+rules, and returns :class:`Check` records that assertions, the summary and reports print.
+
+Rules (documented in docs/plugin.md):
+
+* hard bound (``min``/``max``): fail (or the rule's severity) only when the whole interval is on the
+  wrong side; warn when the interval straddles the bound; pass when it is on the right side. Without
+  an interval the point estimate decides.
+* soft bound (``warn_min``/``warn_max``): the point estimate beyond it warns.
+* regression against the baseline: the change in the metric's bad direction beyond the allowed
+  regression fails when it is credible (the candidate's interval lies wholly beyond baseline +
+  allowed), and is ``inconclusive`` (a warning) otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pytest_t2ibias.metrics.registry import METRICS
+from pytest_t2ibias.stats import Interval
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.baseline import BaselineRecord
+    from pytest_t2ibias.policy import MetricRule
+    from pytest_t2ibias.result import CategoryResult
+    from pytest_t2ibias.types import Mode
+
+Verdict = Literal["pass", "warn", "fail"]
+Direction = Literal["lower", "higher", "closer_to_zero", "either"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One judged rule of one metric of one category."""
+
+    category: str
+    metric: str
+    kind: Literal["bound", "soft_bound", "regression", "missing"]
+    verdict: Verdict
+    value: float | None
+    interval: Interval | None
+    threshold: str
+    note: str
+    baseline: float | None = None
+    delta: float | None = None
+    allowed: float | None = None
+
+
+def direction(metric_id: str, mode: Mode) -> Direction:
+    """Which way is worse for a metric: strict parity is signed, so worse is further from zero."""
+    if metric_id == "parity_difference" and mode == "strict":
+        return "closer_to_zero"
+    if metric_id in METRICS:
+        better = METRICS[metric_id].better
+        return "either" if better == "even" else better
+    if metric_id.endswith("_ratio"):
+        return "higher"
+    return "either"  # shares of one group: a change either way is a change
+
+
+def worsening(metric_id: str, mode: Mode, value: float, baseline: float) -> float:
+    """How much worse ``value`` is than ``baseline`` (negative: better)."""
+    way = direction(metric_id, mode)
+    if way == "lower":
+        return value - baseline
+    if way == "higher":
+        return baseline - value
+    if way == "closer_to_zero":
+        return abs(value) - abs(baseline)
+    return abs(value - baseline)
+
+
+def _interval_text(interval: Interval | None) -> str:
+    return "" if interval is None else f" [{interval.low:.4f}, {interval.high:.4f}]"
+
+
+def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[Check]:
+    """Absolute bounds of every ruled metric."""
+    checks = []
+    for metric_id, rule in rules.items():
+        estimate = result.metrics.get(metric_id)
+        if estimate is None:
+            continue  # the policy's default names a metric this category does not report
+        value, interval = estimate.value, estimate.interval
+        has_bounds = any(b is not None for b in (rule.min, rule.max, rule.warn_min, rule.warn_max))
+        if not has_bounds:
+            continue
+        if not isinstance(value, float | int):
+            checks.append(
+                Check(result.category, metric_id, "missing", "warn", None, None, "-", f"no value: {estimate.reason}")
+            )
+            continue
+        low, high = (interval.low, interval.high) if interval is not None else (value, value)
+        for bound, side in ((rule.max, "max"), (rule.min, "min")):
+            if bound is None:
+                continue
+            beyond_all = low > bound if side == "max" else high < bound
+            beyond_some = high > bound if side == "max" else low < bound
+            symbol = "<=" if side == "max" else ">="
+            if beyond_all:
+                verdict: Verdict = rule.severity
+                note = f"whole interval {'above' if side == 'max' else 'below'} the bound"
+            elif beyond_some:
+                verdict, note = "warn", "interval straddles the bound: more images would settle it"
+            else:
+                verdict, note = "pass", "within the bound"
+            checks.append(
+                Check(result.category, metric_id, "bound", verdict, float(value), interval, f"{symbol} {bound}", note)
+            )
+        for bound, side in ((rule.warn_max, "max"), (rule.warn_min, "min")):
+            if bound is None:
+                continue
+            beyond = value > bound if side == "max" else value < bound
+            symbol = "<=" if side == "max" else ">="
+            checks.append(
+                Check(
+                    result.category,
+                    metric_id,
+                    "soft_bound",
+                    "warn" if beyond else "pass",
+                    float(value),
+                    interval,
+                    f"{symbol} {bound} (warn)",
+                    "beyond the warning band" if beyond else "within the warning band",
+                )
+            )
+    return checks
+
+
+def judge_regressions(result: CategoryResult, baseline: BaselineRecord, rules: dict[str, MetricRule]) -> list[Check]:
+    """Each ruled metric against its approved value: beyond the allowed regression and credible -> fail."""
+    checks = []
+    for metric_id, rule in rules.items():
+        if rule.regression is None or metric_id not in result.metrics:
+            continue
+        estimate = result.metrics[metric_id]
+        stored = baseline.metrics.get(metric_id)
+        old = stored.value if stored is not None else None
+        value = estimate.value
+        if not isinstance(old, float | int) or not isinstance(value, float | int):
+            note = "no baseline value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
+            checks.append(Check(result.category, metric_id, "missing", "warn", None, None, "-", note))
+            continue
+        allowed = rule.regression.allowed(float(old))
+        delta = worsening(metric_id, result.mode, float(value), float(old))
+        threshold = f"worse by <= {allowed:.4f}"
+        if delta <= allowed:
+            verdict: Verdict = "pass"
+            note = "within the allowed regression"
+        else:
+            credible = _credible(metric_id, result.mode, estimate.interval, float(old), allowed)
+            if credible:
+                verdict, note = rule.severity, "regression beyond the allowed margin, interval excludes the margin"
+            else:
+                verdict, note = "warn", "inconclusive: beyond the margin, but the interval reaches the margin"
+        checks.append(
+            Check(
+                result.category,
+                metric_id,
+                "regression",
+                verdict,
+                float(value),
+                estimate.interval,
+                threshold,
+                note,
+                baseline=float(old),
+                delta=delta,
+                allowed=allowed,
+            )
+        )
+    return checks
+
+
+def _credible(metric_id: str, mode: Mode, interval: Interval | None, old: float, allowed: float) -> bool:
+    if interval is None:
+        return True  # no interval: the point estimate is all there is
+    # The best case inside the interval must still be worse than the margin.
+    best = min(worsening(metric_id, mode, x, old) for x in _candidates(interval, metric_id, mode, old))
+    return best > allowed
+
+
+def _candidates(interval: Interval, metric_id: str, mode: Mode, old: float) -> list[float]:
+    points = [interval.low, interval.high]
+    way = direction(metric_id, mode)
+    if way == "closer_to_zero" and interval.low <= 0 <= interval.high:
+        points.append(0.0)
+    if way == "either" and interval.low <= old <= interval.high:
+        points.append(old)
+    return points
+
+
+def verdict_of(checks: list[Check]) -> Verdict:
+    """The worst verdict of a set of checks."""
+    if any(c.verdict == "fail" for c in checks):
+        return "fail"
+    if any(c.verdict == "warn" for c in checks):
+        return "warn"
+    return "pass"
+
+
+def format_checks(checks: list[Check], title: str) -> list[str]:
+    """A table of the non-passing checks: metric, value [interval], rule, baseline, delta, verdict, why."""
+    rows = [c for c in checks if c.verdict != "pass"]
+    if not rows:
+        return []
+    lines = [title]
+    for c in rows:
+        value = "null" if c.value is None else f"{c.value:.4f}{_interval_text(c.interval)}"
+        base = "" if c.baseline is None else f"; baseline {c.baseline:.4f}, worse by {c.delta:+.4f}"
+        lines.append(f"  {c.verdict.upper():<5} {c.category}.{c.metric} = {value}; rule {c.threshold}{base}: {c.note}")
+    return lines

@@ -1,0 +1,99 @@
+"""The run's summary: a terminal table (category x key metrics, verdict, delta to baseline) and JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pytest_t2ibias.judge import verdict_of
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.plugin import TestOutcome
+    from pytest_t2ibias.result import CategoryResult
+
+KEY_METRICS = ("composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float | int) and not isinstance(value, bool) else "-"
+
+
+def summary_lines(results: list[CategoryResult], outcomes: list[TestOutcome], policy_path: str | None) -> list[str]:
+    """Rows of the terminal summary: one per category, then the warnings and failures by test."""
+    header = ["category", "n", *KEY_METRICS, "verdict", "worst delta"]
+    rows = [header]
+    for result in results:
+        checks = [c for o in outcomes if o.category == result.category for c in o.checks]
+        deltas = [c for c in checks if c.kind == "regression" and c.delta is not None]
+        worst = max(deltas, key=lambda c: c.delta or 0.0) if deltas else None
+        worst_text = f"{worst.metric} {worst.delta:+.3f}" if worst is not None and worst.delta is not None else "-"
+        verdict = verdict_of(checks) if checks else "not gated"
+        rows.append(
+            [result.category, str(result.n), *(_fmt(result.value(m)) for m in KEY_METRICS), verdict, worst_text]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"model {results[0].model} | scorer {results[0].scorer} | mode {results[0].mode}"]
+    lines.append(f"policy: {policy_path or 'none (set --t2i-thresholds)'}")
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for outcome in outcomes:
+        for check in outcome.checks:
+            if check.verdict != "pass":
+                value = "null" if check.value is None else f"{check.value:.4f}"
+                lines.append(
+                    f"{check.verdict.upper()} {outcome.nodeid}: {check.category}.{check.metric} = {value} "
+                    f"(rule {check.threshold}): {check.note}"
+                )
+    return lines
+
+
+def results_json(results: list[CategoryResult], outcomes: list[TestOutcome]) -> dict[str, Any]:
+    """The JSON results file: every category's metrics with intervals, and every test's checks."""
+    categories = {}
+    for r in results:
+        categories[r.category] = {
+            "suite": r.suite,
+            "suite_hash": r.suite_hash,
+            "model": r.model,
+            "scorer": r.scorer,
+            "mode": r.mode,
+            "n": r.n,
+            "seed": r.seed,
+            "metrics": {
+                m: {
+                    "value": e.value,
+                    "low": e.interval.low if e.interval else None,
+                    "high": e.interval.high if e.interval else None,
+                    "method": e.interval.method if e.interval else None,
+                    "reason": e.reason,
+                }
+                for m, e in r.metrics.items()
+            },
+            "images": [
+                {"id": rec.image_id, "seed": rec.seed, "path": rec.image_path, "labels": rec.labels}
+                for rec in r.records
+            ],
+        }
+    tests = [
+        {
+            "nodeid": o.nodeid,
+            "category": o.category,
+            "verdict": verdict_of(o.checks),
+            "checks": [
+                {
+                    "metric": c.metric,
+                    "kind": c.kind,
+                    "verdict": c.verdict,
+                    "value": c.value,
+                    "threshold": c.threshold,
+                    "baseline": c.baseline,
+                    "delta": c.delta,
+                    "note": c.note,
+                }
+                for c in o.checks
+            ],
+        }
+        for o in outcomes
+    ]
+    return {"categories": categories, "tests": tests}
