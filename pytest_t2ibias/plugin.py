@@ -131,6 +131,7 @@ class T2IBiasSession:
     _policy: tuple[Policy | None, str | None] | None = None
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
     outcomes: list[TestOutcome] = field(default_factory=list)
+    _worker_payloads: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, name: str) -> str | None:
         return setting(self.config, name)
@@ -266,27 +267,53 @@ class T2IBiasSession:
 
     # -- reporting ------------------------------------------------------------------------------------
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self._results:
-            return
-        from pytest_t2ibias.report.summary import summary_lines
-
-        terminalreporter.section("t2ibias")
-        for line in summary_lines(list(self._results.values()), self.outcomes, self.policy()[1]):
-            terminalreporter.write_line(line)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        report = self.get("t2ibias_report")
-        if not report or not self._results:
-            return
-        from pytest_t2ibias.atomic import write_text_atomic
+    def payload(self) -> dict[str, Any]:
         from pytest_t2ibias.report.summary import results_json
 
-        path = Path(report)
+        return results_json(list(self._results.values()), self.outcomes)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: collect a worker's results for the summary and the report."""
+        data = getattr(node, "workeroutput", {}).get("t2ibias")
+        if data:
+            self._worker_payloads.append(json.loads(data))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from pytest_t2ibias.report.summary import summary_lines
+
+        lines = summary_lines(self.merged_payload(), self.policy_path())
+        if lines:
+            terminalreporter.section("t2ibias")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def merged_payload(self) -> dict[str, Any]:
+        from pytest_t2ibias.report.summary import merge_payloads
+
+        return merge_payloads([self.payload(), *self._worker_payloads])
+
+    def policy_path(self) -> str | None:
+        if not self._results and not self._worker_payloads:
+            return None
+        try:
+            return self.policy()[1]
+        except BaseException:  # the summary must not fail the run; the tests reported the policy error
+            return None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
-            path = path.with_name(f"{path.stem}.{self.config.workerinput['workerid']}{path.suffix}")
-        payload = results_json(list(self._results.values()), self.outcomes)
+            # xdist worker: hand the results to the controller, which prints and writes them
+            self.config.workeroutput["t2ibias"] = json.dumps(self.payload())  # type: ignore[attr-defined]
+            return
+        report = self.get("t2ibias_report")
+        payload = self.merged_payload()
+        if not report or not payload["categories"]:
+            return
+        from pytest_t2ibias.atomic import write_text_atomic
+
+        path = Path(report)
         write_text_atomic(path if path.is_absolute() else self.config.rootpath / path, json.dumps(payload, indent=1))
 
 

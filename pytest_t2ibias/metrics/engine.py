@@ -46,6 +46,11 @@ def _resolve(metric_id: str, spec: Category) -> Callable[[CategoryData], MetricV
     return None
 
 
+def resolvable(metric_id: str, spec: Category) -> bool:
+    """Whether ``metric_id`` names a metric of this category (registered, a share, or a context ratio)."""
+    return _resolve(metric_id, spec) is not None
+
+
 def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
     if metric_id not in METRICS:
         return ["attribute"] if metric_id in spec.shares and spec.attribute is None else []

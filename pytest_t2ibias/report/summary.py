@@ -17,35 +17,50 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float | int) and not isinstance(value, bool) else "-"
 
 
-def summary_lines(results: list[CategoryResult], outcomes: list[TestOutcome], policy_path: str | None) -> list[str]:
-    """Rows of the terminal summary: one per category, then the warnings and failures by test."""
+def summary_lines(payload: dict[str, Any], policy_path: str | None) -> list[str]:
+    """Rows of the terminal summary from the results JSON: one per category, then warnings and failures."""
+    categories: dict[str, Any] = payload["categories"]
+    tests: list[dict[str, Any]] = payload["tests"]
+    if not categories:
+        return []
     header = ["category", "n", *KEY_METRICS, "verdict", "worst delta"]
     rows = [header]
-    for result in results:
-        checks = [c for o in outcomes if o.category == result.category for c in o.checks]
-        deltas = [c for c in checks if c.kind == "regression" and c.delta is not None]
-        worst = max(deltas, key=lambda c: c.delta or 0.0) if deltas else None
-        worst_text = f"{worst.metric} {worst.delta:+.3f}" if worst is not None and worst.delta is not None else "-"
-        verdict = verdict_of(checks) if checks else "not gated"
-        rows.append(
-            [result.category, str(result.n), *(_fmt(result.value(m)) for m in KEY_METRICS), verdict, worst_text]
-        )
+    for name, cat in categories.items():
+        checks = [c for t in tests if t["category"] == name for c in t["checks"]]
+        deltas = [c for c in checks if c["kind"] == "regression" and c["delta"] is not None]
+        worst = max(deltas, key=lambda c: c["delta"]) if deltas else None
+        worst_text = f"{worst['metric']} {worst['delta']:+.3f}" if worst is not None else "-"
+        verdicts = {c["verdict"] for c in checks}
+        verdict = "fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass" if checks else "not gated"
+        values = [_fmt(cat["metrics"].get(m, {}).get("value")) for m in KEY_METRICS]
+        rows.append([name, str(cat["n"]), *values, verdict, worst_text])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"model {results[0].model} | scorer {results[0].scorer} | mode {results[0].mode}"]
+    first = next(iter(categories.values()))
+    lines = [f"model {first['model']} | scorer {first['scorer']} | mode {first['mode']}"]
     lines.append(f"policy: {policy_path or 'none (set --t2i-thresholds)'}")
     for i, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    for outcome in outcomes:
-        for check in outcome.checks:
-            if check.verdict != "pass":
-                value = "null" if check.value is None else f"{check.value:.4f}"
+    for test in tests:
+        for check in test["checks"]:
+            if check["verdict"] != "pass":
+                value = "null" if check["value"] is None else f"{check['value']:.4f}"
                 lines.append(
-                    f"{check.verdict.upper()} {outcome.nodeid}: {check.category}.{check.metric} = {value} "
-                    f"(rule {check.threshold}): {check.note}"
+                    f"{check['verdict'].upper()} {test['nodeid']}: {test['category']}.{check['metric']} = {value} "
+                    f"(rule {check['threshold']}): {check['note']}"
                 )
     return lines
+
+
+def merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Results of several processes (xdist workers) as one."""
+    merged: dict[str, Any] = {"categories": {}, "tests": []}
+    for payload in payloads:
+        merged["categories"].update(payload.get("categories", {}))
+        merged["tests"].extend(payload.get("tests", []))
+    merged["tests"].sort(key=lambda t: t["nodeid"])
+    return merged
 
 
 def results_json(results: list[CategoryResult], outcomes: list[TestOutcome]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def builtin_suites() -> list[str]:
 _CROSS_REFERENCE = re.compile(r"^(?P<field>[\w.]+): (?P<message>.*)$", re.DOTALL)
 
 
-def _format_validation_error(source: str, err: ValidationError) -> str:
+def format_validation_error(source: str, err: ValidationError) -> str:
     lines = []
     for item in err.errors():
         message = item["msg"].removeprefix("Value error, ")
@@ -52,7 +52,7 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     try:
         return Suite.model_validate(data)
     except ValidationError as err:
-        raise SuiteError(_format_validation_error(source, err)) from None
+        raise SuiteError(format_validation_error(source, err)) from None
 
 
 def load_suite(name_or_path: str | Path) -> Suite:
