@@ -6,11 +6,12 @@ A bias metric from a few hundred images is an estimate; every gated value carrie
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pytest_t2ibias.metrics.engine import compute_data
 from pytest_t2ibias.metrics.registry import CategoryData
@@ -89,3 +90,141 @@ def bootstrap_intervals(
             low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
             out[metric_id] = Interval(float(low), float(high), "bootstrap", confidence)
     return out
+
+
+# -- paired comparisons and multiple-comparison control -------------------------------------------------
+
+
+def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[float, int, int]:
+    r"""Exact McNemar test of paired binary outcomes: the two-sided binomial test of the discordant pairs.
+
+    With :math:`b` pairs where only the baseline is true and :math:`c` where only the candidate is,
+    under no change :math:`b \sim \mathrm{Bin}(b + c, 1/2)`:
+
+    .. math::
+        p = \min\Big(1,\; 2 \sum_{i=0}^{\min(b, c)} \binom{b+c}{i} 2^{-(b+c)}\Big)
+
+    Returns ``(p, b, c)``.
+
+    Example:
+        >>> p, b, c = mcnemar_exact([1, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1])
+        >>> round(p, 4), b, c
+        (0.25, 3, 0)
+    """
+    x = np.asarray(baseline, dtype=bool)
+    y = np.asarray(candidate, dtype=bool)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"`baseline` and `candidate` must be 1-d of equal length, got {x.shape} and {y.shape}")
+    b = int((x & ~y).sum())
+    c = int((~x & y).sum())
+    n = b + c
+    if n == 0:
+        return 1.0, b, c
+    k = min(b, c)
+    # log-space binomial tail: exact for any n without overflow
+    log_terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)
+    ]
+    top = max(log_terms)
+    tail = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
+    return min(1.0, 2 * tail), b, c
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control; uniformly beats Bonferroni).
+
+    Example:
+        >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+        [0.03, 0.06, 0.06]
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate control, for warn-level checks).
+
+    Example:
+        >>> [round(p, 3) for p in benjamini_hochberg([0.01, 0.04, 0.03])]
+        [0.03, 0.04, 0.04]
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank_from_top, i in enumerate(order):
+        rank = m - rank_from_top
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def paired_bootstrap(
+    statistic: Callable[[NDArray[np.intp]], tuple[float, float]],
+    n: int,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[Interval, float]:
+    """Paired bootstrap of a difference: resample image pairs, recompute (baseline, candidate) on each.
+
+    ``statistic(index)`` returns the metric of the baseline and of the candidate on the pairs
+    ``index``. Returns the percentile interval of candidate - baseline and a two-sided bootstrap
+    p-value for "no change" (twice the share of replicates on the far side of zero).
+    """
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n_boot):
+        base, cand = statistic(rng.integers(0, n, size=n))
+        if math.isfinite(base) and math.isfinite(cand):
+            deltas.append(cand - base)
+    if len(deltas) < n_boot / 2:
+        raise ValueError(f"the statistic was unavailable in {n_boot - len(deltas)} of {n_boot} replicates")
+    arr = np.asarray(deltas)
+    alpha = 1 - confidence
+    low, high = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
+    p = min(1.0, 2 * min(float((arr <= 0).mean()), float((arr >= 0).mean())))
+    return Interval(float(low), float(high), "paired bootstrap", confidence), p
+
+
+def unpaired_z(delta: float, baseline: Interval | None, candidate: Interval | None) -> float:
+    """Two-sided p-value of a difference from the two runs' own intervals (normal approximation).
+
+    The fallback when images cannot be paired (an older baseline without per-image labels).
+    """
+    ses = [
+        (iv.high - iv.low) / (2 * NormalDist().inv_cdf(0.5 + iv.confidence / 2)) for iv in (baseline, candidate) if iv
+    ]
+    se = math.sqrt(sum(s * s for s in ses)) if ses else 0.0
+    if se == 0:
+        return 0.0 if delta != 0 else 1.0
+    return 2 * (1 - NormalDist().cdf(abs(delta) / se))
+
+
+def images_for_power(effect: float, p_discordant: float, alpha: float, power: float = 0.9) -> int:
+    r"""Pairs needed for a McNemar-type paired test to detect a shift ``effect`` in a share.
+
+    With discordant-pair rate :math:`\psi` (at least :math:`|\delta|`), the usual normal approximation
+    (Connor 1987):
+
+    .. math::
+        n = \frac{\big(z_{1-\alpha/2}\sqrt{\psi} + z_{power}\sqrt{\psi - \delta^2}\big)^2}{\delta^2}
+
+    Example:
+        >>> images_for_power(0.10, 0.10, 0.01)
+        144
+    """
+    delta = abs(effect)
+    if delta <= 0:
+        raise ValueError(f"`effect` must be non-zero, got {effect}")
+    psi = max(p_discordant, delta)
+    za = NormalDist().inv_cdf(1 - alpha / 2)
+    zb = NormalDist().inv_cdf(power)
+    n = (za * math.sqrt(psi) + zb * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / (delta * delta)
+    return math.ceil(n)
