@@ -24,29 +24,35 @@ class T2IBiasWarning(UserWarning):
     """A check that is not a failure yet: an interval straddling a bound, an inconclusive regression."""
 
 
-def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> list[str]:
-    """Up to ``k`` image paths that push ``metric_id`` the wrong way (for the failure message)."""
+def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> tuple[str, list[str]]:
+    """What kind of images push ``metric_id`` the wrong way, and up to ``k`` of their paths."""
     records = result.records
-    spec_attr = next(iter(records[0].labels), None) if records else None
-    if metric_id in ("gmr", "iemr", "car", "hallucination", "cas") or metric_id.endswith("_ratio"):
-        key = {"gmr": "explicit", "iemr": "implied", "car": "cultural_markers", "hallucination": "unexpected"}
-        list_name = key.get(metric_id, "cas_stereotype" if metric_id == "cas" else metric_id[: -len("_ratio")])
-        if metric_id in ("hallucination", "cas"):
-            chosen = [r for r in records if r.present.get(list_name)]
-        else:
-            chosen = sorted(records, key=lambda r: len(r.present.get(list_name, [])))
-    elif metric_id == "unknown_rate" and spec_attr:
-        chosen = [r for r in records if r.labels.get(spec_attr) == "unknown"]
+    attribute = next(iter(records[0].labels), None) if records else None
+    lists = {"gmr": "explicit", "iemr": "implied", "car": "cultural_markers", "hallucination": "unexpected"}
+    if metric_id in ("hallucination", "cas"):
+        list_name = lists.get(metric_id, "cas_stereotype")
+        what = f"images with {list_name.replace('_', ' ')} terms"
+        chosen = [r for r in records if r.present.get(list_name)]
+    elif metric_id in lists or metric_id.endswith("_ratio"):
+        list_name = lists.get(metric_id, metric_id[: -len("_ratio")])
+        what = f"images with the fewest {list_name.replace('_', ' ')} terms"
+        chosen = sorted(records, key=lambda r: len(r.present.get(list_name, [])))
+    elif metric_id == "unknown_rate" and attribute:
+        what = f"images with no {attribute} label"
+        chosen = [r for r in records if r.labels.get(attribute) == "unknown"]
     elif metric_id in ("clip_score", "vendi_embedding"):
+        what = "images least like their prompt"
         chosen = sorted(records, key=lambda r: r.clip_score if r.clip_score is not None else 0.0)
-    elif spec_attr:
-        # distribution metrics: the images of the most frequent group
-        counts = result.label_counts(spec_attr)
+    elif attribute:
+        counts = result.label_counts(attribute)
         top = max(counts, key=lambda g: counts[g]) if counts else None
-        chosen = [r for r in records if r.labels.get(spec_attr) == top]
+        what = (
+            f"images of the most frequent {attribute} group {top!r} ({counts.get(top, 0) if top else 0} of {result.n})"
+        )
+        chosen = [r for r in records if r.labels.get(attribute) == top]
     else:
-        chosen = list(records)
-    return [r.image_path or r.image_id for r in chosen[:k]]
+        what, chosen = "images", list(records)
+    return what, [r.image_path or r.image_id for r in chosen[:k]]
 
 
 def _header(result: CategoryResult) -> str:
@@ -64,8 +70,13 @@ def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable
     warning = [c for c in checks if c.verdict == "warn"]
     if failing:
         lines = [_header(result), *format_checks(failing, "failed:")]
+        drivers: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         for metric_id in dict.fromkeys(c.metric for c in failing):
-            lines.append(f"  images driving {metric_id}: {', '.join(driving_images(result, metric_id)) or '-'}")
+            what, paths = driving_images(result, metric_id)
+            drivers.setdefault((what, tuple(paths)), []).append(metric_id)
+        for (what, shown), metric_ids in drivers.items():
+            lines.append(f"  {', '.join(metric_ids)}: driven by {what}:")
+            lines += [f"    {path}" for path in shown] or ["    -"]
         lines += format_checks(warning, "also warned:")
         lines += list(footer)
         pytest.fail("\n".join(lines), pytrace=False)

@@ -18,10 +18,15 @@ from pytest_t2ibias.baseline import (
     staleness,
 )
 from pytest_t2ibias.judge import Check, judge_bounds, judge_regressions
+from pytest_t2ibias.stats import holm
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.compare import Comparison
     from pytest_t2ibias.policy import MetricRule
     from pytest_t2ibias.result import CategoryResult
+    from pytest_t2ibias.suites.schema import Suite
+
+Family = tuple[dict[str, "Comparison"], dict[str, float], float]
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Gate:
     snapshot: Any = None  # a syrupy SnapshotAssertion, or None outside pytest
     update: bool = False
     record: Callable[[list[Check]], None] | None = None
+    #: stored baseline -> (comparisons, adjusted p-values, alpha) for this test (the run's correction)
+    family: Callable[[CategoryResult, BaselineRecord], Family] | None = None
     _baseline: BaselineOutcome | None = None
 
     def bound_checks(self, result: CategoryResult, rules: dict[str, MetricRule] | None = None) -> list[Check]:
@@ -75,7 +82,8 @@ class Gate:
             outcome.stale = staleness(stored, current)
             if outcome.stale:
                 return False
-            outcome.checks = judge_regressions(result, stored, regression_rules)
+            comparisons, adjusted, alpha = self.family(result, stored) if self.family else ({}, {}, 0.01)
+            outcome.checks = judge_regressions(result, stored, regression_rules, comparisons, adjusted, alpha)
             return not any(c.verdict == "fail" for c in outcome.checks)
 
         snapshot = self.snapshot.use_extension(extension_for(compare, lambda: []))
@@ -88,3 +96,34 @@ class Gate:
             outcome.updated = True
             outcome.missing, outcome.stale, outcome.corrupt, outcome.checks = False, [], None, []
         return outcome
+
+
+def comparisons_for(
+    suite: Suite, result: CategoryResult, stored: BaselineRecord, rules: dict[str, MetricRule]
+) -> dict[str, Comparison]:
+    """The paired comparison of every metric with a regression rule (skipping metrics without values)."""
+    from pytest_t2ibias.compare import compare_metric
+
+    out = {}
+    for metric_id, rule in rules.items():
+        if rule.regression is None or metric_id not in result.metrics or metric_id not in stored.metrics:
+            continue
+        try:
+            out[metric_id] = compare_metric(suite, result, stored, metric_id, seed=result.seed)
+        except ValueError:
+            continue  # no value on one side: judge_regressions reports it as missing
+    return out
+
+
+def make_local_family(
+    suite: Suite, rules: dict[str, MetricRule], alpha: float
+) -> Callable[[CategoryResult, BaselineRecord], Family]:
+    """Holm within one test: for tests outside the run's family (no marker to find them up front)."""
+
+    def family(result: CategoryResult, stored: BaselineRecord) -> Family:
+        comparisons = comparisons_for(suite, result, stored, rules)
+        names = list(comparisons)
+        adjusted = holm([comparisons[m].p_value for m in names])
+        return comparisons, dict(zip(names, adjusted, strict=True)), alpha
+
+    return family

@@ -9,9 +9,11 @@ Rules (documented in docs/plugin.md):
   wrong side; warn when the interval straddles the bound; pass when it is on the right side. Without
   an interval the point estimate decides.
 * soft bound (``warn_min``/``warn_max``): the point estimate beyond it warns.
-* regression against the baseline: the change in the metric's bad direction beyond the allowed
-  regression fails when it is credible (the candidate's interval lies wholly beyond baseline +
-  allowed), and is ``inconclusive`` (a warning) otherwise.
+* regression against the baseline: fails only when the change in the metric's bad direction is
+  beyond the allowed regression **and** the paired test of the change (exact McNemar for per-image
+  binary outcomes, paired bootstrap otherwise; an unpaired test when images cannot be paired) is
+  significant after Holm correction across every gated check of the run; beyond the margin but not
+  significant is ``inconclusive`` (a warning with the images per prompt that would settle it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pytest_t2ibias.stats import Interval
 
 if TYPE_CHECKING:
     from pytest_t2ibias.baseline import BaselineRecord
+    from pytest_t2ibias.compare import Comparison
     from pytest_t2ibias.policy import MetricRule
     from pytest_t2ibias.result import CategoryResult
     from pytest_t2ibias.types import Mode
@@ -47,6 +50,8 @@ class Check:
     baseline: float | None = None
     delta: float | None = None
     allowed: float | None = None
+    p_value: float | None = None
+    method: str | None = None
 
 
 def direction(metric_id: str, mode: Mode) -> Direction:
@@ -130,8 +135,23 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
     return checks
 
 
-def judge_regressions(result: CategoryResult, baseline: BaselineRecord, rules: dict[str, MetricRule]) -> list[Check]:
-    """Each ruled metric against its approved value: beyond the allowed regression and credible -> fail."""
+def judge_regressions(
+    result: CategoryResult,
+    baseline: BaselineRecord,
+    rules: dict[str, MetricRule],
+    comparisons: dict[str, Comparison] | None = None,
+    adjusted: dict[str, float] | None = None,
+    alpha: float = 0.01,
+) -> list[Check]:
+    """Each ruled metric against its approved value.
+
+    Fails only when the change in the bad direction is beyond the allowed regression **and** the
+    paired test of the change is significant after the run's multiple-comparison correction
+    (``adjusted`` p-values); beyond the margin but not significant is ``inconclusive`` (a warning that
+    says how many images per prompt would settle it).
+    """
+    comparisons = comparisons or {}
+    adjusted = adjusted or {}
     checks = []
     for metric_id, rule in rules.items():
         if rule.regression is None or metric_id not in result.metrics:
@@ -147,15 +167,23 @@ def judge_regressions(result: CategoryResult, baseline: BaselineRecord, rules: d
         allowed = rule.regression.allowed(float(old))
         delta = worsening(metric_id, result.mode, float(value), float(old))
         threshold = f"worse by <= {allowed:.4f}"
+        comparison = comparisons.get(metric_id)
+        p_adj = adjusted.get(metric_id)
+        test = "" if comparison is None else _test_text(comparison, p_adj)
         if delta <= allowed:
             verdict: Verdict = "pass"
-            note = "within the allowed regression"
+            note = f"within the allowed regression{test}"
+        elif comparison is None or p_adj is None:
+            verdict, note = "warn", "inconclusive: beyond the margin, and no test of the change was possible"
+        elif p_adj < alpha:
+            verdict, note = rule.severity, f"real regression: beyond the margin and significant{test}"
         else:
-            credible = _credible(metric_id, result.mode, estimate.interval, float(old), allowed)
-            if credible:
-                verdict, note = rule.severity, "regression beyond the allowed margin, interval excludes the margin"
-            else:
-                verdict, note = "warn", "inconclusive: beyond the margin, but the interval reaches the margin"
+            verdict = "warn"
+            needed = comparison.images_needed(alpha)
+            settle = (
+                f"; about {needed} images ({_per_prompt(needed, result)} per prompt) would settle it" if needed else ""
+            )
+            note = f"inconclusive: beyond the margin but not significant{test}{settle}"
         checks.append(
             Check(
                 result.category,
@@ -169,27 +197,24 @@ def judge_regressions(result: CategoryResult, baseline: BaselineRecord, rules: d
                 baseline=float(old),
                 delta=delta,
                 allowed=allowed,
+                p_value=p_adj,
+                method=None if comparison is None else comparison.method,
             )
         )
     return checks
 
 
-def _credible(metric_id: str, mode: Mode, interval: Interval | None, old: float, allowed: float) -> bool:
-    if interval is None:
-        return True  # no interval: the point estimate is all there is
-    # The best case inside the interval must still be worse than the margin.
-    best = min(worsening(metric_id, mode, x, old) for x in _candidates(interval, metric_id, mode, old))
-    return best > allowed
+def _test_text(comparison: Comparison, p_adj: float | None) -> str:
+    shown = "-" if p_adj is None else f"{p_adj:.2g}"
+    fallback = (
+        "; unpaired fallback: the baseline has no per-image labels for these seeds" if not comparison.paired else ""
+    )
+    return f" ({comparison.method} over {comparison.n_pairs} pairs, adjusted p={shown}{fallback})"
 
 
-def _candidates(interval: Interval, metric_id: str, mode: Mode, old: float) -> list[float]:
-    points = [interval.low, interval.high]
-    way = direction(metric_id, mode)
-    if way == "closer_to_zero" and interval.low <= 0 <= interval.high:
-        points.append(0.0)
-    if way == "either" and interval.low <= old <= interval.high:
-        points.append(old)
-    return points
+def _per_prompt(images: int, result: CategoryResult) -> int:
+    prompts = max(1, round(result.n / result.images_per_prompt)) if result.images_per_prompt else 1
+    return -(-images // prompts)
 
 
 def verdict_of(checks: list[Check]) -> Verdict:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_t2ibias.annotate.base import ImageAnnotator
+    from pytest_t2ibias.baseline import BaselineRecord
+    from pytest_t2ibias.compare import Comparison
+    from pytest_t2ibias.gate import Family
     from pytest_t2ibias.generate.base import ImageGenerator
     from pytest_t2ibias.judge import Check
     from pytest_t2ibias.policy import Policy
@@ -132,6 +135,8 @@ class T2IBiasSession:
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
     outcomes: list[TestOutcome] = field(default_factory=list)
     _worker_payloads: list[dict[str, Any]] = field(default_factory=list)
+    _marked: list[pytest.Item] = field(default_factory=list)
+    _family: dict[str, Family] | None = None
 
     def get(self, name: str) -> str | None:
         return setting(self.config, name)
@@ -266,6 +271,86 @@ class T2IBiasSession:
         return result
 
     # -- reporting ------------------------------------------------------------------------------------
+
+    # -- the run's family of regression checks (Holm across all of them) -----------------------------
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self._marked = [
+            item
+            for item in items
+            if item.get_closest_marker("t2ibias") is not None and "t2ibias_result" in getattr(item, "fixturenames", ())
+        ]
+
+    def family_for(self, nodeid: str, category: str) -> Callable[[CategoryResult, BaselineRecord], Family]:
+        """The comparisons and run-level adjusted p-values of one test, or a test-local Holm."""
+        from pytest_t2ibias.gate import make_local_family
+
+        policy = self.policy()[0]
+        alpha = policy.alpha if policy else 0.01
+        family = self.run_family()
+        if nodeid in family:
+            return lambda result, stored: family[nodeid]
+        rules = policy.rules_for(category) if policy else {}
+        return make_local_family(self.suite(), rules, alpha)
+
+    def run_family(self) -> dict[str, Family]:
+        """Compare every marked bias test with its baseline up front, then correct across all of them.
+
+        Holm needs every p-value of the family before any verdict, so the first regression check of the
+        run evaluates every marked category (each once per session; images come from the shared cache).
+        """
+        if self._family is not None:
+            return self._family
+        self._family = {}
+        policy = self.policy()[0]
+        if policy is None or self.update:
+            return self._family
+        from syrupy.location import PyTestLocation
+
+        from pytest_t2ibias.baseline import BaselineExtension, BaselineRecord, CorruptBaselineError, parse_baseline
+        from pytest_t2ibias.baseline import staleness as baseline_staleness
+        from pytest_t2ibias.gate import comparisons_for
+        from pytest_t2ibias.stats import benjamini_hochberg, holm
+
+        extension = BaselineExtension()
+        found: dict[str, tuple[dict[str, Comparison], dict[str, str]]] = {}
+        for item in self._marked:
+            marker = item.get_closest_marker("t2ibias")
+            assert marker is not None
+            category = marker.kwargs.get("category") or (marker.args[0] if marker.args else None)
+            suite_name = marker.kwargs.get("suite")
+            suite = self.suite(suite_name)
+            if category not in suite.categories:
+                continue
+            rules = {m: r for m, r in policy.rules_for(category).items() if r.regression is not None}
+            if not rules:
+                continue
+            path = Path(extension.get_location(test_location=PyTestLocation(item), index=0))
+            if not path.is_file():
+                continue
+            try:
+                stored = parse_baseline(path.read_text(encoding="utf-8"), str(path))
+            except (CorruptBaselineError, OSError, UnicodeDecodeError):
+                continue  # the test itself reports the corrupt file
+            result = self.evaluate(category, suite_name)
+            if baseline_staleness(stored, BaselineRecord.from_result(result)):
+                continue  # the test itself reports the stale baseline
+            comparisons = comparisons_for(suite, result, stored, rules)
+            found[item.nodeid] = (comparisons, {m: rules[m].severity for m in comparisons})
+        adjusted: dict[str, dict[str, float]] = {nodeid: {} for nodeid in found}
+        for severity, correction in (("fail", policy.correction), ("warn", policy.warn_correction)):
+            keys = [(n, m) for n, (comps, sev) in found.items() for m in comps if sev[m] == severity]
+            raw = [found[n][0][m].p_value for n, m in keys]
+            if correction == "holm":
+                values = holm(raw)
+            elif correction == "bh":
+                values = benjamini_hochberg(raw)
+            else:
+                values = raw
+            for (n, m), value in zip(keys, values, strict=True):
+                adjusted[n][m] = value
+        self._family = {n: (found[n][0], adjusted[n], policy.alpha) for n in found}
+        return self._family
 
     def payload(self) -> dict[str, Any]:
         from pytest_t2ibias.report.summary import results_json
@@ -404,7 +489,8 @@ def t2ibias_evaluate(
         for metric_id, estimate in result.metrics.items():
             if isinstance(estimate.value, float):
                 record_property(f"t2ibias.{category}.{metric_id}", round(estimate.value, 6))
-        return replace(result, gate=Gate(rules, snapshot, session.update, record))
+        family = session.family_for(request.node.nodeid, category)
+        return replace(result, gate=Gate(rules, snapshot, session.update, record, family))
 
     return evaluate
 

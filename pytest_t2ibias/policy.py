@@ -85,6 +85,12 @@ class Policy(_Strict):
 
     suite: str | None = None
     alpha: float = Field(default=0.01, gt=0, lt=1, description="Family-wise error rate of regression checks.")
+    correction: Literal["holm", "none"] = Field(
+        default="holm", description="Across every fail-level regression check of the run."
+    )
+    warn_correction: Literal["bh", "none"] = Field(
+        default="bh", description="Benjamini-Hochberg across the warn-level regression checks."
+    )
     default: dict[str, MetricRule] = Field(default_factory=dict)
     categories: dict[str, dict[str, MetricRule]] = Field(default_factory=dict)
 
