@@ -42,6 +42,11 @@ def summary_lines(payload: dict[str, Any], policy_path: str | None) -> list[str]
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    if any(c["kind"] == "regression" for t in tests for c in t["checks"]):
+        lines.append(
+            "note: entropy, KL, bias amplification and Vendi are biased at small n; baselines are compared only "
+            "at equal n (another n makes a baseline stale), with paired tests over the same seeds"
+        )
     for test in tests:
         for check in test["checks"]:
             if check["verdict"] != "pass":
