@@ -60,7 +60,9 @@ class BaselineRecord(BaseModel):
     seed: int
     images_per_prompt: int
     metrics: dict[str, BaselineMetric]
-    labels: dict[str, dict[str, str]] = Field(description="seed -> attribute -> label, for paired comparison")
+    labels: dict[str, dict[str, str]] = Field(
+        description="seed (or id:<image id> for an image without one) -> attribute -> label, for pairing"
+    )
     present: dict[str, dict[str, list[str]]] = Field(default_factory=dict, description="seed -> list -> terms")
 
     @classmethod
@@ -86,12 +88,17 @@ class BaselineRecord(BaseModel):
             seed=result.seed,
             images_per_prompt=result.images_per_prompt,
             metrics=metrics,
-            labels={str(r.seed): dict(r.labels) for r in result.records},
-            present={str(r.seed): {k: list(v) for k, v in r.present.items()} for r in result.records},
+            labels={_key(r.seed, r.image_id): dict(r.labels) for r in result.records},
+            present={_key(r.seed, r.image_id): {k: list(v) for k, v in r.present.items()} for r in result.records},
         )
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"
+
+
+def _key(seed: int | None, image_id: str) -> str:
+    """Images are keyed by seed (what pairs them across runs); an image without one by its id."""
+    return str(seed) if seed is not None else f"id:{image_id}"
 
 
 def parse_baseline(text: str, source: str) -> BaselineRecord:

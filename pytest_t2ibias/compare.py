@@ -40,7 +40,7 @@ class Comparison:
     delta: float  # candidate - baseline
     p_value: float
     method: str  # "mcnemar", "paired bootstrap", "unpaired"
-    n_pairs: int
+    n_pairs: int  # pairs compared (for an unpaired comparison: the candidate's images)
     interval: Interval | None = None
     discordant: float | None = None  # share of discordant pairs (McNemar), for the power calculation
     se: float | None = None  # standard error of the difference (bootstrap / unpaired)
@@ -72,6 +72,7 @@ def baseline_records(stored: BaselineRecord) -> dict[int, ImageRecord]:
             seed=int(seed),
         )
         for seed, labels in stored.labels.items()
+        if seed.lstrip("-").isdigit()  # images stored by id (no seed) cannot be paired
     }
 
 
@@ -112,7 +113,7 @@ def compare_metric(
         p = unpaired_z(delta, base_iv, cand_iv)
         widths = [(iv.high - iv.low) / (2 * 1.959964) for iv in (base_iv, cand_iv) if iv is not None]
         se = math.sqrt(sum(w * w for w in widths)) if widths else None
-        return Comparison(metric_id, delta, p, "unpaired", 0, None, None, se)
+        return Comparison(metric_id, delta, p, "unpaired", len(result.records), None, None, se)
     mode = result.mode
     base_data = category_data(suite, result.category, [p[0] for p in pairs], mode)
     cand_data = category_data(suite, result.category, [p[1] for p in pairs], mode)

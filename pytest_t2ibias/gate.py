@@ -18,7 +18,7 @@ from pytest_t2ibias.baseline import (
     staleness,
 )
 from pytest_t2ibias.judge import Check, judge_bounds, judge_regressions
-from pytest_t2ibias.stats import holm
+from pytest_t2ibias.stats import benjamini_hochberg, holm
 
 if TYPE_CHECKING:
     from pytest_t2ibias.compare import Comparison
@@ -118,12 +118,15 @@ def comparisons_for(
 def make_local_family(
     suite: Suite, rules: dict[str, MetricRule], alpha: float
 ) -> Callable[[CategoryResult, BaselineRecord], Family]:
-    """Holm within one test: for tests outside the run's family (no marker to find them up front)."""
+    """Holm (fail-level) and Benjamini-Hochberg (warn-level) within one test: for tests outside the run's
+    family (no marker to find them up front)."""
 
     def family(result: CategoryResult, stored: BaselineRecord) -> Family:
         comparisons = comparisons_for(suite, result, stored, rules)
-        names = list(comparisons)
-        adjusted = holm([comparisons[m].p_value for m in names])
-        return comparisons, dict(zip(names, adjusted, strict=True)), alpha
+        adjusted: dict[str, float] = {}
+        for severity, correct in (("fail", holm), ("warn", benjamini_hochberg)):
+            names = [m for m in comparisons if rules[m].severity == severity]
+            adjusted.update(zip(names, correct([comparisons[m].p_value for m in names]), strict=True))
+        return comparisons, adjusted, alpha
 
     return family

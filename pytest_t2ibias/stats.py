@@ -118,8 +118,8 @@ def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[
     b = int((x & ~y).sum())
     c = int((~x & y).sum())
     n = b + c
-    if n == 0:
-        return 1.0, b, c
+    if b == c:
+        return 1.0, b, c  # exactly balanced (the tail sum would round to just below 1)
     k = min(b, c)
     # log-space binomial tail: exact for any n without overflow
     log_terms = [
@@ -187,7 +187,9 @@ def paired_bootstrap(
         b, c = statistic(rng.integers(0, n, size=n))
         if math.isfinite(b) and math.isfinite(c):
             deltas.append(c - b)
-    if len(deltas) < n_boot / 2 or not math.isfinite(observed):
+    if not math.isfinite(observed):
+        raise ValueError("the statistic is unavailable on the data itself")
+    if len(deltas) < n_boot / 2:
         raise ValueError(f"the statistic was unavailable in {n_boot - len(deltas)} of {n_boot} replicates")
     arr = np.asarray(deltas)
     alpha = 1 - confidence
