@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,6 +34,28 @@ class ImageAnnotator(Protocol):
     scorer_id: str
 
     def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]: ...
+
+
+def record_for(
+    item: AnnotationInput,
+    category: str,
+    labels: dict[str, str],
+    present: dict[str, list[str]],
+    **measured: Any,
+) -> ImageRecord:
+    """The record of one annotated image: what the annotator decided, plus what the image carried."""
+    from pytest_t2ibias.records import ImageRecord
+
+    return ImageRecord(
+        image_id=item.image_id,
+        category=category,
+        labels=labels,
+        present=present,
+        seed=item.seed,
+        prompt=item.prompt,
+        image_path=item.image_path,
+        **measured,
+    )
 
 
 def check_annotate_inputs(items: Sequence[AnnotationInput], category: str, categories: Sequence[str]) -> None:

@@ -101,7 +101,7 @@ class CaptionAnnotator:
                 f"got {category!r}"
             )
         spec = self.suite.categories[category]
-        attributes = ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate)
+        attributes = spec.annotated_attributes()
         label = label_paper if self.mode == "paper" else label_strict
         labels = {name: label(caption, self.suite.attributes[name]) for name in attributes}
         if self.mode == "paper":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.annotate.clip_backends import ClipBackend
 from pytest_t2ibias.metrics.embedding import CLIPSCORE_WEIGHT
@@ -82,7 +82,7 @@ class ClipAnnotator:
 
         labels: list[dict[str, str]] = [{} for _ in items]
         scores: list[dict[str, dict[str, float]]] = [{} for _ in items]
-        attributes = ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate)
+        attributes = spec.annotated_attributes()
         for name in attributes:
             groups = self.suite.attributes[name].groups
             names = list(groups)
@@ -111,14 +111,11 @@ class ClipAnnotator:
                 scores[i][list_name] = {t: float(c) for t, c in zip(terms, contrast[i], strict=True)}
 
         return [
-            ImageRecord(
-                image_id=item.image_id,
-                category=category,
-                labels=labels[i],
-                present=present[i],
-                seed=item.seed,
-                prompt=item.prompt,
-                image_path=item.image_path,
+            record_for(
+                item,
+                category,
+                labels[i],
+                present[i],
                 scores=scores[i],
                 embedding=[float(x) for x in images[i]],
                 clip_score=float(clip[i]),

@@ -54,7 +54,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import TERM_LISTS, Suite
@@ -203,7 +203,7 @@ class PrecomputedLabels:
                 f"{self.source}: {at}: missing; category {category!r} needs a label for attribute "
                 f"{spec.attribute!r} (a group or {UNKNOWN!r})"
             )
-        annotated = ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate)
+        annotated = spec.annotated_attributes()
         labels = {name: entry.labels[name] for name in annotated if name in entry.labels}
         declared = spec.list_names()
         present: dict[str, list[str]] = {}
@@ -229,15 +229,7 @@ class PrecomputedLabels:
                     f"{self.source}: {entry.field(list_name, is_list=True)}: {given[0]!r} is not a term of "
                     f"category {category!r}, which declares no {list_name!r} list"
                 )
-        return ImageRecord(
-            image_id=item.image_id,
-            category=category,
-            labels=labels,
-            present=present,
-            seed=item.seed,
-            prompt=item.prompt,
-            image_path=item.image_path,
-        )
+        return record_for(item, category, labels, present)
 
 
 class _SuiteCheck:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.generate.synthetic import MARK_VERSION, MarkError, MarkLayout, mark_layout, read_mark
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import Suite
@@ -64,15 +64,7 @@ class SyntheticAnnotator:
         for name, terms in layout.lists:
             present[name] = [t for t, hit in zip(terms, bits[start : start + len(terms)], strict=True) if hit]
             start += len(terms)
-        return ImageRecord(
-            image_id=item.image_id,
-            category=layout.category,
-            labels=labels,
-            present=present,
-            seed=item.seed,
-            prompt=item.prompt,
-            image_path=item.image_path,
-        )
+        return record_for(item, layout.category, labels, present)
 
     def _other_category(self, item: AnnotationInput, layout: MarkLayout) -> str:
         # Only worth the extra reads once an image has failed: name the category it does belong to.

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError, resolve_device, resolve_dtype
 from pytest_t2ibias.records import ImageRecord
@@ -147,7 +147,7 @@ class VqaAnnotator:
         """``(term list or attribute, term or group, question)`` for every question of a category."""
         spec = self.suite.categories[category]
         slots = [(name, term, term_question(term)) for name in spec.list_names() for term in spec.term_list(name)]
-        for attribute in ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate):
+        for attribute in spec.annotated_attributes():
             groups = self.suite.attributes[attribute].groups
             slots += [(attribute, group, group_question(g.phrases[0])) for group, g in groups.items()]
         return slots
@@ -217,22 +217,11 @@ class VqaAnnotator:
                 n: [t for t in spec.term_list(n) if scores[n][t] > self.presence_threshold] for n in spec.list_names()
             }
             labels = {}
-            for attribute in ([spec.attribute] if spec.attribute else []) + list(spec.also_annotate):
+            for attribute in spec.annotated_attributes():
                 group_scores = scores[attribute]
                 best = max(group_scores, key=group_scores.__getitem__)  # first group wins a tie
                 labels[attribute] = best if group_scores[best] >= self.label_threshold else UNKNOWN
-            records.append(
-                ImageRecord(
-                    image_id=item.image_id,
-                    category=category,
-                    labels=labels,
-                    present=present,
-                    seed=item.seed,
-                    prompt=item.prompt,
-                    image_path=item.image_path,
-                    scores=scores,
-                )
-            )
+            records.append(record_for(item, category, labels, present, scores=scores))
         return records
 
     @classmethod

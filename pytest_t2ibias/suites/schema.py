@@ -122,6 +122,10 @@ class Category(_Strict):
             return list(getattr(self.terms, name))
         return list(self.context[name])
 
+    def annotated_attributes(self) -> list[str]:
+        """The attribute under test first, then the ``also_annotate`` ones: what every annotator labels."""
+        return ([self.attribute] if self.attribute else []) + list(self.also_annotate)
+
     def list_names(self) -> list[str]:
         """Every non-empty term list and context list of the category, in a fixed order."""
         names = [n for n in TERM_LISTS if getattr(self.terms, n)]
