@@ -103,6 +103,8 @@ def _key(seed: int | None, image_id: str) -> str:
 
 def parse_baseline(text: str, source: str) -> BaselineRecord:
     """Parse a stored baseline; a corrupt file raises :class:`CorruptBaselineError` naming it."""
+    if "\ufffd" in text:
+        raise CorruptBaselineError(f"{source}: baseline is not UTF-8 text")
     try:
         data = json.loads(text)
     except ValueError as err:
@@ -146,6 +148,17 @@ class BaselineExtension(JSONSnapshotExtension):
         if isinstance(data, BaselineRecord):
             return data.to_json()
         return super().serialize(data, exclude=exclude, include=include, matcher=matcher)
+
+    def read_snapshot_data_from_location(
+        self, *, snapshot_location: str, snapshot_name: str, session_id: str
+    ) -> SerializableData | None:
+        try:
+            with open(snapshot_location, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return None
+        # an undecodable file must read as corrupt, not as missing (syrupy would swallow the error)
+        return raw.decode("utf-8", errors="replace")
 
     def matches(self, *, serialized_data: SerializableData, snapshot_data: SerializableData) -> bool:
         return type(self).compare(str(serialized_data), str(snapshot_data))

@@ -104,16 +104,34 @@ def compare_metric(
     delta = float(value) - float(old)
     base_by_seed = baseline_records(stored)
     pairs = [(base_by_seed[r.seed], r) for r in result.records if r.seed is not None and r.seed in base_by_seed]
-    if metric_id in UNPAIRABLE or not pairs or len(pairs) != len(result.records) or len(pairs) != len(base_by_seed):
-        bm = stored.metrics[metric_id]
-        base_iv = (
-            Interval(bm.low, bm.high, bm.method or "", 0.95) if bm.low is not None and bm.high is not None else None
-        )
-        cand_iv = result.metrics[metric_id].interval
-        p = unpaired_z(delta, base_iv, cand_iv)
-        widths = [(iv.high - iv.low) / (2 * 1.959964) for iv in (base_iv, cand_iv) if iv is not None]
-        se = math.sqrt(sum(w * w for w in widths)) if widths else None
-        return Comparison(metric_id, delta, p, "unpaired", len(result.records), None, None, se)
+    pairable = metric_id not in UNPAIRABLE and pairs and len(pairs) == len(result.records) == len(base_by_seed)
+    if pairable:
+        try:
+            return _paired(suite, result, pairs, metric_id, delta, seed)
+        except ValueError:
+            pass  # the stored labels do not give the metric (e.g. labels outside the suite): compare unpaired
+    return _unpaired(result, stored, metric_id, delta)
+
+
+def _unpaired(result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float) -> Comparison:
+    """The two runs' own (95%) intervals, as independent samples."""
+    bm = stored.metrics[metric_id]
+    base_iv = Interval(bm.low, bm.high, bm.method or "", 0.95) if bm.low is not None and bm.high is not None else None
+    cand_iv = result.metrics[metric_id].interval
+    p = unpaired_z(delta, base_iv, cand_iv)
+    widths = [(iv.high - iv.low) / (2 * 1.959964) for iv in (base_iv, cand_iv) if iv is not None]
+    se = math.sqrt(sum(w * w for w in widths)) if widths else None
+    return Comparison(metric_id, delta, p, "unpaired", len(result.records), None, None, se)
+
+
+def _paired(
+    suite: Suite,
+    result: CategoryResult,
+    pairs: list[tuple[ImageRecord, ImageRecord]],
+    metric_id: str,
+    delta: float,
+    seed: int,
+) -> Comparison:
     mode = result.mode
     base_data = category_data(suite, result.category, [p[0] for p in pairs], mode)
     cand_data = category_data(suite, result.category, [p[1] for p in pairs], mode)
