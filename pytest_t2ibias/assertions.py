@@ -40,6 +40,9 @@ def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_S
     elif metric_id == "unknown_rate" and attribute:
         what = f"images with no {attribute} label"
         chosen = [r for r in records if r.labels.get(attribute) == "unknown"]
+    elif metric_id == "distinct_markers":
+        what = "images with the fewest cultural markers"
+        chosen = sorted(records, key=lambda r: len(r.present.get("cultural_markers", [])))
     elif metric_id in ("clip_score", "vendi_embedding"):
         what = "images least like their prompt"
         chosen = sorted(records, key=lambda r: r.clip_score if r.clip_score is not None else 0.0)
@@ -209,4 +212,7 @@ def assert_policy(result: CategoryResult) -> None:
         if outcome.stale or outcome.corrupt or (outcome.missing and not outcome.updated):
             assert_no_regression(result)  # fails with the baseline's own message
         checks += outcome.checks
+        footer = [f"  baseline: {outcome.location}"] if outcome.checks else []
+        _raise_or_warn(result, checks, footer)
+        return
     _raise_or_warn(result, checks)

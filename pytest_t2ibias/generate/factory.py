@@ -20,6 +20,7 @@ def load_generator(
     guidance_scale: float | None = None,
     batch_size: int | None = None,
     local_files_only: bool = False,
+    revision: str | None = None,
 ) -> ImageGenerator:
     """The generator a model spec names."""
     from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
@@ -41,6 +42,7 @@ def load_generator(
         device=device,
         dtype=dtype,  # type: ignore[arg-type]
         local_files_only=local_files_only,
+        revision=revision,
         num_inference_steps=30 if steps is None else steps,
         guidance_scale=7.5 if guidance_scale is None else guidance_scale,
         batch_size=4 if batch_size is None else batch_size,

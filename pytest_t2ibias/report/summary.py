@@ -109,6 +109,8 @@ def results_json(results: list[CategoryResult], outcomes: list[TestOutcome]) -> 
                     "threshold": c.threshold,
                     "baseline": c.baseline,
                     "delta": c.delta,
+                    "p_value": c.p_value,
+                    "method": c.method,
                     "note": c.note,
                 }
                 for c in o.checks
