@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from annotate_inputs import annotation_items, noise_images
 from PIL import Image
 
 from pytest_t2ibias.annotate.base import AnnotationInput
 from pytest_t2ibias.annotate.clip import NEUTRAL_PHRASE, TERM_TEMPLATE, ClipAnnotator, ClipThresholds
 from pytest_t2ibias.annotate.clip_backends import build_tiny_hf_clip, hf_clip_backend, load_clip_backend
 from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError, resolve_dtype
+from pytest_t2ibias.suites.schema import Suite
 
 BACKENDS = ["tiny-open_clip", "tiny-hf"]
 
@@ -23,13 +25,11 @@ def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 
 def _images(n: int, seed: int = 0) -> list[Image.Image]:
-    rng = np.random.default_rng(seed)
-    return [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(n)]
+    return noise_images(n, seed)
 
 
-def _items(suite, category: str, n: int = 6):  # type: ignore[no-untyped-def]
-    prompt = suite.categories[category].prompts[0]
-    return [AnnotationInput(f"{category}_{i}", image, prompt, seed=i) for i, image in enumerate(_images(n))]
+def _items(suite: Suite, category: str, n: int = 6) -> list[AnnotationInput]:
+    return annotation_items(suite, category, n)
 
 
 def test_embeddings_are_unit_rows_and_batch_independent(backend) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from annotate_inputs import annotation_items, noise_images
 from PIL import Image
 
 from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator
@@ -41,16 +42,11 @@ def annotator(suite: Suite, tiny: tuple[Any, Any]) -> VqaAnnotator:
 
 
 def _images(n: int, seed: int = 0) -> list[Image.Image]:
-    rng = np.random.default_rng(seed)
-    return [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(n)]
+    return noise_images(n, seed)
 
 
 def _items(suite: Suite, category: str, n: int = 3) -> list[AnnotationInput]:
-    prompt = suite.categories[category].prompts[0]
-    return [
-        AnnotationInput(f"{category}_{i}", image, prompt, seed=i, image_path=f"img/{category}_{i}.png")
-        for i, image in enumerate(_images(n))
-    ]
+    return annotation_items(suite, category, n)
 
 
 def _attributes(suite: Suite, category: str) -> list[str]:
