@@ -53,10 +53,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_t2ibias.baseline import BaselineMetric, BaselineRecord
-from pytest_t2ibias.compare import N_PAIRED_BOOT, Comparison, compare_metric
+from pytest_t2ibias.compare import N_PAIRED_BOOT, Comparison, with_margin
+from pytest_t2ibias.gate import comparisons_for
 from pytest_t2ibias.generate.seeds import image_seed
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
-from pytest_t2ibias.judge import Check, judge_bounds, judge_regressions
+from pytest_t2ibias.judge import Check, judge_bounds, judge_regressions, worsening
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.engine import category_data, compute_category, metric_ids
 from pytest_t2ibias.metrics.registry import CategoryData
@@ -460,6 +461,14 @@ class Context:
             iv = Interval(float(low), float(high), "paired bootstrap", CONFIDENCE)
             comparisons[metric_id] = Comparison(metric_id, observed, p, "paired bootstrap", n, iv, None, se)
 
+        for metric_id, comparison in list(comparisons.items()):
+            # the package's margin test, exactly as gate.comparisons_for applies it
+            value_c, value_b = float(point_c[metric_id][0]), float(point_b[metric_id][0])
+            regression = rules[metric_id].regression
+            assert regression is not None
+            worse_by = worsening(metric_id, MODE, value_c, value_b)
+            comparisons[metric_id] = with_margin(comparison, worse_by, regression.allowed(value_b))
+
         def result(metrics: dict[str, MetricEstimate]) -> CategoryResult:
             return CategoryResult(
                 category,
@@ -798,7 +807,8 @@ def check_against_engine(
             result = engine_result(ctx, category, cand_metrics.metrics, cand_records)
             mine_b = ctx.evaluate(category, base_f, cand_f) if ctx.n_pair_boot != N_PAIRED_BOOT else e
             for metric_id, comparison in e.comparisons.items():
-                theirs = compare_metric(ctx.suite, result, stored, metric_id, seed=ctx.suite.seed)
+                rule = {metric_id: ctx.rules[category][metric_id]}
+                theirs = comparisons_for(ctx.suite, result, stored, rule)[metric_id]
                 assert theirs.method == comparison.method, (category, metric_id, theirs.method, comparison.method)
                 diff = abs(theirs.p_value - comparison.p_value)
                 assert diff <= 0.05 * theirs.p_value + 1e-12, (

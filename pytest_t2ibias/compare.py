@@ -9,7 +9,7 @@ per-image labels, or other seeds) the comparison falls back to an unpaired test 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,14 @@ from numpy.typing import NDArray
 from pytest_t2ibias.metrics.engine import category_data, compute_data
 from pytest_t2ibias.metrics.registry import CategoryData
 from pytest_t2ibias.records import ImageRecord
-from pytest_t2ibias.stats import Interval, images_for_power, mcnemar_exact, paired_bootstrap, unpaired_z
+from pytest_t2ibias.stats import (
+    Interval,
+    images_for_power,
+    mcnemar_exact,
+    paired_bootstrap_draws,
+    se_p_value,
+    unpaired_z,
+)
 
 if TYPE_CHECKING:
     from pytest_t2ibias.baseline import BaselineRecord
@@ -44,6 +51,7 @@ class Comparison:
     interval: Interval | None = None
     discordant: float | None = None  # share of discordant pairs (McNemar), for the power calculation
     se: float | None = None  # standard error of the difference (bootstrap / unpaired)
+    margin_p: float | None = None  # one-sided p of "worse than the allowed regression" (see with_margin)
 
     @property
     def paired(self) -> bool:
@@ -149,6 +157,30 @@ def _paired(
             out.append(float(v) if isinstance(v, float | int) else math.nan)
         return out[0], out[1]
 
-    interval, p = paired_bootstrap(statistic, n, N_PAIRED_BOOT, seed=seed)
-    se = (interval.high - interval.low) / (2 * 1.959964)
-    return Comparison(metric_id, delta, p, "paired bootstrap", n, interval, None, se)
+    observed, draws = paired_bootstrap_draws(statistic, n, N_PAIRED_BOOT, seed=seed)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    interval = Interval(float(low), float(high), "paired bootstrap", 0.95)
+    se = float(draws.std(ddof=1))
+    return Comparison(metric_id, delta, se_p_value(observed, draws), "paired bootstrap", n, interval, None, se)
+
+
+def with_margin(comparison: Comparison, worse_by: float, allowed: float) -> Comparison:
+    """Also require the change to be significantly beyond the allowed regression (intersection-union).
+
+    The paired test says the change is real; this one-sided test says it is larger than the policy
+    allows, so a true change inside the margin does not fail a build by noise. The p-value kept is the
+    larger of the two, a valid level-alpha test of "a real regression beyond the margin".
+
+    .. math::
+        p_{margin} = 1 - \\Phi\\Big(\\frac{w - m}{\\mathrm{SE}}\\Big), \\quad p = \\max(p_{change}, p_{margin})
+
+    with :math:`w` the worsening, :math:`m` the allowed regression and SE the paired standard error.
+    """
+    se = comparison.se
+    if comparison.method == "mcnemar" and comparison.discordant is not None and comparison.n_pairs:
+        # Wald SE of a paired difference of shares: sqrt((psi - delta^2) / n)
+        se = math.sqrt(max(comparison.discordant - comparison.delta**2, 0.0) / comparison.n_pairs)
+    if not se:
+        return comparison  # no standard error: the change test alone decides
+    p_margin = 1 - NormalDist().cdf((worse_by - allowed) / se)
+    return replace(comparison, p_value=max(comparison.p_value, p_margin), margin_p=p_margin)

@@ -104,16 +104,21 @@ def comparisons_for(
     suite: Suite, result: CategoryResult, stored: BaselineRecord, rules: dict[str, MetricRule]
 ) -> dict[str, Comparison]:
     """The paired comparison of every metric with a regression rule (skipping metrics without values)."""
-    from pytest_t2ibias.compare import compare_metric
+    from pytest_t2ibias.compare import compare_metric, with_margin
+    from pytest_t2ibias.judge import worsening
 
     out = {}
     for metric_id, rule in rules.items():
         if rule.regression is None or metric_id not in result.metrics or metric_id not in stored.metrics:
             continue
         try:
-            out[metric_id] = compare_metric(suite, result, stored, metric_id, seed=result.seed)
+            comparison = compare_metric(suite, result, stored, metric_id, seed=result.seed)
         except ValueError:
             continue  # no value on one side: judge_regressions reports it as missing
+        value, old = result.metrics[metric_id].value, stored.metrics[metric_id].value
+        assert isinstance(value, float | int) and isinstance(old, float | int)  # compare_metric checked
+        worse_by = worsening(metric_id, result.mode, float(value), float(old))
+        out[metric_id] = with_margin(comparison, worse_by, rule.regression.allowed(float(old)))
     return out
 
 

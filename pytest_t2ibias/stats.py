@@ -165,6 +165,29 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def paired_bootstrap_draws(
+    statistic: Callable[[NDArray[np.intp]], tuple[float, float]], n: int, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, NDArray[np.float64]]:
+    """The observed candidate - baseline difference and its bootstrap replicates over image pairs.
+
+    ``statistic(index)`` returns the metric of the baseline and of the candidate on the pairs ``index``;
+    replicates where either is unavailable are left out.
+    """
+    rng = np.random.default_rng(seed)
+    base, cand = statistic(np.arange(n))
+    observed = cand - base
+    if not math.isfinite(observed):
+        raise ValueError("the statistic is unavailable on the data itself")
+    deltas = []
+    for _ in range(n_boot):
+        b, c = statistic(rng.integers(0, n, size=n))
+        if math.isfinite(b) and math.isfinite(c):
+            deltas.append(c - b)
+    if len(deltas) < n_boot / 2:
+        raise ValueError(f"the statistic was unavailable in {n_boot - len(deltas)} of {n_boot} replicates")
+    return observed, np.asarray(deltas)
+
+
 def paired_bootstrap(
     statistic: Callable[[NDArray[np.intp]], tuple[float, float]],
     n: int,
@@ -174,32 +197,22 @@ def paired_bootstrap(
 ) -> tuple[Interval, float]:
     """Paired bootstrap of a difference: resample image pairs, recompute (baseline, candidate) on each.
 
-    ``statistic(index)`` returns the metric of the baseline and of the candidate on the pairs
-    ``index``. Returns the percentile interval of candidate - baseline and a two-sided p-value for
-    "no change" from the bootstrap standard error (a normal test: unlike counting replicates beyond
-    zero, it can go below 1 / n_boot, which a family-wise correction over many checks needs).
+    Returns the percentile interval of candidate - baseline and a two-sided p-value for "no change"
+    from the bootstrap standard error (a normal test: unlike counting replicates beyond zero, it can
+    go below 1 / n_boot, which a family-wise correction over many checks needs).
     """
-    rng = np.random.default_rng(seed)
-    base, cand = statistic(np.arange(n))
-    observed = cand - base
-    deltas = []
-    for _ in range(n_boot):
-        b, c = statistic(rng.integers(0, n, size=n))
-        if math.isfinite(b) and math.isfinite(c):
-            deltas.append(c - b)
-    if not math.isfinite(observed):
-        raise ValueError("the statistic is unavailable on the data itself")
-    if len(deltas) < n_boot / 2:
-        raise ValueError(f"the statistic was unavailable in {n_boot - len(deltas)} of {n_boot} replicates")
-    arr = np.asarray(deltas)
+    observed, deltas = paired_bootstrap_draws(statistic, n, n_boot, seed)
     alpha = 1 - confidence
-    low, high = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
-    se = float(arr.std(ddof=1))
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(low), float(high), "paired bootstrap", confidence), se_p_value(observed, deltas)
+
+
+def se_p_value(observed: float, deltas: NDArray[np.float64]) -> float:
+    """Two-sided normal p-value of ``observed`` with the bootstrap replicates' standard error."""
+    se = float(deltas.std(ddof=1))
     if se == 0:
-        p = 1.0 if observed == 0 else 0.0
-    else:
-        p = 2 * (1 - NormalDist().cdf(abs(observed) / se))
-    return Interval(float(low), float(high), "paired bootstrap", confidence), p
+        return 1.0 if observed == 0 else 0.0
+    return 2 * (1 - NormalDist().cdf(abs(observed) / se))
 
 
 def unpaired_z(delta: float, baseline: Interval | None, candidate: Interval | None) -> float:

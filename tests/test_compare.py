@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import pytest
@@ -229,7 +230,10 @@ class TestBootstrapMetrics:
         assert comparison.interval is not None
         assert comparison.interval.low < comparison.delta < comparison.interval.high
         assert 0 < sign * comparison.interval.low  # the whole interval on the side of the shift
-        assert comparison.se == pytest.approx((comparison.interval.high - comparison.interval.low) / (2 * 1.959964))
+        # the bootstrap standard deviation, consistent with the percentile interval's width
+        assert comparison.se == pytest.approx(
+            (comparison.interval.high - comparison.interval.low) / (2 * 1.959964), rel=0.1
+        )
         assert comparison.p_value < 0.01
 
     def test_identical_runs(self, compare, metric: str, category: str, change: Change, sign: int) -> None:
@@ -358,3 +362,36 @@ def test_images_needed_grows_as_the_effect_shrinks(compare, metric: str) -> None
 def test_images_needed_grows_with_a_stricter_alpha(compare) -> None:
     comparison = compare("parity_difference", "doctor", MALE_65)
     assert comparison.images_needed(0.001) > comparison.images_needed(0.01) > comparison.images_needed(0.05)  # type: ignore[operator]
+
+
+class TestMargin:
+    """with_margin: a change must also be significantly beyond the allowed regression to fail."""
+
+    def test_change_well_beyond_the_margin_keeps_its_p(self) -> None:
+        from pytest_t2ibias.compare import with_margin
+
+        c = Comparison("composite", 0.30, 1e-6, "paired bootstrap", 200, None, None, 0.03)
+        out = with_margin(c, worse_by=0.30, allowed=0.05)
+        assert out.margin_p == pytest.approx(1 - NormalDist().cdf((0.30 - 0.05) / 0.03))
+        assert out.p_value == pytest.approx(max(1e-6, out.margin_p))
+
+    def test_change_inside_the_margin_is_not_significant(self) -> None:
+        from pytest_t2ibias.compare import with_margin
+
+        c = Comparison("composite", 0.04, 1e-9, "paired bootstrap", 200, None, None, 0.01)
+        out = with_margin(c, worse_by=0.04, allowed=0.05)
+        assert out.p_value > 0.5  # real change (tiny raw p) but within the margin
+
+    def test_mcnemar_uses_the_paired_wald_se(self) -> None:
+        from pytest_t2ibias.compare import with_margin
+
+        c = Comparison("male_share", 0.15, 1e-8, "mcnemar", 200, None, 0.15)
+        out = with_margin(c, worse_by=0.15, allowed=0.10)
+        se = math.sqrt((0.15 - 0.15**2) / 200)
+        assert out.margin_p == pytest.approx(1 - NormalDist().cdf(0.05 / se))
+
+    def test_no_standard_error_leaves_the_comparison_alone(self) -> None:
+        from pytest_t2ibias.compare import with_margin
+
+        c = Comparison("vendi", 0.2, 0.03, "unpaired", 100)
+        assert with_margin(c, worse_by=0.2, allowed=0.1) is c

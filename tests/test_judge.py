@@ -381,7 +381,8 @@ def _family_checks(
     deltas = {"composite": 0.10, "hallucination": 0.05}
 
     def fake_compare(suite: Any, result: CategoryResult, stored: BaselineRecord, metric: str, seed: int = 0):  # type: ignore[no-untyped-def]
-        return Comparison(metric, deltas[metric], raw[metric], "mcnemar", 200, None, 0.2)
+        # no standard error: with_margin leaves the raw p-value alone, so this tests Holm by itself
+        return Comparison(metric, deltas[metric], raw[metric], "paired bootstrap", 200)
 
     monkeypatch.setattr("pytest_t2ibias.compare.compare_metric", fake_compare)
     result = _result({"composite": _estimate(0.40), "hallucination": _estimate(0.15), "gmr": _estimate(0.2)})
@@ -399,7 +400,7 @@ def test_local_family_holm_fails_one_and_leaves_the_other_inconclusive(monkeypat
     assert adjusted == pytest.approx({"composite": 0.008, "hallucination": 0.012})
     assert checks["composite"].verdict == "fail"
     assert checks["composite"].note.startswith("real regression")
-    assert "mcnemar" in checks["composite"].note
+    assert "paired bootstrap" in checks["composite"].note
     assert checks["hallucination"].verdict == "warn"
     assert checks["hallucination"].note.startswith("inconclusive")
     assert "adjusted p=0.012" in checks["hallucination"].note
