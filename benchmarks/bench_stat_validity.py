@@ -461,7 +461,7 @@ class Context:
             iv = Interval(float(low), float(high), "paired bootstrap", CONFIDENCE)
             comparisons[metric_id] = Comparison(metric_id, observed, p, "paired bootstrap", n, iv, None, se)
 
-        for metric_id, comparison in list(comparisons.items()):
+        for metric_id, comparison in list(comparisons.items()) if self.policy.margin_test else []:
             # the package's margin test, exactly as gate.comparisons_for applies it
             value_c, value_b = float(point_c[metric_id][0]), float(point_b[metric_id][0])
             regression = rules[metric_id].regression
@@ -808,7 +808,7 @@ def check_against_engine(
             mine_b = ctx.evaluate(category, base_f, cand_f) if ctx.n_pair_boot != N_PAIRED_BOOT else e
             for metric_id, comparison in e.comparisons.items():
                 rule = {metric_id: ctx.rules[category][metric_id]}
-                theirs = comparisons_for(ctx.suite, result, stored, rule)[metric_id]
+                theirs = comparisons_for(ctx.suite, result, stored, rule, ctx.policy.margin_test)[metric_id]
                 assert theirs.method == comparison.method, (category, metric_id, theirs.method, comparison.method)
                 diff = abs(theirs.p_value - comparison.p_value)
                 assert diff <= 0.05 * theirs.p_value + 1e-12, (
@@ -891,6 +891,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="master seed of the image streams")
     parser.add_argument("--policy", type=Path, default=ROOT / "thresholds" / "t2i-biasbench.yaml")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 runs, B 200, coarse grid")
+    parser.add_argument(
+        "--margin-test", action="store_true", help="judge with the policy's margin_test on (see docs/plugin.md)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.runs = args.runs or 60
@@ -902,6 +905,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     suite = load_suite("t2i-biasbench")
     policy = load_policy(args.policy, suite)
+    if args.margin_test:
+        policy = policy.model_copy(update={"margin_test": True})
     ctx = Context.make(suite, policy, args.boot)
     n_suite = args.n or suite.images_per_prompt * len(suite.categories["doctor"].prompts)
     grid = parse_grid(args.grid)

@@ -101,9 +101,14 @@ class Gate:
 
 
 def comparisons_for(
-    suite: Suite, result: CategoryResult, stored: BaselineRecord, rules: dict[str, MetricRule]
+    suite: Suite,
+    result: CategoryResult,
+    stored: BaselineRecord,
+    rules: dict[str, MetricRule],
+    margin_test: bool = False,
 ) -> dict[str, Comparison]:
-    """The paired comparison of every metric with a regression rule (skipping metrics without values)."""
+    """The paired comparison of every metric with a regression rule (skipping metrics without values);
+    with ``margin_test`` each also tests that the worsening exceeds the allowed regression."""
     from pytest_t2ibias.compare import compare_metric, with_margin
     from pytest_t2ibias.judge import worsening
 
@@ -115,6 +120,9 @@ def comparisons_for(
             comparison = compare_metric(suite, result, stored, metric_id, seed=result.seed)
         except ValueError:
             continue  # no value on one side: judge_regressions reports it as missing
+        if not margin_test:
+            out[metric_id] = comparison
+            continue
         value, old = result.metrics[metric_id].value, stored.metrics[metric_id].value
         assert isinstance(value, float | int) and isinstance(old, float | int)  # compare_metric checked
         worse_by = worsening(metric_id, result.mode, float(value), float(old))
@@ -123,13 +131,13 @@ def comparisons_for(
 
 
 def make_local_family(
-    suite: Suite, rules: dict[str, MetricRule], alpha: float
+    suite: Suite, rules: dict[str, MetricRule], alpha: float, margin_test: bool = False
 ) -> Callable[[CategoryResult, BaselineRecord], Family]:
     """Holm (fail-level) and Benjamini-Hochberg (warn-level) within one test: for tests outside the run's
     family (no marker to find them up front)."""
 
     def family(result: CategoryResult, stored: BaselineRecord) -> Family:
-        comparisons = comparisons_for(suite, result, stored, rules)
+        comparisons = comparisons_for(suite, result, stored, rules, margin_test)
         adjusted: dict[str, float] = {}
         for severity, correct in (("fail", holm), ("warn", benjamini_hochberg)):
             names = [m for m in comparisons if rules[m].severity == severity]

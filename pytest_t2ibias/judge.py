@@ -11,8 +11,8 @@ Rules (documented in docs/plugin.md):
 * soft bound (``warn_min``/``warn_max``): the point estimate beyond it warns.
 * regression against the baseline: fails only when the change in the metric's bad direction is
   beyond the allowed regression **and** the paired test of the change (exact McNemar for per-image
-  binary outcomes, paired bootstrap otherwise; an unpaired test when images cannot be paired), joined
-  with a one-sided test that the worsening exceeds the margin (``compare.with_margin``), is significant
+  binary outcomes, paired bootstrap otherwise; an unpaired test when images cannot be paired; with the
+  policy's ``margin_test`` also a one-sided test that the worsening exceeds the margin) is significant
   after Holm correction across every gated check of the run; beyond the margin but not significant is
   ``inconclusive`` (a warning with the images per prompt that would settle it).
 """

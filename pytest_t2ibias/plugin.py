@@ -297,7 +297,7 @@ class T2IBiasSession:
         if nodeid in family:
             return lambda result, stored: family[nodeid]
         rules = policy.rules_for(category) if policy else {}
-        return make_local_family(self.suite(), rules, alpha)
+        return make_local_family(self.suite(), rules, alpha, policy.margin_test if policy else False)
 
     def run_family(self) -> dict[str, Family]:
         """Compare every marked bias test with its baseline up front, then correct across all of them.
@@ -341,7 +341,7 @@ class T2IBiasSession:
             result = self.evaluate(category, suite_name)
             if baseline_staleness(stored, BaselineRecord.from_result(result)):
                 continue  # the test itself reports the stale baseline
-            comparisons = comparisons_for(suite, result, stored, rules)
+            comparisons = comparisons_for(suite, result, stored, rules, policy.margin_test)
             found[item.nodeid] = (comparisons, {m: rules[m].severity for m in comparisons})
         adjusted: dict[str, dict[str, float]] = {nodeid: {} for nodeid in found}
         for severity, correction in (("fail", policy.correction), ("warn", policy.warn_correction)):

@@ -91,6 +91,11 @@ class Policy(_Strict):
     warn_correction: Literal["bh", "none"] = Field(
         default="bh", description="Benjamini-Hochberg across the warn-level regression checks."
     )
+    margin_test: bool = Field(
+        default=False,
+        description="Also require the worsening to be significantly beyond the allowed regression "
+        "(no failures from true changes inside the margin, at a large cost in power).",
+    )
     default: dict[str, MetricRule] = Field(default_factory=dict)
     categories: dict[str, dict[str, MetricRule]] = Field(default_factory=dict)
 
