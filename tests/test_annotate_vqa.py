@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,8 @@ from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import Suite
 
 CATEGORIES = ["beauty", "doctor", "culture", "animal", "nature"]
+#: the question templates' hash, as recorded in the scorer id (editing a template makes baselines stale)
+QUESTIONS = hashlib.sha256(b"Is there {term} in the image?\x1fDoes this image show {subject}?").hexdigest()[:8]
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +205,7 @@ def test_scorer_id_names_model_and_thresholds(suite: Suite, tiny: tuple[Any, Any
     annotator = VqaAnnotator(
         suite, model, processor, model_id="org/vqa", device="cpu", presence_threshold=0.3, label_threshold=0.6
     )
-    assert annotator.scorer_id == "vqa:org/vqa|presence=0.3|label=0.6"
+    assert annotator.scorer_id == f"vqa:org/vqa|presence=0.3|label=0.6|questions={QUESTIONS}"
 
 
 def test_a_saved_tiny_model_loads_back_with_the_same_records(
@@ -241,7 +244,7 @@ def test_an_offline_hub_id_is_a_clear_error(suite: Suite, monkeypatch: pytest.Mo
 def test_factory_builds_the_tiny_vqa(suite: Suite) -> None:
     annotator = load_annotator("vqa:tiny", suite, device="cpu")
     assert isinstance(annotator, VqaAnnotator) and isinstance(annotator, ImageAnnotator)
-    assert annotator.scorer_id == "vqa:tiny|presence=0.5|label=0.5"
+    assert annotator.scorer_id == f"vqa:tiny|presence=0.5|label=0.5|questions={QUESTIONS}"
     records = annotator.annotate(_items(suite, "doctor", 2), "doctor")
     assert all(isinstance(r, ImageRecord) for r in records)
 
@@ -253,7 +256,7 @@ def test_cli_evaluate_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     argv += ["--no-progress", "--no-cache", "--format", "json", "--device", "cpu"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["scorer"] == "vqa:tiny|presence=0.5|label=0.5"
+    assert result["scorer"] == f"vqa:tiny|presence=0.5|label=0.5|questions={QUESTIONS}"
     doctor = result["categories"]["doctor"]
     assert doctor["n"] == 2
     assert isinstance(doctor["metrics"]["gmr"], float)

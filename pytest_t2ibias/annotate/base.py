@@ -36,6 +36,14 @@ class ImageAnnotator(Protocol):
     def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]: ...
 
 
+def texts_hash(*texts: str) -> str:
+    """A short hash of the fixed texts an annotator asks with (templates, contrast phrases): it goes
+    into the scorer id, so editing them makes old baselines stale instead of silently comparable."""
+    import hashlib
+
+    return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:8]
+
+
 def record_for(
     item: AnnotationInput,
     category: str,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for, texts_hash
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.annotate.clip_backends import ClipBackend
 from pytest_t2ibias.metrics.embedding import CLIPSCORE_WEIGHT
@@ -48,8 +48,10 @@ class ClipAnnotator:
         self.backend = backend
         self.thresholds = thresholds or ClipThresholds()
         t = self.thresholds
+        phrases = texts_hash(*PERSON_PHRASES, *NO_PERSON_PHRASES, NEUTRAL_PHRASE, TERM_TEMPLATE)
         self.scorer_id = (
             f"clip:{backend.id}|margin={t.min_margin}|person={t.person_threshold}|presence={t.presence_threshold}"
+            f"|phrases={phrases}"
         )
         self._text_cache: dict[str, NDArray[np.float32]] = {}
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
+from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for, texts_hash
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError, resolve_device, resolve_dtype
 from pytest_t2ibias.records import ImageRecord
@@ -141,7 +141,8 @@ class VqaAnnotator:
         self.processor = processor
         # ViLT's text position table is short (40); longer questions are cut rather than crash the model
         self._max_text = getattr(model.config, "max_position_embeddings", None)
-        self.scorer_id = f"vqa:{model_id}|presence={presence_threshold}|label={label_threshold}"
+        questions = texts_hash(TERM_QUESTION, GROUP_QUESTION)
+        self.scorer_id = f"vqa:{model_id}|presence={presence_threshold}|label={label_threshold}|questions={questions}"
 
     def _questions(self, category: str) -> list[tuple[str, str, str]]:
         """``(term list or attribute, term or group, question)`` for every question of a category."""
