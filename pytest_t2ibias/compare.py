@@ -25,6 +25,7 @@ from pytest_t2ibias.stats import (
     mcnemar_exact,
     paired_bootstrap_draws,
     se_p_value,
+    unpaired_se,
     unpaired_z,
 )
 
@@ -127,8 +128,7 @@ def _unpaired(result: CategoryResult, stored: BaselineRecord, metric_id: str, de
     base_iv = Interval(bm.low, bm.high, bm.method or "", 0.95) if bm.low is not None and bm.high is not None else None
     cand_iv = result.metrics[metric_id].interval
     p = unpaired_z(delta, base_iv, cand_iv)
-    widths = [(iv.high - iv.low) / (2 * 1.959964) for iv in (base_iv, cand_iv) if iv is not None]
-    se = math.sqrt(sum(w * w for w in widths)) if widths else None
+    se = unpaired_se(base_iv, cand_iv)
     return Comparison(metric_id, delta, p, "unpaired", len(result.records), None, None, se)
 
 

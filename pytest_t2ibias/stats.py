@@ -215,15 +215,20 @@ def se_p_value(observed: float, deltas: NDArray[np.float64]) -> float:
     return 2 * (1 - NormalDist().cdf(abs(observed) / se))
 
 
+def unpaired_se(baseline: Interval | None, candidate: Interval | None) -> float | None:
+    """Standard error of a difference of two independent estimates, from their normal intervals."""
+    ses = [
+        (iv.high - iv.low) / (2 * NormalDist().inv_cdf(0.5 + iv.confidence / 2)) for iv in (baseline, candidate) if iv
+    ]
+    return math.sqrt(sum(s * s for s in ses)) if ses else None
+
+
 def unpaired_z(delta: float, baseline: Interval | None, candidate: Interval | None) -> float:
     """Two-sided p-value of a difference from the two runs' own intervals (normal approximation).
 
     The fallback when images cannot be paired (an older baseline without per-image labels).
     """
-    ses = [
-        (iv.high - iv.low) / (2 * NormalDist().inv_cdf(0.5 + iv.confidence / 2)) for iv in (baseline, candidate) if iv
-    ]
-    se = math.sqrt(sum(s * s for s in ses)) if ses else 0.0
+    se = unpaired_se(baseline, candidate) or 0.0
     if se == 0:
         return 0.0 if delta != 0 else 1.0
     return 2 * (1 - NormalDist().cdf(abs(delta) / se))
