@@ -56,8 +56,8 @@ class Gate:
     family: Callable[[CategoryResult, BaselineRecord], Family] | None = None
     _baseline: BaselineOutcome | None = None
 
-    def bound_checks(self, result: CategoryResult, rules: dict[str, MetricRule] | None = None) -> list[Check]:
-        return judge_bounds(result, self.rules if rules is None else rules)
+    def bound_checks(self, result: CategoryResult) -> list[Check]:
+        return judge_bounds(result, self.rules)
 
     def baseline_outcome(self, result: CategoryResult) -> BaselineOutcome:
         """Compare with (or, when updating, write) the approved baseline, once per test."""
@@ -88,7 +88,7 @@ class Gate:
             outcome.checks = judge_regressions(result, stored, regression_rules, comparisons, adjusted, alpha)
             return not any(c.verdict == "fail" for c in outcome.checks)
 
-        snapshot = self.snapshot.use_extension(extension_for(compare, lambda: []))
+        snapshot = self.snapshot.use_extension(extension_for(compare))
         outcome.location = str(
             snapshot.extension.get_location(test_location=snapshot.test_location, index=snapshot.index)
         )
