@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
+from pytest_t2ibias.errors import CaptionFileError as CaptionFileError
 from pytest_t2ibias.metrics.engine import compute_category
 from pytest_t2ibias.results import SuiteResult
 from pytest_t2ibias.suites.schema import Suite
 from pytest_t2ibias.types import Mode
-
-
-class CaptionFileError(ValueError):
-    """A caption file that cannot be read; the message names the file."""
 
 
 @dataclass(frozen=True)

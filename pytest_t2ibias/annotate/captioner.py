@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_t2ibias._hf import load_pretrained
 from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs
 from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
-from pytest_t2ibias.annotate.vqa import load_pretrained, suite_texts, tiny_bert_tokenizer
+from pytest_t2ibias.annotate.vqa import suite_texts, tiny_bert_tokenizer
 from pytest_t2ibias.generate.diffusers_adapter import resolve_device, resolve_dtype
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import Suite

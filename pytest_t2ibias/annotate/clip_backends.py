@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError, resolve_device, resolve_dtype
+from pytest_t2ibias._hf import CLIP_HUB_HINT, OPEN_CLIP_HINT, first_error_line, load_pretrained
+from pytest_t2ibias.errors import ModelLoadError
+from pytest_t2ibias.generate.diffusers_adapter import resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -213,7 +215,8 @@ def _load_open_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int)
     if not arch or not pretrained:
         raise ValueError(f"`scorer` must look like 'open_clip:ARCH/PRETRAINED', got {spec!r}")
     local = Path(pretrained).expanduser()
-    if ("/" in pretrained or pretrained.endswith((".safetensors", ".bin", ".pt"))) and not local.is_file():
+    path_like = "/" in pretrained or "\\" in pretrained or pretrained.endswith((".safetensors", ".bin", ".pt"))
+    if path_like and not local.is_file():
         raise ModelLoadError(f"open_clip checkpoint {pretrained!r} does not exist")
     if local.is_file() and local.suffix != ".safetensors":
         raise ModelLoadError(f"{local}: only .safetensors checkpoints are loaded (no pickle); convert it first")
@@ -222,11 +225,9 @@ def _load_open_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int)
             arch, pretrained=str(local) if local.is_file() else pretrained
         )
     except RuntimeError as err:
-        raise ModelLoadError(f"cannot load open_clip model {name!r}: {str(err).splitlines()[0]}") from err
+        raise ModelLoadError(f"cannot load open_clip model {name!r}: {first_error_line(err)}") from err
     except OSError as err:
-        raise ModelLoadError(
-            f"cannot load open_clip model {name!r}: {str(err).splitlines()[0]} (offline? pass a local .safetensors)"
-        ) from err
+        raise ModelLoadError(f"cannot load open_clip model {name!r}: {first_error_line(err)}{OPEN_CLIP_HINT}") from err
     return open_clip_backend(
         model, preprocess, open_clip.get_tokenizer(arch), f"open_clip:{name}", device, dtype, batch_size
     )
@@ -235,23 +236,8 @@ def _load_open_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int)
 def _load_hf_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int, local_files_only: bool) -> ClipBackend:
     from transformers import CLIPModel, CLIPProcessor
 
-    from pytest_t2ibias.annotate.vqa import hub_offline
-
     name = spec.removeprefix("hf:")
-    path = Path(name).expanduser()
-    is_local = path.exists()
-    local_files_only = local_files_only or hub_offline()
-    if not is_local and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise ModelLoadError(f"CLIP model path {name!r} does not exist")
-    try:
-        model = CLIPModel.from_pretrained(
-            str(path) if is_local else name, local_files_only=local_files_only or is_local
-        )
-        processor = CLIPProcessor.from_pretrained(
-            str(path) if is_local else name, local_files_only=local_files_only or is_local
-        )
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = "" if is_local else " (offline? pass a local folder saved with save_pretrained)"
-        raise ModelLoadError(f"cannot load CLIP model {name!r}: {first}{hint}") from err
+    model, processor = load_pretrained(
+        name, "CLIP model", [CLIPModel, CLIPProcessor], local_files_only, hub_hint=CLIP_HUB_HINT, local_hint=""
+    )
     return hf_clip_backend(model, processor, f"hf:{name}", device, dtype, batch_size)

@@ -56,15 +56,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
+from pytest_t2ibias.errors import LabelsFileError as LabelsFileError
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import TERM_LISTS, Suite
 
 #: How many missing image ids an error lists.
 _SHOW_MISSING = 5
-
-
-class LabelsFileError(ValueError):
-    """A labels file that cannot be read, does not match the suite, or lacks an image."""
 
 
 class _Entry(BaseModel):

@@ -21,18 +21,20 @@ Specs: ``tiny`` (a random-weight ViLT built in memory, offline), or a hub id / l
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+# hub_offline, checkpoint_source and load_pretrained are re-exported: they lived here before _hf.py
+from pytest_t2ibias._hf import checkpoint_source as checkpoint_source
+from pytest_t2ibias._hf import hub_offline as hub_offline
+from pytest_t2ibias._hf import load_pretrained as load_pretrained
 from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for, texts_hash
 from pytest_t2ibias.annotate.captions import UNKNOWN
-from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError, resolve_device, resolve_dtype
+from pytest_t2ibias.generate.diffusers_adapter import resolve_device, resolve_dtype
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import Suite
 
@@ -57,7 +59,6 @@ BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _FORWARD_SEED = 0
 _PHOTO_PREFIX = re.compile(r"^(?:a|an)\s+(?:photo|picture|image)\s+(?:of|with)\s+", re.IGNORECASE)
 _BERT_PIECES = re.compile(r"\w+|[^\w\s]")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 def term_question(term: str) -> str:
@@ -328,53 +329,3 @@ def build_tiny_vqa(suite: Suite) -> tuple[Any, Any]:
     # ViLT's default size divisor (32) is a multiple of the patch size, so every resized image tiles
     image_processor = ViltImageProcessor(size={"shortest_edge": TINY_VQA_IMAGE_SIZE})
     return model.eval(), ViltProcessor(image_processor=image_processor, tokenizer=tokenizer)
-
-
-def hub_offline() -> bool:
-    """Whether the hub is off limits now (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``).
-
-    huggingface_hub reads these variables once, at import; reading them again here honours a variable
-    set later (in a test, a notebook), which would otherwise mean minutes of connection retries.
-    """
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    if value.upper() in _TRUE:
-        return True
-    try:
-        from huggingface_hub import constants
-    except ModuleNotFoundError:  # pragma: no cover - a transformers dependency
-        return False
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def checkpoint_source(name: str, what: str) -> tuple[str, bool]:
-    """``(what to pass to from_pretrained, is it a local folder)``; a missing path is an error here.
-
-    Raises:
-        ModelLoadError: ``name`` looks like a path (``/``, ``.``, ``~``, more than one ``/``) and does not exist.
-    """
-    path = Path(name).expanduser()
-    if path.exists():
-        return str(path), True
-    if not name or name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        raise ModelLoadError(f"{what} path {name!r} does not exist")
-    return name, False
-
-
-def load_pretrained(name: str, what: str, loaders: Sequence[Any], local_files_only: bool = False) -> list[Any]:
-    """``loader.from_pretrained(name)`` for each loader, with unavailability as :class:`ModelLoadError`.
-
-    Raises:
-        ModelLoadError: names ``name`` and says what to do (offline, missing files, wrong kind of model).
-    """
-    source, is_local = checkpoint_source(name, what)
-    offline = local_files_only or is_local or hub_offline()
-    try:
-        return [loader.from_pretrained(source, local_files_only=offline) for loader in loaders]
-    except (OSError, ValueError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = (
-            " (is it a folder written by save_pretrained, model and processor?)"
-            if is_local
-            else " (offline? download it once with network access, or pass a local folder saved with save_pretrained)"
-        )
-        raise ModelLoadError(f"cannot load {what} {name!r}: {first}{hint}") from err

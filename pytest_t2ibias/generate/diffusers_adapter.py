@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_t2ibias._hf import PIPELINE_HUB_HINT, checkpoint_source, first_error_line, hub_offline
+from pytest_t2ibias.errors import ModelLoadError as ModelLoadError  # re-exported: it was defined here
 from pytest_t2ibias.generate.base import check_generate_inputs
 from pytest_t2ibias.generate.fingerprint import hub_fingerprint, local_fingerprint
 from pytest_t2ibias.generate.tiny import TINY_GUIDANCE, TINY_SIZE, TINY_STEPS, build_tiny_pipeline, tiny_fingerprint
@@ -19,10 +21,6 @@ if TYPE_CHECKING:
 
 Dtype = Literal["auto", "fp32", "fp16", "bf16"]
 DTYPES = ("auto", "fp32", "fp16", "bf16")
-
-
-class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded; the message names it and says what to do."""
 
 
 def resolve_device(device: str) -> str:
@@ -201,29 +199,23 @@ class DiffusersGenerator:
         target = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, target)
         text = str(model)
-        path = Path(text).expanduser()
-        is_local = path.exists()
-        if not is_local and (text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text):
-            raise ModelLoadError(f"model path {text!r} does not exist")
+        source, is_local = checkpoint_source(text, "model")
         try:
             with warnings.catch_warnings():
                 # newer diffusers renamed `torch_dtype` to `dtype`; the old name works on every version
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 pipe = DiffusionPipeline.from_pretrained(
-                    str(path) if is_local else text,
+                    source,
                     torch_dtype=torch_dtype,
                     revision=revision,
-                    local_files_only=local_files_only or is_local,
+                    local_files_only=local_files_only or is_local or hub_offline(),
                     use_safetensors=None,
                     trust_remote_code=trust_remote_code,
                 )
         except (OSError, ValueError) as err:
             where = "local folder" if is_local else "hub model"
-            hint = (
-                "" if is_local else " (offline? pass a local path, or pre-download it with `huggingface-cli download`)"
-            )
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelLoadError(f"cannot load {where} {text!r}: {first}{hint}") from err
+            hint = "" if is_local else PIPELINE_HUB_HINT
+            raise ModelLoadError(f"cannot load {where} {text!r}: {first_error_line(err)}{hint}") from err
         if scheduler is not None:
             import diffusers
 
@@ -237,7 +229,7 @@ class DiffusersGenerator:
             pipe.enable_model_cpu_offload(device=target)
         else:
             pipe = pipe.to(target)
-        fingerprint = local_fingerprint(path) if is_local else hub_fingerprint(text, revision)
+        fingerprint = local_fingerprint(Path(source)) if is_local else hub_fingerprint(text, revision)
         return cls(
             pipe,
             fingerprint,

@@ -64,6 +64,8 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_t2ibias.errors import MarkError as MarkError
+from pytest_t2ibias.errors import SyntheticConfigError as SyntheticConfigError
 from pytest_t2ibias.generate.base import check_generate_inputs
 from pytest_t2ibias.suites.loader import format_validation_error
 from pytest_t2ibias.suites.schema import Suite
@@ -178,10 +180,6 @@ class SyntheticConfig(BaseModel):
     categories: dict[str, CategoryConfig] = Field(default_factory=dict)
 
 
-class SyntheticConfigError(ValueError):
-    """A synthetic configuration that is malformed or does not fit the suite."""
-
-
 def parse_config(data: Any, source: str = "synthetic config") -> SyntheticConfig:
     """Validate parsed config data; errors name ``source``, the field and the value."""
     if isinstance(data, SyntheticConfig):
@@ -253,10 +251,6 @@ def load_config(path: Path) -> SyntheticConfig:
 
 # ---------------------------------------------------------------------------------------------------------
 # The mark: layout, painting and reading (shared with the annotator)
-
-
-class MarkError(ValueError):
-    """An image that carries no valid synthetic mark for the category it is read as."""
 
 
 @dataclass(frozen=True)

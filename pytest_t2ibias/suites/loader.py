@@ -11,11 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from pytest_t2ibias.errors import SuiteError as SuiteError
 from pytest_t2ibias.suites.schema import Suite
-
-
-class SuiteError(ValueError):
-    """A suite file that cannot be read or does not match the schema."""
 
 
 def builtin_suites() -> list[str]:
