@@ -13,9 +13,11 @@ from collections.abc import Iterable
 
 import pytest
 
-from pytest_t2ibias.judge import Check, format_checks, judge_bounds
-from pytest_t2ibias.policy import MetricRule
-from pytest_t2ibias.result import CategoryResult
+from pytest_t2ibias.judge.policy import MetricRule
+from pytest_t2ibias.judge.verdicts import Check, format_checks, judge_bounds
+from pytest_t2ibias.metrics.registry import METRICS, metric_def
+from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.snapshot import Gate, gate_for
 
 MAX_IMAGES_SHOWN = 5
 
@@ -25,25 +27,29 @@ class T2IBiasWarning(UserWarning):
 
 
 def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> tuple[str, list[str]]:
-    """What kind of images push ``metric_id`` the wrong way, and up to ``k`` of their paths."""
+    """What kind of images push ``metric_id`` the wrong way (the registry's ``drivers``), and up to ``k``
+    of their paths."""
     records = result.records
     attribute = next(iter(records[0].labels), None) if records else None
-    lists = {"gmr": "explicit", "iemr": "implied", "car": "cultural_markers", "hallucination": "unexpected"}
-    if metric_id in ("hallucination", "cas"):
-        list_name = lists.get(metric_id, "cas_stereotype")
+    definition = METRICS.get(metric_id)
+    if definition is None and result.data is not None:
+        definition = metric_def(metric_id, result.data.spec)
+    drivers = definition.drivers if definition is not None else "top_group"
+    if metric_id == "distinct_markers":  # assert_cultural_coverage's own check, not a registered metric
+        drivers = "fewest:cultural_markers"
+    elif definition is None and metric_id.endswith("_ratio"):
+        drivers = f"fewest:{metric_id[: -len('_ratio')]}"
+    kind, _, list_name = drivers.partition(":")
+    if kind == "most":
         what = f"images with {list_name.replace('_', ' ')} terms"
         chosen = [r for r in records if r.present.get(list_name)]
-    elif metric_id in lists or metric_id.endswith("_ratio"):
-        list_name = lists.get(metric_id, metric_id[: -len("_ratio")])
+    elif kind == "fewest":
         what = f"images with the fewest {list_name.replace('_', ' ')} terms"
         chosen = sorted(records, key=lambda r: len(r.present.get(list_name, [])))
-    elif metric_id == "unknown_rate" and attribute:
+    elif kind == "unknown" and attribute:
         what = f"images with no {attribute} label"
         chosen = [r for r in records if r.labels.get(attribute) == "unknown"]
-    elif metric_id == "distinct_markers":
-        what = "images with the fewest cultural markers"
-        chosen = sorted(records, key=lambda r: len(r.present.get("cultural_markers", [])))
-    elif metric_id in ("clip_score", "vendi_embedding"):
+    elif kind == "clip_score":
         what = "images least like their prompt"
         chosen = sorted(records, key=lambda r: r.clip_score if r.clip_score is not None else 0.0)
     elif attribute:
@@ -67,8 +73,9 @@ def _header(result: CategoryResult) -> str:
 
 def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> None:
     __tracebackhide__ = True
-    if result.gate is not None and result.gate.record is not None:
-        result.gate.record(checks)
+    gate = gate_for(result)
+    if gate is not None and gate.record is not None:
+        gate.record(checks)
     failing = [c for c in checks if c.verdict == "fail"]
     warning = [c for c in checks if c.verdict == "warn"]
     if failing:
@@ -96,6 +103,13 @@ def _check_metric(result: CategoryResult, metric_id: str) -> None:
         raise ValueError(
             f"category {result.category!r} has no metric {metric_id!r}; it reports: {sorted(result.metrics)}"
         )
+
+
+def _gate(result: CategoryResult) -> Gate:
+    gate = gate_for(result)
+    if gate is None:
+        raise ValueError("`result` has no gate: get it from the t2ibias_result / t2ibias_evaluate fixtures")
+    return gate
 
 
 def assert_cbs_below(result: CategoryResult, limit: float) -> None:
@@ -158,14 +172,14 @@ def assert_cultural_coverage(
         ok = len(seen) >= min_markers
         checks.append(
             Check(
-                result.category,
-                "distinct_markers",
-                "bound",
-                "pass" if ok else "fail",
-                float(len(seen)),
-                None,
-                f">= {min_markers}",
-                f"seen: {', '.join(seen) or 'none'}",
+                category=result.category,
+                metric="distinct_markers",
+                kind="bound",
+                verdict="pass" if ok else "fail",
+                value=float(len(seen)),
+                interval=None,
+                threshold=f">= {min_markers}",
+                note=f"seen: {', '.join(seen) or 'none'}",
             )
         )
     _raise_or_warn(result, checks)
@@ -174,10 +188,8 @@ def assert_cultural_coverage(
 def assert_no_regression(result: CategoryResult) -> None:
     """No metric got worse than the approved baseline beyond the policy's allowed regression."""
     __tracebackhide__ = True
-    gate = result.gate
-    if gate is None:
-        raise ValueError("`result` has no gate: get it from the t2ibias_result / t2ibias_evaluate fixtures")
-    outcome = gate.baseline_outcome(result)
+    gate = _gate(result)
+    outcome = gate.baseline_outcome()
     approve = (
         "approve with `pytest --snapshot-update` (or --t2i-update-baselines; refused in CI without --t2i-force-update)"
     )
@@ -198,17 +210,15 @@ def assert_no_regression(result: CategoryResult) -> None:
 def assert_policy(result: CategoryResult) -> None:
     """Apply the category's policy: its bounds, and its allowed regressions against the baseline."""
     __tracebackhide__ = True
-    gate = result.gate
-    if gate is None:
-        raise ValueError("`result` has no gate: get it from the t2ibias_result / t2ibias_evaluate fixtures")
+    gate = _gate(result)
     if not gate.rules:
         raise ValueError(
             f"no policy rules for category {result.category!r}: set --t2i-thresholds to a folder with a policy "
             f"for suite {result.suite!r}"
         )
-    checks = gate.bound_checks(result)
+    checks = gate.bound_checks()
     if any(rule.regression is not None for rule in gate.rules.values()):
-        outcome = gate.baseline_outcome(result)
+        outcome = gate.baseline_outcome()
         if outcome.stale or outcome.corrupt or (outcome.missing and not outcome.updated):
             assert_no_regression(result)  # fails with the baseline's own message
         checks += outcome.checks

@@ -1,36 +1,5 @@
-"""Atomic file writes: a temp file in the target folder, then ``os.replace``.
+"""Deprecated: use :mod:`pytest_t2ibias._io` (kept for one release)."""
 
-A killed process leaves either the old file or the new one, never half of one; two processes writing
-the same path both succeed and the last rename wins.
-"""
+from pytest_t2ibias._io import write_bytes_atomic, write_text_atomic
 
-from __future__ import annotations
-
-import contextlib
-import os
-import tempfile
-from pathlib import Path
-
-
-def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically; ``durable`` also fsyncs, surviving a power cut.
-
-    Caches whose entries are verified on read can skip the fsync: a lost entry is regenerated.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
+__all__ = ["write_bytes_atomic", "write_text_atomic"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -90,15 +89,16 @@ def _replay(args: argparse.Namespace) -> int:
     except (CaptionFileError, SuiteError) as err:
         print(f"t2ibias replay: error: {err}", file=sys.stderr)
         return 1
-    if result.unmatched:
-        names = ", ".join(result.unmatched[:5])
-        more = "" if len(result.unmatched) <= 5 else f", ... ({len(result.unmatched) - 5} more)"
+    unmatched = result.unmatched_images
+    if unmatched:
+        names = ", ".join(unmatched[:5])
+        more = "" if len(unmatched) <= 5 else f", ... ({len(unmatched) - 5} more)"
         print(
-            f"t2ibias replay: {len(result.unmatched)} rows match no category of suite {suite.name!r}: {names}{more}",
+            f"t2ibias replay: {len(unmatched)} rows match no category of suite {suite.name!r}: {names}{more}",
             file=sys.stderr,
         )
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(result.to_json(indent=2))
     else:
         print(format_suite_table(result))
     return 0
@@ -145,9 +145,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.annotate.factory import load_annotator
-    from pytest_t2ibias.evaluate import evaluate_suite
     from pytest_t2ibias.generate import ImageCache
     from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
+    from pytest_t2ibias.pipeline import evaluate_suite
     from pytest_t2ibias.suites import SuiteError, load_suite
 
     try:
@@ -184,7 +184,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
     if args.format == "json":
-        print(json.dumps(evaluation.result.to_dict(), indent=2))
+        print(evaluation.result.to_json(indent=2))
     else:
         print(format_suite_table(evaluation.result))
     return 0

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
 from pytest_t2ibias.errors import CaptionFileError as CaptionFileError
-from pytest_t2ibias.metrics.engine import compute_category
-from pytest_t2ibias.results import SuiteResult
+from pytest_t2ibias.metrics.engine import category_data
+from pytest_t2ibias.metrics.result import measure
+from pytest_t2ibias.results import RunResult
 from pytest_t2ibias.suites.schema import Suite
 from pytest_t2ibias.types import Mode
 
@@ -95,21 +96,22 @@ def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[Ca
     return buckets, unmatched
 
 
-def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> SuiteResult:
-    """Label every caption of ``path`` and compute every metric of every category of ``suite``."""
+def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
+    """Label every caption of ``path`` and compute every metric (with its interval) of every category."""
     mode = check_mode(mode)
     table = read_caption_csv(path)
     buckets, unmatched = bucket_rows(table.rows, suite)
     annotator = CaptionAnnotator(suite, mode=mode)
-    results = {}
+    model = model_name or Path(path).stem
+    results = []
     for category, rows in buckets.items():
         records = annotator.annotate_many([(r.image, r.caption) for r in rows], category)
-        results[category] = compute_category(suite, category, records, mode)
-    return SuiteResult(
-        model=model_name or Path(path).stem,
-        mode=mode,
-        suite=suite.name,
-        categories=results,
-        unmatched=[row.image for row in unmatched],
-        dropped=table.dropped,
+        data = category_data(suite, category, records, mode)
+        results.append(measure(suite, data, model=model, scorer=f"captions:lexicon|mode={mode}", records=records))
+    return RunResult.from_results(
+        results,
+        model=model,
+        unmatched_rows=len(unmatched),
+        unmatched_images=[row.image for row in unmatched],
+        dropped_rows=table.dropped,
     )

@@ -1,39 +1,170 @@
-"""Results of a whole suite: per-category metrics, in the JSON shape every command prints."""
+"""The one result model: what every command prints as JSON and every report reads.
+
+``t2ibias replay/evaluate --format json``, the plugin's ``--t2i-report``, the hand-off from xdist workers
+to the controller and the terminal summary all use :class:`RunResult` (versioned by ``format``; its JSON
+schema is published in ``docs/results.md`` and checked by a test). The approved-baseline file keeps its
+own schema (:class:`~pytest_t2ibias.judge.baseline.BaselineRecord`).
+
+Shape, per category: ``metrics`` (id -> value: a number, a group -> share mapping, or null),
+``intervals`` (id -> interval, for the scalar metrics that have one), ``null_reasons`` (id -> why the
+value is null), and the per-image ``images``; per test (pytest runs): its ``checks``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_t2ibias.metrics.engine import CategoryMetrics
-from pytest_t2ibias.types import Mode
+from pydantic import BaseModel, ConfigDict, Field
+
+import pytest_t2ibias
+from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of
+from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.metrics.result import CategoryResult
+
+#: Version of the JSON shape; bumped on any change a reader must know about.
+RESULTS_FORMAT: Literal[1] = 1
 
 
-@dataclass
-class SuiteResult:
-    model: str
-    mode: Mode
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageResult(_Model):
+    """One image: its id, seed and prompt, where it is, and what the scorer said about it."""
+
+    id: str
+    seed: int | None = None
+    prompt: str | None = None
+    path: str | None = None
+    caption: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    present: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class CategoryResultModel(_Model):
+    """One category's metrics with their intervals and the inputs that made them."""
+
     suite: str
-    categories: dict[str, CategoryMetrics]
-    unmatched: list[str] = field(default_factory=list)
+    suite_hash: str | None = None
+    model: str
     scorer: str | None = None
-    dropped: int = 0
+    mode: Literal["paper", "strict"]
+    n: int
+    seed: int | None = None
+    images_per_prompt: int | None = None
+    metrics: dict[str, float | dict[str, float] | None]
+    intervals: dict[str, Interval] = Field(default_factory=dict)
+    null_reasons: dict[str, str] = Field(default_factory=dict)
+    images: list[ImageResult] = Field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: ``{"model", "mode", "categories": {name: {"n", "metrics"}}}``.
+    @classmethod
+    def from_result(cls, result: CategoryResult, images: bool = True) -> CategoryResultModel:
+        return cls(
+            suite=result.suite,
+            suite_hash=result.suite_hash,
+            model=result.model,
+            scorer=result.scorer,
+            mode=result.mode,
+            n=result.n,
+            seed=result.seed,
+            images_per_prompt=result.images_per_prompt,
+            metrics={m: e.value for m, e in result.metrics.items()},
+            intervals={m: e.interval for m, e in result.metrics.items() if e.interval is not None},
+            null_reasons={m: e.reason for m, e in result.metrics.items() if e.reason is not None},
+            images=[
+                ImageResult(
+                    id=r.image_id,
+                    seed=r.seed,
+                    prompt=r.prompt,
+                    path=r.image_path,
+                    caption=r.caption,
+                    labels=dict(r.labels),
+                    present={k: list(v) for k, v in r.present.items()},
+                )
+                for r in result.records
+            ]
+            if images
+            else [],
+        )
 
-        A category with unavailable metrics also carries ``"null_reasons"``; rows whose image name
-        matches no category are counted in ``"unmatched_rows"``.
-        """
-        categories: dict[str, Any] = {}
-        for name, result in self.categories.items():
-            entry: dict[str, Any] = {"n": result.n, "metrics": result.metrics}
-            if result.reasons:
-                entry["null_reasons"] = result.reasons
-            categories[name] = entry
-        out: dict[str, Any] = {"model": self.model, "mode": self.mode, "suite": self.suite}
-        if self.scorer is not None:
-            out["scorer"] = self.scorer
-        out["categories"] = categories
-        out["unmatched_rows"] = len(self.unmatched)
-        return out
+    def estimates(self) -> dict[str, MetricEstimate]:
+        """The metrics as :class:`MetricEstimate` (value, interval, reason)."""
+        return {
+            m: MetricEstimate(v, self.intervals.get(m), self.null_reasons.get(m)) for m, v in self.metrics.items()
+        }
+
+
+class BiasTestResult(_Model):
+    """One bias test of a pytest run: its category, overall verdict and every check it made."""
+
+    nodeid: str
+    category: str
+    verdict: Verdict
+    checks: list[Check] = Field(default_factory=list)
+
+    @classmethod
+    def from_checks(cls, nodeid: str, category: str, checks: list[Check]) -> BiasTestResult:
+        """A test's result from its checks (its verdict is the worst of them)."""
+        return cls(nodeid=nodeid, category=category, verdict=verdict_of(checks), checks=checks)
+
+
+class RunResult(_Model):
+    """The results of one run: a replay, an evaluation, or a pytest session (then with its tests)."""
+
+    format: Literal[1] = RESULTS_FORMAT
+    package_version: str = Field(default_factory=lambda: pytest_t2ibias.__version__)
+    suite: str | None = None
+    mode: Literal["paper", "strict"] | None = None
+    model: str | None = None
+    scorer: str | None = None
+    categories: dict[str, CategoryResultModel] = Field(default_factory=dict)
+    tests: list[BiasTestResult] = Field(default_factory=list)
+    unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
+    unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
+    dropped_rows: int = Field(default=0, description="Caption rows without a name or a caption.")
+
+    @classmethod
+    def from_results(
+        cls,
+        results: Iterable[CategoryResult],
+        tests: Sequence[BiasTestResult] = (),
+        *,
+        model: str | None = None,
+        images: bool = True,
+        **fields: Any,
+    ) -> RunResult:
+        categories = {r.category: CategoryResultModel.from_result(r, images) for r in results}
+        first = next(iter(categories.values()), None)
+        return cls(
+            suite=first.suite if first else None,
+            mode=first.mode if first else None,
+            model=model or (first.model if first else None),
+            scorer=first.scorer if first else None,
+            categories=categories,
+            tests=list(tests),
+            **fields,
+        )
+
+    @classmethod
+    def merge(cls, runs: Sequence[RunResult]) -> RunResult:
+        """Results of several processes (xdist workers) as one; tests in node-id order."""
+        categories: dict[str, CategoryResultModel] = {}
+        tests: list[BiasTestResult] = []
+        for run in runs:
+            categories.update(run.categories)
+            tests.extend(run.tests)
+        first = next(iter(categories.values()), None)
+        return cls(
+            suite=first.suite if first else None,
+            mode=first.mode if first else None,
+            model=first.model if first else None,
+            scorer=first.scorer if first else None,
+            categories=categories,
+            tests=sorted(tests, key=lambda t: t.nodeid),
+        )
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return self.model_dump_json(indent=indent)

@@ -122,15 +122,48 @@ def captions(tmp_path: Path) -> Path:
 
 def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path) -> None:
     data, _ = replay_json(capsys, captions)
-    assert set(data) == {"model", "mode", "suite", "categories", "unmatched_rows"}
+    # the one result model (pytest_t2ibias.results.RunResult), shared with --t2i-report
+    assert set(data) == {
+        "format",
+        "package_version",
+        "model",
+        "mode",
+        "suite",
+        "scorer",
+        "categories",
+        "tests",
+        "unmatched_rows",
+        "unmatched_images",
+        "dropped_rows",
+    }
+    assert data["format"] == 1
     assert data["mode"] == "paper"
     assert data["suite"] == "t2i-biasbench"
+    assert data["tests"] == []
     assert list(data["categories"]) == CATEGORIES
     for name, entry in data["categories"].items():
-        # no metric is null on this file, so no null_reasons key
-        assert set(entry) == {"n", "metrics"}, name
-        assert entry["n"] == 4
+        assert set(entry) == {
+            "suite",
+            "suite_hash",
+            "model",
+            "scorer",
+            "mode",
+            "n",
+            "seed",
+            "images_per_prompt",
+            "metrics",
+            "intervals",
+            "null_reasons",
+            "images",
+        }, name
+        assert entry["n"] == 4 == len(entry["images"])
         assert all(value is not None for value in entry["metrics"].values()), name
+        assert entry["null_reasons"] == {}, name  # no metric is null on this file
+        # every scalar metric has an interval around its value
+        for metric_id, value in entry["metrics"].items():
+            if isinstance(value, float):
+                interval = entry["intervals"][metric_id]
+                assert interval["low"] <= value + 1e-12 and value - 1e-12 <= interval["high"], (name, metric_id)
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
@@ -277,7 +310,7 @@ def test_null_reasons_only_where_a_metric_is_null(capsys: pytest.CaptureFixture[
     # a category with a single caption: only the pairwise Vendi proxy is unavailable
     rows = [*ROWS[:4], ("Doctor_0.jpg", "A woman surgeon.")]
     cats = replay_json(capsys, write(tmp_path / "one.csv", csv_text(rows)))[0]["categories"]
-    assert "null_reasons" not in cats["beauty"]
+    assert cats["beauty"]["null_reasons"] == {}
     assert set(cats["doctor"]["null_reasons"]) == {"vendi"}
 
 
@@ -364,6 +397,10 @@ def test_csv_variants_give_the_same_result(
     expected, _ = replay_json(capsys, captions)
     make, encoding = CSV_VARIANTS[variant]
     got, _ = replay_json(capsys, write(tmp_path / f"{variant}.csv", make(), encoding))
+    # the model is named after the file: everything else is the same
+    for run in (got, expected):
+        for entry in run["categories"].values():
+            entry.pop("model")
     assert got["categories"] == expected["categories"]
     assert got["unmatched_rows"] == expected["unmatched_rows"] == 1
 
@@ -465,5 +502,5 @@ def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     proc = subprocess.run(
         f"t2ibias replay {path} --format json | head -c 10", shell=True, capture_output=True, text=True
     )
-    assert proc.stdout == '{\n  "model'
+    assert proc.stdout == '{\n  "forma'
     assert "Traceback" not in proc.stderr

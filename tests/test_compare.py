@@ -370,7 +370,7 @@ class TestMargin:
     def test_change_well_beyond_the_margin_keeps_its_p(self) -> None:
         from pytest_t2ibias.compare import with_margin
 
-        c = Comparison("composite", 0.30, 1e-6, "paired bootstrap", 200, None, None, 0.03)
+        c = Comparison(metric="composite", delta=0.30, p_value=1e-6, method="paired bootstrap", n_pairs=200, se=0.03)
         out = with_margin(c, worse_by=0.30, allowed=0.05)
         assert out.margin_p == pytest.approx(1 - NormalDist().cdf((0.30 - 0.05) / 0.03))
         assert out.p_value == pytest.approx(max(1e-6, out.margin_p))
@@ -378,14 +378,14 @@ class TestMargin:
     def test_change_inside_the_margin_is_not_significant(self) -> None:
         from pytest_t2ibias.compare import with_margin
 
-        c = Comparison("composite", 0.04, 1e-9, "paired bootstrap", 200, None, None, 0.01)
+        c = Comparison(metric="composite", delta=0.04, p_value=1e-9, method="paired bootstrap", n_pairs=200, se=0.01)
         out = with_margin(c, worse_by=0.04, allowed=0.05)
         assert out.p_value > 0.5  # real change (tiny raw p) but within the margin
 
     def test_mcnemar_uses_the_paired_wald_se(self) -> None:
         from pytest_t2ibias.compare import with_margin
 
-        c = Comparison("male_share", 0.15, 1e-8, "mcnemar", 200, None, 0.15)
+        c = Comparison(metric="male_share", delta=0.15, p_value=1e-8, method="mcnemar", n_pairs=200, discordant=0.15)
         out = with_margin(c, worse_by=0.15, allowed=0.10)
         se = math.sqrt((0.15 - 0.15**2) / 200)
         assert out.margin_p == pytest.approx(1 - NormalDist().cdf(0.05 / se))
@@ -393,5 +393,5 @@ class TestMargin:
     def test_no_standard_error_leaves_the_comparison_alone(self) -> None:
         from pytest_t2ibias.compare import with_margin
 
-        c = Comparison("vendi", 0.2, 0.03, "unpaired", 100)
+        c = Comparison(metric="vendi", delta=0.2, p_value=0.03, method="unpaired", n_pairs=100)
         assert with_margin(c, worse_by=0.2, allowed=0.1) is c

@@ -14,11 +14,13 @@ from scipy.stats import norm
 
 from pytest_t2ibias.baseline import BaselineMetric, BaselineRecord
 from pytest_t2ibias.compare import Comparison
-from pytest_t2ibias.gate import make_local_family
 from pytest_t2ibias.judge import Check, direction, judge_bounds, judge_regressions, worsening
-from pytest_t2ibias.policy import MetricRule, Regression
-from pytest_t2ibias.result import CategoryResult, MetricEstimate
-from pytest_t2ibias.stats import Interval, images_for_power
+from pytest_t2ibias.judge.compare import comparisons_for
+from pytest_t2ibias.judge.family import RegressionFamily, build_family
+from pytest_t2ibias.judge.policy import MetricRule, Policy, Regression
+from pytest_t2ibias.judge.stats import Interval, images_for_power
+from pytest_t2ibias.metrics.intervals import MetricEstimate
+from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.types import Mode
 
 
@@ -182,8 +184,8 @@ RULES = {"composite": MetricRule(regression=Regression(absolute=0.05))}
 #: composite (lower is better) approved at 0.30; the candidate at 0.40 is 0.10 worse, twice the margin.
 BASELINE = _baseline({"composite": 0.30})
 WORSE = _result({"composite": _estimate(0.40, 0.33, 0.47)})
-BOOT = Comparison("composite", 0.10, 0.001, "paired bootstrap", 200, Interval(0.03, 0.17, "paired bootstrap", 0.95),
-                  se=0.06)  # fmt: skip
+BOOT = Comparison(metric="composite", delta=0.10, p_value=0.001, method="paired bootstrap", n_pairs=200,
+                  interval=Interval(0.03, 0.17, "paired bootstrap", 0.95), se=0.06)  # fmt: skip
 
 
 def _regression(
@@ -231,7 +233,9 @@ def test_regression_beyond_the_margin_not_significant_is_inconclusive() -> None:
 
 def test_inconclusive_mcnemar_regression_asks_for_the_power_formula() -> None:
     # male_share (either way is worse) from 0.50 to 0.60, 30 of 200 pairs discordant
-    comparison = Comparison("male_share", 0.10, 0.03, "mcnemar", 200, None, 0.15)
+    comparison = Comparison(
+        metric="male_share", delta=0.10, p_value=0.03, method="mcnemar", n_pairs=200, discordant=0.15
+    )
     rules = {"male_share": MetricRule(regression=Regression(absolute=0.05))}
     result = _result({"male_share": _estimate(0.60)})
     (check,) = judge_regressions(
@@ -279,7 +283,7 @@ def test_regression_without_a_test_is_inconclusive() -> None:
 
 
 def test_unpaired_fallback_is_named() -> None:
-    unpaired = Comparison("composite", 0.10, 0.001, "unpaired", 0, None, None, 0.05)
+    unpaired = Comparison(metric="composite", delta=0.10, p_value=0.001, method="unpaired", n_pairs=0, se=0.05)
     check = _regression(comparison=unpaired)
     assert check.verdict == "fail"
     assert check.method == "unpaired"
@@ -353,7 +357,9 @@ def test_worsening(metric: str, mode: Mode, value: float, baseline: float, worse
 def test_signed_parity_regression_is_judged_by_distance_from_zero() -> None:
     # strict parity from +0.05 to -0.25: the value went down, but it is 0.20 further from parity
     rules = {"parity_difference": MetricRule(regression=Regression(absolute=0.1))}
-    comparison = Comparison("parity_difference", -0.30, 0.0001, "paired bootstrap", 200, None, None, 0.05)
+    comparison = Comparison(
+        metric="parity_difference", delta=-0.30, p_value=0.0001, method="paired bootstrap", n_pairs=200, se=0.05
+    )
     (check,) = judge_regressions(
         _result({"parity_difference": _estimate(-0.25)}),
         _baseline({"parity_difference": 0.05}),
@@ -367,6 +373,17 @@ def test_signed_parity_regression_is_judged_by_distance_from_zero() -> None:
 
 # -- Holm within one test -------------------------------------------------------------------------------------
 
+
+def local_family(suite: Any, rules: dict[str, MetricRule], policy: Policy | None = None):  # type: ignore[no-untyped-def]
+    """What the plugin does for a test outside the run's family: compare, then the one correction routine."""
+
+    def family(result: CategoryResult, stored: BaselineRecord) -> RegressionFamily:
+        comparisons = comparisons_for(suite, result, stored, rules)
+        return build_family({"test": comparisons}, {"test": rules}, policy)["test"]
+
+    return family
+
+
 FAMILY_RULES = {
     "composite": MetricRule(regression=Regression(absolute=0.05)),
     "hallucination": MetricRule(regression=Regression(absolute=0.02)),
@@ -375,21 +392,24 @@ FAMILY_RULES = {
 
 
 def _family_checks(
-    monkeypatch: pytest.MonkeyPatch, suite: Any, raw: dict[str, float]
+    monkeypatch: pytest.MonkeyPatch, suite: Any, raw: dict[str, float], policy: Policy | None = None
 ) -> tuple[dict[str, float], dict[str, Check]]:
-    """Run ``make_local_family`` with comparisons whose raw p-values are ``raw``, then judge."""
+    """Run a test's own family with comparisons whose raw p-values are ``raw``, then judge."""
     deltas = {"composite": 0.10, "hallucination": 0.05}
 
     def fake_compare(suite: Any, result: CategoryResult, stored: BaselineRecord, metric: str, seed: int = 0):  # type: ignore[no-untyped-def]
         # no standard error: with_margin leaves the raw p-value alone, so this tests Holm by itself
-        return Comparison(metric, deltas[metric], raw[metric], "paired bootstrap", 200)
+        return Comparison(
+            metric=metric, delta=deltas[metric], p_value=raw[metric], method="paired bootstrap", n_pairs=200
+        )
 
-    monkeypatch.setattr("pytest_t2ibias.compare.compare_metric", fake_compare)
+    monkeypatch.setattr("pytest_t2ibias.judge.compare.compare_metric", fake_compare)
     result = _result({"composite": _estimate(0.40), "hallucination": _estimate(0.15), "gmr": _estimate(0.2)})
     baseline = _baseline({"composite": 0.30, "hallucination": 0.10, "gmr": 0.2})
-    comparisons, adjusted, alpha = make_local_family(suite, FAMILY_RULES, 0.01)(result, baseline)
+    family = local_family(suite, FAMILY_RULES, policy)(result, baseline)
+    comparisons, adjusted, alpha = family.comparisons, family.adjusted, family.alpha
     assert set(comparisons) == {"composite", "hallucination"}
-    assert alpha == 0.01
+    assert alpha == (policy.alpha if policy else 0.01)
     checks = judge_regressions(result, baseline, FAMILY_RULES, comparisons, adjusted, alpha)
     return adjusted, {c.metric: c for c in checks}
 
@@ -426,7 +446,22 @@ def test_local_family_skips_metrics_without_a_value(suite) -> None:  # type: ign
     baseline = _baseline({"composite": 0.30, "hallucination": 0.10})
     rules = {m: FAMILY_RULES[m] for m in ("composite", "hallucination")}
     # composite has no value (skipped); hallucination has no per-image labels here: unpaired
-    comparisons, adjusted, _ = make_local_family(suite, rules, 0.01)(result, baseline)
+    family = local_family(suite, rules)(result, baseline)
+    comparisons, adjusted = family.comparisons, family.adjusted
     assert list(comparisons) == ["hallucination"]
     assert comparisons["hallucination"].method == "unpaired"
     assert adjusted == {"hallucination": comparisons["hallucination"].p_value}
+
+
+def test_local_family_honours_the_policys_correction(monkeypatch, suite) -> None:  # type: ignore[no-untyped-def]
+    # `correction: none` leaves the raw p-values alone (the same routine as the run's family)
+    raw = {"composite": 0.009, "hallucination": 0.008}
+    adjusted, checks = _family_checks(monkeypatch, suite, raw, Policy(correction="none", warn_correction="none"))
+    assert adjusted == raw
+    assert {c.verdict for c in checks.values()} == {"fail"}
+
+
+def test_local_family_uses_the_policys_alpha(monkeypatch, suite) -> None:  # type: ignore[no-untyped-def]
+    raw = {"composite": 0.009, "hallucination": 0.008}
+    _, checks = _family_checks(monkeypatch, suite, raw, Policy(alpha=0.05))
+    assert {c.verdict for c in checks.values()} == {"fail"}  # Holm gives 0.016 each: below 0.05

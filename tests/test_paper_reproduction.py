@@ -125,7 +125,7 @@ def test_sd_category_sizes(reference_dir: Path, suite) -> None:  # type: ignore[
         "animal": 100,
         "nature": 100,
     }
-    assert result.unmatched == []
+    assert result.unmatched_rows == 0 and result.unmatched_images == []
 
 
 def test_cli_json_reproduces_gemini(reference_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

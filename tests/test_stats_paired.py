@@ -8,6 +8,7 @@ and against the exact test it sizes.
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -244,8 +245,11 @@ def _paired_bernoulli(
 
 
 def _share_statistic(baseline: NDArray[np.float64], candidate: NDArray[np.float64]):  # type: ignore[no-untyped-def]
-    def statistic(index: NDArray[np.intp]) -> tuple[float, float]:
-        return float(baseline[index].mean()), float(candidate[index].mean())
+    """The two shares over resampled pairs: ``weights`` is (replicates, pairs) multiplicities."""
+
+    def statistic(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        total = weights.sum(axis=1)
+        return weights @ baseline / total, weights @ candidate / total
 
     return statistic
 
@@ -286,11 +290,12 @@ def test_paired_bootstrap_p_value_matches_its_normal_test() -> None:
     statistic = _share_statistic(x, y)
     n_boot, seed = 400, 11
     _, p = paired_bootstrap(statistic, 150, n_boot=n_boot, seed=seed)
-    rng = np.random.default_rng(seed)
+    # the replicates, drawn independently of the package: each resamples 150 pairs with replacement
+    rng = np.random.default_rng([seed, zlib.crc32(b"paired")])
     deltas = []
-    for _ in range(n_boot):
-        base, cand = statistic(rng.integers(0, 150, size=150))
-        deltas.append(cand - base)
+    for weights in rng.multinomial(150, np.full(150, 1 / 150), size=n_boot):
+        index = np.repeat(np.arange(150), weights)
+        deltas.append(y[index].mean() - x[index].mean())
     observed = y.mean() - x.mean()
     assert p == pytest.approx(2 * norm.sf(abs(observed) / np.std(deltas, ddof=1)), rel=1e-9)
 
@@ -320,15 +325,15 @@ def test_paired_bootstrap_no_change_at_all_gives_p_one() -> None:
 
 
 def test_paired_bootstrap_constant_nonzero_difference_gives_p_zero() -> None:
-    interval, p = paired_bootstrap(lambda index: (0.2, 0.5), 30, 100, seed=0)
+    interval, p = paired_bootstrap(lambda weights: (0.2, 0.5), 30, 100, seed=0)
     assert p == 0.0
     assert interval.low == interval.high == pytest.approx(0.3)
 
 
 def test_paired_bootstrap_tolerates_a_few_unavailable_replicates() -> None:
     # unavailable when image 0 is left out of the replicate: (1 - 1/n)^n, about 37% of replicates
-    def statistic(index: NDArray[np.intp]) -> tuple[float, float]:
-        return (0.5, 0.6) if 0 in index else (math.nan, 0.6)
+    def statistic(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+        return np.where(weights[:, 0] > 0, 0.5, math.nan), 0.6
 
     interval, p = paired_bootstrap(statistic, 40, 300, seed=0)
     assert interval.low == interval.high == pytest.approx(0.1)
@@ -337,17 +342,17 @@ def test_paired_bootstrap_tolerates_a_few_unavailable_replicates() -> None:
 
 def test_paired_bootstrap_error_when_mostly_unavailable() -> None:
     # unavailable unless image 0 is resampled twice or more: about 26% of replicates available
-    def statistic(index: NDArray[np.intp]) -> tuple[float, float]:
-        available = np.count_nonzero(index == 0) >= 2 or np.array_equal(index, np.arange(40))
-        return (0.5, 0.6) if available else (0.5, math.nan)
+    def statistic(weights: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        available = (weights[:, 0] >= 2) | (weights == 1).all(axis=1)
+        return 0.5, np.where(available, 0.6, math.nan)
 
     with pytest.raises(ValueError, match=r"the statistic was unavailable in \d+ of 300 replicates"):
         paired_bootstrap(statistic, 40, 300, seed=0)
 
 
 def test_paired_bootstrap_error_when_unavailable_on_the_data_itself() -> None:
-    def statistic(index: NDArray[np.intp]) -> tuple[float, float]:
-        return (math.nan, 0.5) if np.array_equal(index, np.arange(20)) else (0.4, 0.5)
+    def statistic(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+        return np.where((weights == 1).all(axis=1), math.nan, 0.4), 0.5
 
     with pytest.raises(ValueError, match="the statistic is unavailable on the data itself"):
         paired_bootstrap(statistic, 20, 100, seed=0)

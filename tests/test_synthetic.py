@@ -310,3 +310,21 @@ def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_columns_are_the_draws_of_many_images(category: str) -> None:
+    generator = SyntheticGenerator(
+        SUITE, {"presence": 0.3, "categories": {"doctor": {"attribute": {"male": 0.7, "female": 0.2, "unknown": 0.1}}}}
+    )
+    seeds = [0, 5, 17, 123456, 99]
+    columns = generator.columns(category, generator.uniforms(category, seeds))
+    for i, seed in enumerate(seeds):
+        draw = generator.draw(category, seed)
+        assert {name: str(labels[i]) for name, labels in columns.labels.items()} == draw.labels
+        spec = SUITE.categories[category]
+        got = {
+            name: [t for t, hit in zip(spec.term_list(name), matrix[i], strict=True) if hit]
+            for name, matrix in columns.present.items()
+        }
+        assert got == draw.present

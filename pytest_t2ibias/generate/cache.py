@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from pytest_t2ibias.atomic import write_bytes_atomic, write_text_atomic
+from pytest_t2ibias._io import write_bytes_atomic, write_text_atomic
 
 CACHE_FORMAT = 1
 

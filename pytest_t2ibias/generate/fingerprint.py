@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pytest_t2ibias.atomic import write_text_atomic
+from pytest_t2ibias._io import write_text_atomic
 
 #: Files that make a local pipeline: configs, tokenizer files and weights.
 _MODEL_SUFFIXES = {".json", ".txt", ".model", ".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".onnx"}

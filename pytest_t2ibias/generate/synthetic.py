@@ -424,6 +424,15 @@ class SyntheticDraw:
 
 
 @dataclass(frozen=True)
+class SyntheticColumns:
+    """The ground truth of many images of one category: per attribute the label of each image, per term
+    list an (images, terms) presence matrix."""
+
+    labels: dict[str, NDArray[np.str_]]
+    present: dict[str, NDArray[np.bool_]]
+
+
+@dataclass(frozen=True)
 class _Model:
     """One category's resolved distribution: a normalised CDF per attribute and a probability per term."""
 
@@ -617,6 +626,29 @@ class SyntheticGenerator:
             present[name] = [t for t, hit in zip(terms, bits[start : start + len(terms)], strict=True) if hit]
             start += len(terms)
         return SyntheticDraw(labels, present)
+
+    def uniforms(self, category: str, seeds: Sequence[int]) -> NDArray[np.float64]:
+        """The uniforms behind each image's draw, one row per seed (see the module docstring)."""
+        model = self._models[category]
+        k = len(model.cdfs) + model.layout.n_terms
+        rows = [np.random.default_rng(int(seed)).random(k) for seed in seeds]
+        return np.stack(rows) if rows else np.zeros((0, k))
+
+    def columns(self, category: str, uniforms: NDArray[np.float64]) -> SyntheticColumns:
+        """The ground truth of many images at once, from their :meth:`uniforms` (what :meth:`draw` gives one
+        by one): for simulations that need thousands of images and no pixels."""
+        model = self._models[category]
+        labels = {
+            name: np.asarray(names)[np.searchsorted(cdf, uniforms[:, i], side="right")]
+            for i, ((name, names), cdf) in enumerate(zip(model.layout.attributes, model.cdfs, strict=True))
+        }
+        bits = uniforms[:, len(model.cdfs) :] < model.presence
+        present: dict[str, NDArray[np.bool_]] = {}
+        start = 0
+        for name, terms in model.layout.lists:
+            present[name] = bits[:, start : start + len(terms)]
+            start += len(terms)
+        return SyntheticColumns(labels, present)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Image.Image]:
         check_generate_inputs(prompts, seeds)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pytest_t2ibias.text import paper_clean
 
@@ -34,3 +35,25 @@ def lexical_vendi(texts: Sequence[str], limit: int | None = PAPER_VENDI_LIMIT) -
     sets = [frozenset(paper_clean(t).split()) for t in chosen]
     sims = [len(a & b) / len(a | b) if (a | b) else 1.0 for a, b in combinations(sets, 2)]
     return float(1.0 - np.mean(sims))
+
+
+def jaccard_matrix(texts: Sequence[str]) -> NDArray[np.float64]:
+    r"""Pairwise Jaccard similarity of the captions' word sets (cleaned as :func:`lexical_vendi` does).
+
+    Two empty word sets count as identical (1), as in :func:`lexical_vendi`.
+
+    Example:
+        >>> jaccard_matrix(["A red cat", "a red-dog"]).round(2).tolist()
+        [[1.0, 0.5], [0.5, 1.0]]
+    """
+    sets = [paper_clean(t).split() for t in texts]
+    vocabulary: dict[str, int] = {}
+    rows = [sorted({vocabulary.setdefault(w, len(vocabulary)) for w in words}) for words in sets]
+    x = np.zeros((len(rows), max(len(vocabulary), 1)), dtype=np.float32)
+    for i, columns in enumerate(rows):
+        x[i, columns] = 1.0
+    inter = (x @ x.T).astype(np.float64)  # exact: small integer counts
+    sizes = x.sum(axis=1, dtype=np.float64)
+    union = sizes[:, None] + sizes[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 1.0)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pytest_t2ibias.metrics import catalog
-from pytest_t2ibias.metrics.registry import METRICS, CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics import catalog  # noqa: F401 (registers the built-in metrics)
+from pytest_t2ibias.metrics.counts import Stats, point_stats
+from pytest_t2ibias.metrics.registry import METRICS, CategoryData, MetricDef, MetricUnavailable, metric_def, point_value
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
@@ -36,19 +36,9 @@ class CategoryMetrics:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def _resolve(metric_id: str, spec: Category) -> Callable[[CategoryData], MetricValue] | None:
-    if metric_id in METRICS:
-        return METRICS[metric_id].fn
-    if metric_id in spec.shares:
-        return partial(catalog.group_share, group=spec.shares[metric_id])
-    if metric_id.endswith("_ratio") and metric_id[: -len("_ratio")] in spec.context:
-        return partial(catalog.context_ratio, list_name=metric_id[: -len("_ratio")])
-    return None
-
-
 def resolvable(metric_id: str, spec: Category) -> bool:
     """Whether ``metric_id`` names a metric of this category (registered, a share, or a context ratio)."""
-    return _resolve(metric_id, spec) is not None
+    return metric_def(metric_id, spec) is not None
 
 
 def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
@@ -68,7 +58,7 @@ def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
 def check_category_metrics(name: str, spec: Category) -> None:
     """Fail on a metric id that does not exist or whose inputs the category does not declare."""
     for metric_id in spec.metrics:
-        if _resolve(metric_id, spec) is None:
+        if metric_def(metric_id, spec) is None:
             valid = sorted(METRICS) + sorted(spec.shares) + [f"{c}_ratio" for c in sorted(spec.context)]
             raise ValueError(f"categories.{name}.metrics: unknown metric {metric_id!r}; valid: {valid}")
         missing = _missing_requirements(metric_id, spec)
@@ -99,12 +89,14 @@ def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], m
             matrix[i] = [t in found for t in terms]
         present[list_name] = matrix
     texts = tuple(r.caption or "" for r in records)
-    embeddings = clip = None
+    embeddings = clip = seeds = None
     if records and all(r.embedding is not None for r in records):
         embeddings = np.array([r.embedding for r in records], dtype=np.float64)
     if records and all(r.clip_score is not None for r in records):
         clip = np.array([r.clip_score for r in records], dtype=np.float64)
-    return CategoryData(category, spec, attribute, mode, labels, present, texts, embeddings, clip)
+    if records and all(r.seed is not None for r in records):
+        seeds = np.array([r.seed for r in records], dtype=np.int64)
+    return CategoryData(category, spec, attribute, mode, labels, present, texts, embeddings, clip, seeds)
 
 
 def metric_ids(spec: Category, mode: Mode, embeddings: bool = False) -> list[str]:
@@ -123,18 +115,22 @@ def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord]
 
 
 def compute_data(data: CategoryData, only: Collection[str] | None = None) -> CategoryMetrics:
-    """Every metric (or those in ``only``) over already-gathered category data (bootstrap replicates)."""
-    mode = data.mode
+    """Every metric (or those in ``only``) of already-gathered category data.
+
+    Count metrics are evaluated once on the category's sufficient statistics; data metrics on the data.
+    """
     values: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
-    has_embeddings = data.embeddings is not None or data.clip_scores is not None
-    for metric_id in metric_ids(data.spec, mode, embeddings=has_embeddings):
+    stats = point_stats(data) if data.n > 0 else None
+    for metric_id in reported_metrics(data):
         if only is not None and metric_id not in only:
             continue
-        fn = _resolve(metric_id, data.spec)
-        assert fn is not None  # the suite schema checked every id
+        definition = metric_def(metric_id, data.spec)
+        assert definition is not None  # the suite schema checked every id
         try:
-            value = fn(data) if data.n > 0 else _no_images()
+            if stats is None:
+                raise MetricUnavailable("no images in category")
+            value = _evaluate(definition, data, stats)
         except MetricUnavailable as why:
             value, reasons[metric_id] = None, str(why)
         if isinstance(value, float) and not math.isfinite(value):
@@ -143,5 +139,21 @@ def compute_data(data: CategoryData, only: Collection[str] | None = None) -> Cat
     return CategoryMetrics(data.name, data.n, values, reasons)
 
 
-def _no_images() -> MetricValue:
-    raise MetricUnavailable("no images in category")
+def reported_metrics(data: CategoryData) -> list[str]:
+    """The metrics ``data`` reports (embedding extras only when the records carry embeddings)."""
+    has_embeddings = data.embeddings is not None or data.clip_scores is not None
+    return metric_ids(data.spec, data.mode, embeddings=has_embeddings)
+
+
+def metric_value(data: CategoryData, metric_id: str) -> MetricValue:
+    """One metric of ``data`` (raises :class:`MetricUnavailable` with the reason)."""
+    definition = metric_def(metric_id, data.spec)
+    if definition is None:
+        raise KeyError(metric_id)
+    return definition.fn(data)
+
+
+def _evaluate(definition: MetricDef, data: CategoryData, stats: Stats) -> MetricValue:
+    if definition.counts is None:
+        return definition.fn(data)
+    return point_value(definition.counts(stats))  # the statistics are gathered once for every count metric

@@ -1,4 +1,17 @@
-"""Metric registry: each metric is one function of a :class:`CategoryData`, registered by id.
+"""The metric registry: everything the package knows about a metric, in one place.
+
+Each metric is registered once, by id, with what it reads, which way is better, and whether it is the
+mean of a per-image yes/no outcome. The engine, the intervals, the paired comparisons, the choice of the
+images shown on a failure and the benchmarks ask :func:`metric_def` instead of keeping lists.
+
+Two kinds of metric:
+
+* **count metrics** (``@count_metric``): a vectorised function of the category's sufficient statistics
+  (:class:`~pytest_t2ibias.metrics.counts.Stats`): label counts, any-term counts, terms found. They are
+  computed for every bootstrap replicate at once.
+* **data metrics** (``@metric``): a function of the whole :class:`CategoryData` (captions, embeddings,
+  or anything else), computed replicate by replicate. Custom metrics are data metrics unless they say
+  what counts they read.
 
 A metric raises :class:`MetricUnavailable` with a reason when it cannot be computed (no images, every
 label unknown); the engine turns that into ``null`` plus the reason, never a crash or a warning.
@@ -6,134 +19,324 @@ label unknown); the engine turns that into ``null`` plus the reason, never a cra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from pytest_t2ibias.metrics.distribution import proportions
+from pytest_t2ibias.metrics.counts import LABELS, Stats, point_stats
+from pytest_t2ibias.metrics.data import CategoryData, Distribution, MetricUnavailable
+
+__all__ = [
+    "METRICS",
+    "CategoryData",
+    "Distribution",
+    "MetricDef",
+    "MetricUnavailable",
+    "Outcome",
+    "count_metric",
+    "metric",
+    "metric_def",
+]
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.suites.schema import Attribute, Category
+    from pytest_t2ibias.suites.schema import Category
 
-Better = Literal["lower", "higher", "even"]
+#: Which way is better: ``lower``, ``higher``, ``even`` (a change either way is a change), or
+#: ``closer_to_zero`` (a signed value: further from zero is worse).
+Better = Literal["lower", "higher", "even", "closer_to_zero"]
+#: What a count metric can read besides the label counts: ``any:<list>`` (images with any term of the
+#: list) and ``hits:<list>`` (terms of the list found, summed over images).
+CountsFn = Callable[[Stats], "NDArray[np.float64] | dict[str, float]"]
+_F = TypeVar("_F", bound=CountsFn)
 
 
-class MetricUnavailable(Exception):
-    """A metric that cannot be computed on this data; ``str(err)`` is the reason."""
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """The per-image yes/no whose mean is the metric.
+
+    ``kind``: ``unknown`` (the attribute label is not a declared group), ``label`` (the label is
+    ``target``), ``any`` (some term of list ``target`` was found). ``over``: the images the mean is taken
+    over: ``all``, or ``known`` (strict-mode group shares leave unknown labels out of the denominator).
+    """
+
+    kind: Literal["unknown", "label", "any"]
+    target: str | None = None
+    over: Literal["all", "known"] = "all"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricDef:
+    """One registered metric."""
+
     id: str
-    fn: Callable[[CategoryData], MetricValue]
-    requires: tuple[str, ...]
-    better: Better
     description: str
+    requires: tuple[str, ...] = ()
+    better: Better | tuple[Better, Better] = "lower"  # one for both modes, or (paper, strict)
+    #: count metric: the statistics it reads and the vectorised function over them
+    reads: tuple[str, ...] = ()
+    counts: CountsFn | None = None
+    #: the metric as a function of the whole category data (for a count metric: of its point statistics)
+    fn: Callable[[CategoryData], MetricValue]
+    #: data metric, optional: the metric on B bootstrap resamples at once, given as (B, n) image indices
+    #: (NaN where a resample has no value); without it the engine recomputes ``fn`` resample by resample
+    resampled: Callable[[CategoryData, NDArray[np.intp]], NDArray[np.float64]] | None = None
+    outcome: Outcome | None = None
+    distribution: bool = False  # a group -> share mapping, not a scalar (no interval, no comparison)
+    #: the images that push the metric the wrong way: ``most:<list>`` / ``fewest:<list>`` (term counts),
+    #: ``unknown`` (no label), ``top_group`` (the most frequent group), ``clip_score`` (least like the prompt)
+    drivers: str = "top_group"
+
+    def direction(self, mode: Mode) -> Better:
+        """Which way is worse in ``mode``."""
+        if isinstance(self.better, tuple):
+            return self.better[0] if mode == "paper" else self.better[1]
+        return self.better
+
+    @property
+    def is_count(self) -> bool:
+        return self.counts is not None
 
 
 METRICS: dict[str, MetricDef] = {}
 
 
+def _register(definition: MetricDef) -> None:
+    if definition.id in METRICS:
+        raise ValueError(f"metric {definition.id!r} is registered twice")
+    METRICS[definition.id] = definition
+
+
+def _first_doc_line(fn: Callable[..., object]) -> str:
+    doc = (fn.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
 def metric(
-    metric_id: str, *, requires: Sequence[str] = (), better: Better
+    metric_id: str,
+    *,
+    requires: Sequence[str] = (),
+    better: Better,
+    drivers: str = "top_group",
+    resampled: Callable[[CategoryData, NDArray[np.intp]], NDArray[np.float64]] | None = None,
 ) -> Callable[[Callable[[CategoryData], MetricValue]], Callable[[CategoryData], MetricValue]]:
-    """Register ``fn`` as metric ``metric_id``; ``requires`` names what the category must declare:
-    ``attribute``, ``parity``, or a term list (``explicit``, ``cas_stereotype``, ...)."""
+    """Register ``fn`` as data metric ``metric_id``; ``requires`` names what the category must declare:
+    ``attribute``, ``parity``, or a term list (``explicit``, ``cas_stereotype``, ...). ``resampled``, when
+    given, computes the metric on many bootstrap resamples at once."""
 
     def register(fn: Callable[[CategoryData], MetricValue]) -> Callable[[CategoryData], MetricValue]:
-        if metric_id in METRICS:
-            raise ValueError(f"metric {metric_id!r} is registered twice")
-        doc = (fn.__doc__ or "").strip().splitlines()
-        METRICS[metric_id] = MetricDef(metric_id, fn, tuple(requires), better, doc[0] if doc else "")
+        _register(
+            MetricDef(
+                id=metric_id,
+                description=_first_doc_line(fn),
+                requires=tuple(requires),
+                better=better,
+                fn=fn,
+                drivers=drivers,
+                resampled=resampled,
+            )
+        )
         return fn
 
     return register
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """Shares of the attribute's groups, plus how many labels were unknown."""
+def on_data(counts: CountsFn) -> Callable[[CategoryData], MetricValue]:
+    """A count metric as a function of category data: evaluated on the data's own statistics."""
 
-    groups: list[str]
-    p: NDArray[np.float64]
-    unknown_rate: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {g: float(x) for g, x in zip(self.groups, self.p, strict=True)}
-
-
-@dataclass(frozen=True)
-class CategoryData:
-    """Everything a metric sees of one category: labels, presence matrices, captions, the spec."""
-
-    name: str
-    spec: Category
-    attribute: Attribute | None
-    mode: Mode
-    labels: tuple[str, ...]
-    present: Mapping[str, NDArray[np.bool_]]
-    texts: tuple[str, ...]
-    embeddings: NDArray[np.float64] | None = None
-    clip_scores: NDArray[np.float64] | None = None
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def n(self) -> int:
-        return len(self.labels) if self.attribute is not None else len(self.texts)
-
-    def matrix(self, list_name: str) -> NDArray[np.bool_]:
-        if self.n == 0:
+    def fn(data: CategoryData) -> MetricValue:
+        if data.n == 0:
             raise MetricUnavailable("no images in category")
-        return self.present[list_name]
+        return point_value(counts(point_stats(data)))
 
-    def resample(self, index: NDArray[np.intp]) -> CategoryData:
-        """The same category with images ``index`` (with repeats): one bootstrap replicate."""
-        return CategoryData(
-            self.name,
-            self.spec,
-            self.attribute,
-            self.mode,
-            tuple(self.labels[i] for i in index) if self.labels else (),
-            {name: matrix[index] for name, matrix in self.present.items()},
-            tuple(self.texts[i] for i in index) if self.texts else (),
-            None if self.embeddings is None else self.embeddings[index],
-            None if self.clip_scores is None else self.clip_scores[index],
+    return fn
+
+
+def point_value(value: NDArray[np.float64] | dict[str, float]) -> MetricValue:
+    """The value of sample 0 (a count metric's result on one sample)."""
+    return value if isinstance(value, dict) else float(value[0])
+
+
+def count_metric(
+    metric_id: str,
+    *,
+    reads: Sequence[str],
+    requires: Sequence[str] = (),
+    better: Better | tuple[Better, Better],
+    outcome: Outcome | None = None,
+    distribution: bool = False,
+    drivers: str = "top_group",
+) -> Callable[[_F], _F]:
+    """Register ``fn`` (a vectorised function of :class:`Stats`) as count metric ``metric_id``.
+
+    ``reads``: ``labels``, ``any:<list>``, ``hits:<list>``; a list the category does not declare is left
+    out. ``fn`` returns one value per sample (NaN where unavailable) and raises
+    :class:`MetricUnavailable` when no sample has a value.
+    """
+
+    def register(fn: _F) -> _F:
+        _register(
+            MetricDef(
+                id=metric_id,
+                description=_first_doc_line(fn),
+                requires=tuple(requires),
+                better=better,
+                reads=tuple(reads),
+                counts=fn,
+                fn=on_data(fn),
+                outcome=outcome,
+                distribution=distribution,
+                drivers=drivers,
+            )
         )
+        return fn
 
-    def is_known(self, label: str) -> bool:
-        """Paper mode: anything but the unmatched label. Strict mode: a declared group."""
-        assert self.attribute is not None
-        if self.mode == "paper":
-            return label not in ("unknown", self.attribute.unmatched)
-        return label in self.attribute.groups
+    return register
 
-    def distribution(self) -> Distribution:
-        """Paper: observed labels, unknown counted as a group. Strict: declared groups, unknown apart."""
-        cached = self._cache.get("distribution")
-        if isinstance(cached, Distribution):
-            return cached
-        if self.attribute is None:
-            raise MetricUnavailable("category declares no attribute")
-        if self.n == 0:
-            raise MetricUnavailable("no images in category")
-        n_unknown = sum(not self.is_known(label) for label in self.labels)
-        if n_unknown == self.n:
-            raise MetricUnavailable(f"all {self.n} labels unknown")
-        if self.mode == "paper":
-            groups, p = proportions(self.labels)
-        else:
-            groups, p = proportions(self.labels, groups=list(self.attribute.groups))
-        dist = Distribution(groups, p, n_unknown / self.n)
-        self._cache["distribution"] = dist
-        return dist
 
-    def computed(self, metric_id: str) -> MetricValue:
-        """Another metric of the same category (for composites), computed once."""
-        key = "metric:" + metric_id
-        if key not in self._cache:
-            self._cache[key] = METRICS[metric_id].fn(self)
-        return self._cache[key]  # type: ignore[return-value]
+def metric_def(metric_id: str, spec: Category) -> MetricDef | None:
+    """The definition of ``metric_id`` in a category: registered, a group share, or a context ratio."""
+    if metric_id in METRICS:
+        return METRICS[metric_id]
+    if metric_id in spec.shares:
+        return _share_def(metric_id, spec.shares[metric_id])
+    if metric_id.endswith("_ratio") and metric_id[: -len("_ratio")] in spec.context:
+        return _ratio_def(metric_id[: -len("_ratio")])
+    return None
+
+
+def direction_of(metric_id: str, mode: Mode, spec: Category | None = None) -> Better:
+    """Which way is worse for a metric in ``mode`` (without ``spec``: a ``*_ratio`` is a context ratio and
+    any other unregistered id a group share)."""
+    definition = metric_def(metric_id, spec) if spec is not None else METRICS.get(metric_id)
+    if definition is None and metric_id.endswith("_ratio"):
+        definition = _ratio_def(metric_id[: -len("_ratio")])
+    return definition.direction(mode) if definition is not None else "even"
+
+
+def reads_of(definition: MetricDef, spec: Category) -> tuple[str, ...]:
+    """What a count metric reads in this category (lists the category does not declare left out)."""
+    lists = set(spec.list_names())
+    return tuple(r for r in definition.reads if r == LABELS or r.partition(":")[2] in lists)
+
+
+# -- vectorised helpers shared by the count metrics ----------------------------------------------------
+
+
+def unavailable(mask: NDArray[np.bool_], reason: Callable[[], str]) -> NDArray[np.bool_]:
+    """``mask`` (per sample: unavailable), after raising when no sample is available at all."""
+    if mask.all():
+        raise MetricUnavailable(reason())
+    return mask
+
+
+def where_available(values: NDArray[np.float64], mask: ArrayLike) -> NDArray[np.float64]:
+    """``values`` with NaN where ``mask`` (unavailable) is true."""
+    return np.where(mask, np.nan, values)
+
+
+@dataclass(frozen=True)
+class Shares:
+    """The distribution of B samples: ``p[b, j]`` is the share of group ``groups[j]`` in sample b.
+
+    Strict mode: the declared groups (unknown labels left out of the denominator); paper mode: every
+    observed label (unknown counted as a group); a group absent from a sample has share 0 there.
+    ``k`` is the number of groups each sample's distribution has (paper: observed; strict: declared).
+    """
+
+    groups: tuple[str, ...]
+    p: NDArray[np.float64]
+    k: NDArray[np.float64]
+    observed: NDArray[np.bool_]
+
+
+def shares(stats: Stats) -> Shares:
+    """The group shares of every sample; raises (or NaN-masks) samples without a distribution."""
+    if stats.attribute is None:
+        raise MetricUnavailable("category declares no attribute")
+    n = stats.n
+    unavailable(n == 0, lambda: "no images in category")
+    names = stats.label_names
+    if stats.mode == "paper":
+        known = [name not in ("unknown", stats.attribute.unmatched) for name in names]
+        groups, counts = names, stats.groups
+        denominator = n
+    else:
+        known = [name in stats.attribute.groups for name in names]
+        groups = tuple(stats.attribute.groups)
+        index = {name: j for j, name in enumerate(names)}
+        counts = np.zeros((stats.samples, len(groups)))
+        for j, group in enumerate(groups):
+            if group in index:
+                counts[:, j] = stats.groups[:, index[group]]
+        denominator = counts.sum(axis=1)
+    known_total = stats.groups[:, np.array(known, dtype=bool)].sum(axis=1) if names else np.zeros(stats.samples)
+    missing = unavailable((n == 0) | (known_total == 0), lambda: f"all {int(n[0])} labels unknown")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / denominator[:, None]
+    p[missing] = np.nan
+    observed = counts > 0
+    k = observed.sum(axis=1).astype(np.float64) if stats.mode == "paper" else np.full(stats.samples, len(groups), float)
+    return Shares(groups, p, k, observed)
+
+
+def share_of(s: Shares, members: Sequence[str]) -> NDArray[np.float64]:
+    """The summed share of ``members`` per sample (0 for a group the distribution does not have)."""
+    index = {g: j for j, g in enumerate(s.groups)}
+    columns = [index[g] for g in members if g in index]
+    total = s.p[:, columns].sum(axis=1)
+    return np.where(np.isnan(s.p).any(axis=1), np.nan, total)
+
+
+@functools.lru_cache(maxsize=256)
+def _share_def(metric_id: str, group: str) -> MetricDef:
+    def share(stats: Stats) -> NDArray[np.float64]:
+        return share_of(shares(stats), [group])
+
+    return MetricDef(
+        id=metric_id,
+        description=f"Share of group {group!r} of the attribute under test.",
+        requires=("attribute",),
+        better="even",
+        reads=(LABELS,),
+        counts=share,
+        fn=on_data(share),
+        outcome=Outcome(kind="label", target=group, over="known"),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _ratio_def(list_name: str) -> MetricDef:
+    def ratio(stats: Stats) -> NDArray[np.float64]:
+        return any_rate(stats, list_name)
+
+    return MetricDef(
+        id=f"{list_name}_ratio",
+        description=f"Share of images with any term of the context list {list_name!r}.",
+        better="higher",
+        reads=(f"any:{list_name}",),
+        counts=ratio,
+        fn=on_data(ratio),
+        outcome=Outcome(kind="any", target=list_name),
+        drivers=f"fewest:{list_name}",
+    )
+
+
+def any_rate(stats: Stats, list_name: str) -> NDArray[np.float64]:
+    """Share of images with any term of the list, per sample."""
+    n = stats.n
+    unavailable(n == 0, lambda: "no images in category")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return where_available(stats.anys[list_name] / n, n == 0)
+
+
+def term_coverage(stats: Stats, list_name: str) -> NDArray[np.float64]:
+    """Mean over images of the fraction of the list's terms found, per sample."""
+    n = stats.n
+    unavailable(n == 0, lambda: "no images in category")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return where_available(stats.hits[list_name] / (n * stats.sizes[list_name]), n == 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.results import SuiteResult
+    from pytest_t2ibias.results import RunResult
     from pytest_t2ibias.types import MetricValue
 
 
@@ -17,7 +17,7 @@ def _cell(value: MetricValue) -> str:
     return f"{value:.4f}"
 
 
-def format_suite_table(result: SuiteResult) -> str:
+def format_suite_table(result: RunResult) -> str:
     """Metrics as rows, categories as columns; distributions and null reasons listed after."""
     names = list(result.categories)
     metric_order: list[str] = []
@@ -45,8 +45,8 @@ def format_suite_table(result: SuiteResult) -> str:
                 shares = ", ".join(f"{g} {p:.3f}" for g, p in sorted(value.items(), key=lambda kv: -kv[1]))
                 lines.append(f"{n} {metric_id}: {shares}")
     for n in names:
-        for metric_id, reason in result.categories[n].reasons.items():
+        for metric_id, reason in result.categories[n].null_reasons.items():
             lines.append(f"{n} {metric_id}: null ({reason})")
-    if result.unmatched:
-        lines.append(f"{len(result.unmatched)} rows matched no category")
+    if result.unmatched_rows:
+        lines.append(f"{result.unmatched_rows} rows matched no category")
     return "\n".join(lines)

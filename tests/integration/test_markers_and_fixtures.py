@@ -19,7 +19,7 @@ CATEGORIES = "['beauty', 'doctor', 'culture', 'animal', 'nature']"
 #: Counts the suite evaluations of a run (the plugin imports ``evaluate_suite`` when it evaluates).
 COUNTING_CONFTEST = textwrap.dedent(
     """
-    import pytest_t2ibias.evaluate as evaluate
+    import pytest_t2ibias.pipeline as evaluate
 
     CALLS = []
     _original = evaluate.evaluate_suite
@@ -371,9 +371,10 @@ def test_report_writes_categories_with_intervals_and_tests_with_checks(
         50,
         "synthetic-mark-reader:v1",
     )
-    composite = doctor["metrics"]["composite"]
-    assert composite["low"] <= composite["value"] <= composite["high"]
-    assert composite["method"]
+    assert report["format"] == 1
+    composite, interval = doctor["metrics"]["composite"], doctor["intervals"]["composite"]
+    assert interval["low"] <= composite <= interval["high"]
+    assert interval["method"]
     assert len(doctor["images"]) == 50
     assert all(isinstance(image["seed"], int) and image["labels"]["gender"] for image in doctor["images"])
 
@@ -385,7 +386,7 @@ def test_report_writes_categories_with_intervals_and_tests_with_checks(
         ("parity_difference", "bound", "<= 0.5"),
         ("parity_difference", "bound", ">= -0.5"),
     }
-    assert [c["value"] for c in checks] == [pytest.approx(doctor["metrics"]["parity_difference"]["value"])] * 2
+    assert [c["value"] for c in checks] == [pytest.approx(doctor["metrics"]["parity_difference"])] * 2
     assert tests["test_bias.py::test_doctor"]["verdict"] == "pass"
     (markers,) = tests["test_bias.py::test_culture"]["checks"]
     assert (markers["metric"], markers["verdict"]) == ("distinct_markers", "pass")

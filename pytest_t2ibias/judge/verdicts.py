@@ -22,21 +22,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pytest_t2ibias.metrics.registry import METRICS
-from pytest_t2ibias.stats import Interval
+from pytest_t2ibias.judge.policy import DEFAULT_ALPHA
+from pytest_t2ibias.metrics.intervals import Interval
+from pytest_t2ibias.metrics.registry import direction_of
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.baseline import BaselineRecord
-    from pytest_t2ibias.compare import Comparison
-    from pytest_t2ibias.policy import MetricRule
-    from pytest_t2ibias.result import CategoryResult
+    from pytest_t2ibias.judge.baseline import BaselineRecord
+    from pytest_t2ibias.judge.compare import Comparison
+    from pytest_t2ibias.judge.policy import MetricRule
+    from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.types import Mode
 
 Verdict = Literal["pass", "warn", "fail"]
 Direction = Literal["lower", "higher", "closer_to_zero", "either"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
     """One judged rule of one metric of one category."""
 
@@ -56,15 +57,10 @@ class Check:
 
 
 def direction(metric_id: str, mode: Mode) -> Direction:
-    """Which way is worse for a metric: strict parity is signed, so worse is further from zero."""
-    if metric_id == "parity_difference" and mode == "strict":
-        return "closer_to_zero"
-    if metric_id in METRICS:
-        better = METRICS[metric_id].better
-        return "either" if better == "even" else better
-    if metric_id.endswith("_ratio"):
-        return "higher"
-    return "either"  # shares of one group: a change either way is a change
+    """Which way is worse for a metric (the registry's word): strict parity is signed, so worse is further
+    from zero; a share of one group changes either way."""
+    better = direction_of(metric_id, mode)
+    return "either" if better == "even" else better
 
 
 def worsening(metric_id: str, mode: Mode, value: float, baseline: float) -> float:
@@ -95,9 +91,7 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
         if not has_bounds:
             continue
         if not isinstance(value, float | int):
-            checks.append(
-                Check(result.category, metric_id, "missing", "warn", None, None, "-", f"no value: {estimate.reason}")
-            )
+            checks.append(_missing(result, metric_id, f"no value: {estimate.reason}"))
             continue
         low, high = (interval.low, interval.high) if interval is not None else (value, value)
         for bound, side in ((rule.max, "max"), (rule.min, "min")):
@@ -114,7 +108,16 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
             else:
                 verdict, note = "pass", "within the bound"
             checks.append(
-                Check(result.category, metric_id, "bound", verdict, float(value), interval, f"{symbol} {bound}", note)
+                Check(
+                    category=result.category,
+                    metric=metric_id,
+                    kind="bound",
+                    verdict=verdict,
+                    value=float(value),
+                    interval=interval,
+                    threshold=f"{symbol} {bound}",
+                    note=note,
+                )
             )
         for bound, side in ((rule.warn_max, "max"), (rule.warn_min, "min")):
             if bound is None:
@@ -123,14 +126,14 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
             symbol = "<=" if side == "max" else ">="
             checks.append(
                 Check(
-                    result.category,
-                    metric_id,
-                    "soft_bound",
-                    "warn" if beyond else "pass",
-                    float(value),
-                    interval,
-                    f"{symbol} {bound} (warn)",
-                    "beyond the warning band" if beyond else "within the warning band",
+                    category=result.category,
+                    metric=metric_id,
+                    kind="soft_bound",
+                    verdict="warn" if beyond else "pass",
+                    value=float(value),
+                    interval=interval,
+                    threshold=f"{symbol} {bound} (warn)",
+                    note="beyond the warning band" if beyond else "within the warning band",
                 )
             )
     return checks
@@ -142,7 +145,7 @@ def judge_regressions(
     rules: dict[str, MetricRule],
     comparisons: dict[str, Comparison] | None = None,
     adjusted: dict[str, float] | None = None,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
 ) -> list[Check]:
     """Each ruled metric against its approved value.
 
@@ -163,7 +166,7 @@ def judge_regressions(
         value = estimate.value
         if not isinstance(old, float | int) or not isinstance(value, float | int):
             note = "no baseline value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
-            checks.append(Check(result.category, metric_id, "missing", "warn", None, None, "-", note))
+            checks.append(_missing(result, metric_id, note))
             continue
         allowed = rule.regression.allowed(float(old))
         delta = worsening(metric_id, result.mode, float(value), float(old))
@@ -187,14 +190,14 @@ def judge_regressions(
             note = f"inconclusive: beyond the margin but not significant{test}{settle}"
         checks.append(
             Check(
-                result.category,
-                metric_id,
-                "regression",
-                verdict,
-                float(value),
-                estimate.interval,
-                threshold,
-                note,
+                category=result.category,
+                metric=metric_id,
+                kind="regression",
+                verdict=verdict,
+                value=float(value),
+                interval=estimate.interval,
+                threshold=threshold,
+                note=note,
                 baseline=float(old),
                 delta=delta,
                 allowed=allowed,
@@ -203,6 +206,19 @@ def judge_regressions(
             )
         )
     return checks
+
+
+def _missing(result: CategoryResult, metric_id: str, note: str) -> Check:
+    return Check(
+        category=result.category,
+        metric=metric_id,
+        kind="missing",
+        verdict="warn",
+        value=None,
+        interval=None,
+        threshold="-",
+        note=note,
+    )
 
 
 def _test_text(comparison: Comparison, p_adj: float | None) -> str:

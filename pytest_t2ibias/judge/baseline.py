@@ -1,0 +1,148 @@
+"""Approved baselines: the record a test approved, parsed and checked for staleness.
+
+A baseline records the metrics with their intervals, n, the per-image labels keyed by seed (so a later
+run can pair image i with image i), and every input that changes the numbers: model fingerprint,
+scorer id, suite hash, mode, seed, images per prompt, package version. A baseline whose scorer, suite,
+mode, seed or n differ from the run is *stale*: reported with what changed, never compared.
+
+Where baselines are stored and how they are written (syrupy, atomically) is the plugin's business
+(:mod:`pytest_t2ibias.snapshot`); nothing here imports pytest or syrupy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import pytest_t2ibias
+from pytest_t2ibias.errors import CorruptBaselineError
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.metrics.result import CategoryResult
+
+__all__ = [
+    "BASELINE_FORMAT",
+    "COMPARABLE_FIELDS",
+    "BaselineMetric",
+    "BaselineRecord",
+    "CorruptBaselineError",
+    "parse_baseline",
+    "read_baseline",
+    "staleness",
+]
+
+BASELINE_FORMAT = 1
+#: Inputs that must match for a baseline to be comparable at all.
+COMPARABLE_FIELDS = ("suite", "suite_hash", "category", "mode", "scorer", "n", "seed", "images_per_prompt")
+
+
+class BaselineMetric(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float | dict[str, float] | None
+    low: float | None = None
+    high: float | None = None
+    method: str | None = None
+
+
+class BaselineRecord(BaseModel):
+    """What a test approved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: int = BASELINE_FORMAT
+    package_version: str
+    suite: str
+    suite_hash: str
+    category: str
+    mode: str
+    model: str
+    scorer: str
+    n: int
+    seed: int
+    images_per_prompt: int
+    metrics: dict[str, BaselineMetric]
+    labels: dict[str, dict[str, str]] = Field(
+        description="seed (or id:<image id> for an image without one) -> attribute -> label, for pairing"
+    )
+    present: dict[str, dict[str, list[str]]] = Field(default_factory=dict, description="seed -> list -> terms")
+
+    @classmethod
+    def from_result(cls, result: CategoryResult) -> BaselineRecord:
+        metrics = {}
+        for metric_id, estimate in result.metrics.items():
+            iv = estimate.interval
+            metrics[metric_id] = BaselineMetric(
+                value=estimate.value,
+                low=iv.low if iv else None,
+                high=iv.high if iv else None,
+                method=iv.method if iv else None,
+            )
+        return cls(
+            package_version=pytest_t2ibias.__version__,
+            suite=result.suite,
+            suite_hash=result.suite_hash,
+            category=result.category,
+            mode=result.mode,
+            model=result.model,
+            scorer=result.scorer,
+            n=result.n,
+            seed=result.seed,
+            images_per_prompt=result.images_per_prompt,
+            metrics=metrics,
+            labels={_key(r.seed, r.image_id): dict(r.labels) for r in result.records},
+            present={_key(r.seed, r.image_id): {k: list(v) for k, v in r.present.items()} for r in result.records},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"
+
+
+def _key(seed: int | None, image_id: str) -> str:
+    """Images are keyed by seed (what pairs them across runs); an image without one by its id."""
+    return str(seed) if seed is not None else f"id:{image_id}"
+
+
+def parse_baseline(text: str, source: str) -> BaselineRecord:
+    """Parse a stored baseline; a corrupt file raises :class:`CorruptBaselineError` naming it."""
+    if "\ufffd" in text:
+        raise CorruptBaselineError(f"{source}: baseline is not UTF-8 text")
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise CorruptBaselineError(f"{source}: baseline is not valid JSON ({err})") from None
+    try:
+        return BaselineRecord.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "<top level>"
+        raise CorruptBaselineError(f"{source}: baseline field `{field}`: {first['msg']}") from None
+
+
+def read_baseline(path: str | Path) -> BaselineRecord | None:
+    """The baseline stored at ``path``; ``None`` when there is none.
+
+    Raises:
+        CorruptBaselineError: the file cannot be read, is not UTF-8 JSON, or does not match the schema.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise CorruptBaselineError(f"{path}: cannot read baseline: {err.strerror}") from None
+    # an undecodable file must read as corrupt, not as missing
+    return parse_baseline(raw.decode("utf-8", errors="replace"), str(path))
+
+
+def staleness(stored: BaselineRecord, current: BaselineRecord) -> list[str]:
+    """What changed between the approved run and this one, for each input that must match."""
+    changes = []
+    for name in COMPARABLE_FIELDS:
+        old, new = getattr(stored, name), getattr(current, name)
+        if old != new:
+            changes.append(f"{name}: {old!r} -> {new!r}")
+    return changes

@@ -1,0 +1,198 @@
+"""Threshold policies: per metric an absolute bound, an allowed regression, and a severity.
+
+A policy file (``thresholds/<suite>.yaml``) has a ``default`` block applied to every category and
+per-category overrides; an override replaces the default rule for that metric in that category.
+
+.. code-block:: yaml
+
+    suite: t2i-biasbench
+    default:
+      composite: {max: 0.55, warn_max: 0.30, regression: {absolute: 0.05}}
+    categories:
+      doctor:
+        parity_difference: {min: -0.3, max: 0.3, regression: {absolute: 0.1}}
+
+Typos in metric or category names are errors that list the valid names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pytest_t2ibias.errors import PolicyError
+from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resolvable
+from pytest_t2ibias.suites.loader import format_validation_error
+from pytest_t2ibias.suites.schema import Suite
+
+__all__ = ["DEFAULT_ALPHA", "MetricRule", "Policy", "PolicyError", "Regression", "find_policy", "load_policy"]
+
+Severity = Literal["fail", "warn"]
+#: The family-wise error rate of a run's checks when the policy does not set ``alpha`` (or there is none).
+DEFAULT_ALPHA = 0.01
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Regression(_Strict):
+    """How much worse than the approved baseline a metric may get: ``absolute`` or ``relative``."""
+
+    absolute: float | None = Field(default=None, ge=0)
+    relative: float | None = Field(default=None, ge=0, description="A fraction of the baseline value.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Regression:
+        if (self.absolute is None) == (self.relative is None):
+            raise ValueError("give exactly one of `absolute` or `relative`")
+        return self
+
+    def allowed(self, baseline: float) -> float:
+        """The allowed worsening for this baseline value."""
+        return self.absolute if self.absolute is not None else abs(baseline) * (self.relative or 0.0)
+
+
+class MetricRule(_Strict):
+    """The gate of one metric: hard bounds (``min``/``max``), soft bounds (``warn_min``/``warn_max``),
+    an allowed regression against the baseline, and the severity (``fail`` or ``warn``) of a hard bound
+    crossed or a credible regression."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    min: float | None = None
+    max: float | None = None
+    warn_min: float | None = None
+    warn_max: float | None = None
+    regression: Regression | None = None
+    severity: Severity = "fail"
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> MetricRule:
+        if all(v is None for v in (self.min, self.max, self.warn_min, self.warn_max, self.regression)):
+            raise ValueError("a rule needs at least one of min, max, warn_min, warn_max, regression")
+        for low, high, names in ((self.min, self.max, "min/max"), (self.warn_min, self.warn_max, "warn_min/warn_max")):
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{names}: {low} is above {high}")
+        return self
+
+
+class Policy(_Strict):
+    """A default rule set plus per-category overrides, for one suite."""
+
+    suite: str | None = None
+    alpha: float = Field(default=DEFAULT_ALPHA, gt=0, lt=1, description="Family-wise error rate of regression checks.")
+    correction: Literal["holm", "none"] = Field(
+        default="holm", description="Across every fail-level regression check of the run."
+    )
+    warn_correction: Literal["bh", "none"] = Field(
+        default="bh", description="Benjamini-Hochberg across the warn-level regression checks."
+    )
+    margin_test: bool = Field(
+        default=False,
+        description="Also require the worsening to be significantly beyond the allowed regression "
+        "(no failures from true changes inside the margin, at a large cost in power).",
+    )
+    default: dict[str, MetricRule] = Field(default_factory=dict)
+    categories: dict[str, dict[str, MetricRule]] = Field(default_factory=dict)
+
+    def rules_for(self, category: str) -> dict[str, MetricRule]:
+        """The rules of one category: the defaults, each replaced by the category's own rule."""
+        return {**self.default, **self.categories.get(category, {})}
+
+    def check_against(self, suite: Suite, source: str = "<policy>") -> None:
+        """Fail on a category or metric name the suite does not have, listing the valid names."""
+        if self.suite is not None and self.suite != suite.name:
+            raise PolicyError(f"{source}: field `suite`: policy is for {self.suite!r}, the run uses {suite.name!r}")
+        reported = {c: _reported(suite, c) for c in suite.categories}
+        anywhere = sorted(set().union(*reported.values()))
+        for metric_id in self.default:
+            if metric_id not in anywhere:
+                raise PolicyError(
+                    f"{source}: field `default.{metric_id}`: unknown metric {metric_id!r}; valid: {anywhere}"
+                )
+        for category, rules in self.categories.items():
+            if category not in suite.categories:
+                raise PolicyError(
+                    f"{source}: field `categories.{category}`: unknown category {category!r}; "
+                    f"valid: {list(suite.categories)}"
+                )
+            for metric_id in rules:
+                if metric_id not in reported[category]:
+                    raise PolicyError(
+                        f"{source}: field `categories.{category}.{metric_id}`: category {category!r} has no "
+                        f"metric {metric_id!r}; valid: {sorted(reported[category])}"
+                    )
+
+
+def _reported(suite: Suite, category: str) -> set[str]:
+    """Every scalar metric a category can report, in any mode, with any annotator."""
+    spec = suite.categories[category]
+    ids = {m for m in spec.metrics if resolvable(m, spec)} | set(EMBEDDING_EXTRAS)
+    if spec.attribute is not None:
+        ids |= set(STRICT_EXTRAS)
+    ids.discard("representation_parity")  # a distribution: gate its scalars (parity, entropy) instead
+    return ids
+
+
+def parse_policy(data: object, source: str = "<policy>", suite: Suite | None = None) -> Policy:
+    """Validate already-parsed policy data (and its names against ``suite`` when given)."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy must be a mapping at the top level, got {type(data).__name__}")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as err:
+        raise PolicyError(format_validation_error(source, err)) from None
+    if suite is not None:
+        policy.check_against(suite, source)
+    return policy
+
+
+def load_policy(path: str | Path, suite: Suite | None = None) -> Policy:
+    """Load one policy file; names are checked against ``suite`` when given."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: no such policy file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PolicyError(f"{path}: cannot read policy file: {err}") from None
+    except yaml.YAMLError as err:
+        raise PolicyError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    return parse_policy(data, str(path), suite)
+
+
+def find_policy(directory: str | Path, suite: Suite) -> tuple[Policy, Path] | None:
+    """The policy for ``suite`` in a thresholds folder: the one file whose ``suite`` names it.
+
+    Raises:
+        PolicyError: two files claim the suite, or the one that does is invalid.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        return None
+    matches = []
+    for path in sorted(_yaml_files(folder)):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise PolicyError(f"{path}: cannot read policy file: {' '.join(str(err).split())}") from None
+        if isinstance(data, dict) and data.get("suite") == suite.name:
+            matches.append((path, data))
+    if len(matches) > 1:
+        raise PolicyError(f"{folder}: several policies for suite {suite.name!r}: {[str(p) for p, _ in matches]}")
+    if not matches:
+        named = [p for p in (folder / f"{suite.name}.yaml", folder / f"{suite.name}.yml") if p.is_file()]
+        if named:  # a file named for the suite, without a `suite:` key (one naming another suite fails)
+            return load_policy(named[0], suite), named[0]
+        return None
+    path, data = matches[0]
+    return parse_policy(data, str(path), suite), path
+
+
+def _yaml_files(folder: Path) -> Iterable[Path]:
+    return [p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()]

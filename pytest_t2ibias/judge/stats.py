@@ -1,0 +1,217 @@
+"""Pure statistics of the judge: exact tests, resampling, multiple-comparison corrections, power.
+
+Nothing here knows about images, pytest or syrupy. The intervals every metric carries are computed by the
+measure stage (:mod:`pytest_t2ibias.metrics.intervals`) and re-exported here, so the judge's statistics
+can be imported from one place.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from pytest_t2ibias.metrics.intervals import Interval, bootstrap_intervals, wilson_interval
+
+__all__ = [
+    "Interval",
+    "benjamini_hochberg",
+    "bootstrap_intervals",
+    "holm",
+    "images_for_power",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "paired_bootstrap_draws",
+    "se_p_value",
+    "unpaired_se",
+    "unpaired_z",
+    "wilson_interval",
+]
+
+#: Paired statistic: (B, units) multiplicities -> (baseline values, candidate values), one per row.
+PairedStatistic = Callable[[NDArray[np.float64]], tuple[ArrayLike, ArrayLike]]
+
+
+# -- paired comparisons and multiple-comparison control -------------------------------------------------
+
+
+def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[float, int, int]:
+    r"""Exact McNemar test of paired binary outcomes: the two-sided binomial test of the discordant pairs.
+
+    With :math:`b` pairs where only the baseline is true and :math:`c` where only the candidate is,
+    under no change :math:`b \sim \mathrm{Bin}(b + c, 1/2)`:
+
+    .. math::
+        p = \min\Big(1,\; 2 \sum_{i=0}^{\min(b, c)} \binom{b+c}{i} 2^{-(b+c)}\Big)
+
+    Returns ``(p, b, c)``.
+
+    Example:
+        >>> p, b, c = mcnemar_exact([1, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1])
+        >>> round(p, 4), b, c
+        (0.25, 3, 0)
+    """
+    x = np.asarray(baseline, dtype=bool)
+    y = np.asarray(candidate, dtype=bool)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"`baseline` and `candidate` must be 1-d of equal length, got {x.shape} and {y.shape}")
+    b = int((x & ~y).sum())
+    c = int((~x & y).sum())
+    n = b + c
+    if b == c:
+        return 1.0, b, c  # exactly balanced (the tail sum would round to just below 1)
+    k = min(b, c)
+    # log-space binomial tail: exact for any n without overflow
+    log_terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)
+    ]
+    top = max(log_terms)
+    tail = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
+    return min(1.0, 2 * tail), b, c
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control; uniformly beats Bonferroni).
+
+    Example:
+        >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+        [0.03, 0.06, 0.06]
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate control, for warn-level checks).
+
+    Example:
+        >>> [round(p, 3) for p in benjamini_hochberg([0.01, 0.04, 0.03])]
+        [0.03, 0.04, 0.04]
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank_from_top, i in enumerate(order):
+        rank = m - rank_from_top
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def paired_bootstrap_draws(
+    statistic: PairedStatistic,
+    units: int | ArrayLike,
+    n_boot: int = 2000,
+    seed: int = 0,
+    stream: str = "paired",
+) -> tuple[float, NDArray[np.float64]]:
+    """The observed candidate - baseline difference and its bootstrap replicates over image pairs.
+
+    ``units`` are the resampled units: an int n for n single pairs, or the counts of each distinct
+    kind of pair (pairs with the same baseline and candidate outcomes are exchangeable, so the
+    comparison engine collapses them). Resampling n pairs with replacement is then one multinomial
+    draw per replicate, all replicates at once. ``statistic(weights)`` gets a (B, units) matrix of
+    multiplicities and returns the metric of the baseline and of the candidate for each row; a
+    replicate where either is not finite is left out.
+    """
+    counts = np.ones(units) if isinstance(units, int) else np.asarray(units, dtype=np.float64)
+    total = round(float(counts.sum()))
+    if total == 0:
+        raise ValueError("no pairs to resample")
+    observed_pair = statistic(counts[None, :])
+    observed = float(np.asarray(observed_pair[1], dtype=np.float64).reshape(-1)[0]) - float(
+        np.asarray(observed_pair[0], dtype=np.float64).reshape(-1)[0]
+    )
+    if not math.isfinite(observed):
+        raise ValueError("the statistic is unavailable on the data itself")
+    rng = np.random.default_rng([seed, zlib.crc32(stream.encode())])
+    weights = rng.multinomial(total, counts / total, size=n_boot).astype(np.float64)
+    base, cand = statistic(weights)
+    deltas = np.broadcast_to(np.asarray(cand, dtype=np.float64), (n_boot,)) - np.broadcast_to(
+        np.asarray(base, dtype=np.float64), (n_boot,)
+    )
+    kept = deltas[np.isfinite(deltas)]
+    if len(kept) < n_boot / 2:
+        raise ValueError(f"the statistic was unavailable in {n_boot - len(kept)} of {n_boot} replicates")
+    return observed, kept
+
+
+def paired_bootstrap(
+    statistic: PairedStatistic,
+    units: int | ArrayLike,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    stream: str = "paired",
+) -> tuple[Interval, float]:
+    """Paired bootstrap of a difference: resample image pairs, recompute (baseline, candidate) on each.
+
+    Returns the percentile interval of candidate - baseline and a two-sided p-value for "no change"
+    from the bootstrap standard error (a normal test: unlike counting replicates beyond zero, it can
+    go below 1 / n_boot, which a family-wise correction over many checks needs).
+    """
+    observed, deltas = paired_bootstrap_draws(statistic, units, n_boot, seed, stream)
+    alpha = 1 - confidence
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(low), float(high), "paired bootstrap", confidence), se_p_value(observed, deltas)
+
+
+def se_p_value(observed: float, deltas: NDArray[np.float64]) -> float:
+    """Two-sided normal p-value of ``observed`` with the bootstrap replicates' standard error."""
+    se = float(deltas.std(ddof=1))
+    if se == 0:
+        return 1.0 if observed == 0 else 0.0
+    return 2 * (1 - NormalDist().cdf(abs(observed) / se))
+
+
+def unpaired_se(baseline: Interval | None, candidate: Interval | None) -> float | None:
+    """Standard error of a difference of two independent estimates, from their normal intervals."""
+    ses = [
+        (iv.high - iv.low) / (2 * NormalDist().inv_cdf(0.5 + iv.confidence / 2)) for iv in (baseline, candidate) if iv
+    ]
+    return math.sqrt(sum(s * s for s in ses)) if ses else None
+
+
+def unpaired_z(delta: float, baseline: Interval | None, candidate: Interval | None) -> float:
+    """Two-sided p-value of a difference from the two runs' own intervals (normal approximation).
+
+    The fallback when images cannot be paired (an older baseline without per-image labels).
+    """
+    se = unpaired_se(baseline, candidate) or 0.0
+    if se == 0:
+        return 0.0 if delta != 0 else 1.0
+    return 2 * (1 - NormalDist().cdf(abs(delta) / se))
+
+
+def images_for_power(effect: float, p_discordant: float, alpha: float, power: float = 0.9) -> int:
+    r"""Pairs needed for a McNemar-type paired test to detect a shift ``effect`` in a share.
+
+    With discordant-pair rate :math:`\psi` (at least :math:`|\delta|`), the usual normal approximation
+    (Connor 1987):
+
+    .. math::
+        n = \frac{\big(z_{1-\alpha/2}\sqrt{\psi} + z_{power}\sqrt{\psi - \delta^2}\big)^2}{\delta^2}
+
+    Example:
+        >>> images_for_power(0.10, 0.10, 0.01)
+        144
+    """
+    delta = abs(effect)
+    if delta <= 0:
+        raise ValueError(f"`effect` must be non-zero, got {effect}")
+    psi = max(p_discordant, delta)
+    za = NormalDist().inv_cdf(1 - alpha / 2)
+    zb = NormalDist().inv_cdf(power)
+    n = (za * math.sqrt(psi) + zb * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / (delta * delta)
+    return math.ceil(n)

@@ -1,0 +1,194 @@
+"""Sufficient statistics: the counts every group-share and presence metric is a function of.
+
+Group-share metrics (shares, parity, entropy, KL, bias amplification) depend on the images only through
+the count of each label; presence metrics through the number of images with any term of a list and the
+total of terms found; the composite through both. So images with the same label and the same number of
+terms found per list are exchangeable: the engine collapses them into distinct *types* with counts
+(:class:`TypeTable`) and resamples types by multinomial draws, vectorised over every bootstrap replicate
+at once, instead of re-running Python per replicate.
+
+A :class:`Stats` holds those counts for B samples at once (B = 1 for the point values, B = the number of
+replicates for an interval); every array has that leading axis.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pytest_t2ibias.metrics.data import CategoryData
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.suites.schema import Attribute, Category
+    from pytest_t2ibias.types import Mode
+
+#: What a count metric can read: the label counts, and per term list the images with any term
+#: (``any:<list>``) or the total of terms found (``hits:<list>``).
+LABELS = "labels"
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The sufficient statistics of one category for B samples (rows).
+
+    ``groups[b, j]`` counts label ``label_names[j]`` in sample b; ``anys[list][b]`` the images with any
+    term of the list; ``hits[list][b]`` the terms found, summed over images. Fields a metric does not
+    read may be missing (empty mappings, ``groups`` of width 0).
+    """
+
+    spec: Category
+    attribute: Attribute | None
+    mode: Mode
+    label_names: tuple[str, ...]
+    n: NDArray[np.float64]
+    groups: NDArray[np.float64]
+    anys: Mapping[str, NDArray[np.float64]]
+    hits: Mapping[str, NDArray[np.float64]]
+    sizes: Mapping[str, int]
+
+    @property
+    def samples(self) -> int:
+        return int(self.n.shape[0])
+
+
+@dataclass(frozen=True)
+class TypeTable:
+    """Images collapsed into distinct types over some features, with how many images each type has.
+
+    ``values[feature][t]`` is the feature's value for type t (a label code, a term count, or 0/1 for
+    any-term); ``counts[t]`` the images of type t.
+    """
+
+    values: Mapping[str, NDArray[np.int64]]
+    counts: NDArray[np.int64]
+
+
+def image_features(data: CategoryData, feature: str) -> NDArray[np.int64]:
+    """One per-image feature column (cached on ``data``): label codes, terms found, or any-term."""
+    key = "feature:" + feature
+    cached = data._cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    if feature == LABELS:
+        column = data.label_codes().codes.astype(np.int64)
+    else:
+        kind, _, list_name = feature.partition(":")
+        hits = data.present[list_name].sum(axis=1, dtype=np.int64)
+        column = hits if kind == "hits" else (hits > 0).astype(np.int64)
+    data._cache[key] = column
+    return column
+
+
+def type_table(data: CategoryData, features: tuple[str, ...]) -> TypeTable:
+    """The distinct combinations of ``features`` among the images, with their counts (cached)."""
+    key = "types:" + ",".join(features)
+    cached = data._cache.get(key)
+    if isinstance(cached, TypeTable):
+        return cached
+    columns = [image_features(data, f) for f in features]
+    if data.n == 0:
+        table = TypeTable({f: np.zeros(0, dtype=np.int64) for f in features}, np.zeros(0, dtype=np.int64))
+    elif not columns:
+        table = TypeTable({}, np.array([data.n], dtype=np.int64))
+    else:
+        radix = [int(c.max()) + 1 for c in columns]
+        if np.prod(np.array(radix, dtype=object)) < 2**62:
+            combined = np.zeros(data.n, dtype=np.int64)
+            for column, base in zip(columns, radix, strict=True):  # mixed radix: one integer per combination
+                combined = combined * base + column
+            _, first, counts = np.unique(combined, return_index=True, return_counts=True)
+        else:
+            _, first, counts = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_counts=True)
+        table = TypeTable({f: c[first] for f, c in zip(features, columns, strict=True)}, counts.astype(np.int64))
+    data._cache[key] = table
+    return table
+
+
+def stats_of(data: CategoryData, table: TypeTable, counts: NDArray[np.int64] | NDArray[np.float64]) -> Stats:
+    """The statistics of samples given as counts per type: ``counts`` is (B, types)."""
+    weights = np.asarray(counts, dtype=np.float64)
+    if weights.ndim == 1:
+        weights = weights[None, :]
+    names = data.label_codes().names if data.attribute is not None else ()
+    groups = np.zeros((weights.shape[0], len(names)))
+    if LABELS in table.values and names:
+        onehot = np.zeros((len(table.counts), len(names)))
+        onehot[np.arange(len(table.counts)), table.values[LABELS]] = 1.0
+        groups = weights @ onehot
+    anys: dict[str, NDArray[np.float64]] = {}
+    hits: dict[str, NDArray[np.float64]] = {}
+    for feature, values in table.values.items():
+        kind, _, list_name = feature.partition(":")
+        if kind == "any":
+            anys[list_name] = weights @ values.astype(np.float64)
+        elif kind == "hits":
+            hits[list_name] = weights @ values.astype(np.float64)
+    return _stats(data, names, weights.sum(axis=1), groups, anys, hits)
+
+
+def point_stats(data: CategoryData) -> Stats:
+    """Every statistic of the data itself (one sample), counted straight from the columns."""
+    names: tuple[str, ...] = ()
+    groups = np.zeros((1, 0))
+    if data.attribute is not None and data.n:
+        codes = data.label_codes()
+        names = codes.names
+        groups = np.bincount(codes.codes, minlength=len(names)).astype(np.float64)[None, :]
+    anys = {name: np.array([float(image_features(data, "any:" + name).sum())]) for name in data.present}
+    hits = {name: np.array([float(image_features(data, "hits:" + name).sum())]) for name in data.present}
+    return _stats(data, names, np.array([float(data.n)]), groups, anys, hits)
+
+
+def _stats(
+    data: CategoryData,
+    names: tuple[str, ...],
+    n: NDArray[np.float64],
+    groups: NDArray[np.float64],
+    anys: Mapping[str, NDArray[np.float64]],
+    hits: Mapping[str, NDArray[np.float64]],
+) -> Stats:
+    sizes = {name: int(m.shape[1]) for name, m in data.present.items()}
+    return Stats(data.spec, data.attribute, data.mode, names, n, groups, anys, hits, sizes)
+
+
+def multinomial_draws(counts: NDArray[np.int64], n_boot: int, seed: int, stream: str) -> NDArray[np.int64]:
+    """``n_boot`` bootstrap resamples of the units behind ``counts``, as (n_boot, types) counts.
+
+    Drawing n units with replacement from n and counting them per type is a multinomial draw with the
+    types' shares as probabilities. Seeded by ``seed`` and the name of the ``stream`` (which statistics
+    are resampled), so the same data gives the same replicates whatever else is computed.
+    """
+    total = int(counts.sum())
+    rng = np.random.default_rng([seed, zlib.crc32(stream.encode())])
+    if total == 0:
+        return np.zeros((n_boot, len(counts)), dtype=np.int64)
+    return rng.multinomial(total, counts / total, size=n_boot)
+
+
+def paired_type_tables(
+    base: CategoryData, cand: CategoryData, features: tuple[str, ...]
+) -> tuple[TypeTable, TypeTable]:
+    """Pairs (image i of ``base`` with image i of ``cand``) collapsed into distinct kinds of pair.
+
+    Returns one table per side over the same kinds (the same ``counts``): resampling pairs is then a
+    multinomial draw over kinds, and each side's statistics follow from the same draw.
+    """
+    if base.n != cand.n:
+        raise ValueError(f"paired data must have equal n, got {base.n} and {cand.n}")
+    columns = [image_features(base, f) for f in features] + [image_features(cand, f) for f in features]
+    if base.n == 0:
+        empty = TypeTable({f: np.zeros(0, dtype=np.int64) for f in features}, np.zeros(0, dtype=np.int64))
+        return empty, empty
+    if not columns:
+        whole = TypeTable({}, np.array([base.n], dtype=np.int64))
+        return whole, whole
+    _, first, counts = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_counts=True)
+    k = len(features)
+    base_table = TypeTable({f: c[first] for f, c in zip(features, columns[:k], strict=True)}, counts.astype(np.int64))
+    cand_table = TypeTable({f: c[first] for f, c in zip(features, columns[k:], strict=True)}, counts.astype(np.int64))
+    return base_table, cand_table

@@ -1,0 +1,81 @@
+"""What the measure stage hands on: one category's metrics with intervals, the inputs that made them,
+and the per-image records behind them. Plain data: nothing here judges it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pytest_t2ibias.metrics.data import CategoryData
+from pytest_t2ibias.metrics.engine import category_data, compute_data
+from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
+from pytest_t2ibias.records import ImageRecord
+from pytest_t2ibias.types import MetricValue, Mode
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.suites.schema import Suite
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoryResult:
+    """One category of one run: everything a gate, a baseline and a report need."""
+
+    category: str
+    suite: str
+    suite_hash: str
+    mode: Mode
+    model: str
+    scorer: str
+    n: int
+    metrics: dict[str, MetricEstimate]
+    records: Sequence[ImageRecord] = ()
+    seed: int = 0
+    images_per_prompt: int = 0
+    #: the columns the metrics were computed from (kept so comparisons do not gather them again)
+    data: CategoryData | None = field(default=None, compare=False, repr=False)
+
+    def value(self, metric_id: str) -> MetricValue:
+        return self.metrics[metric_id].value if metric_id in self.metrics else None
+
+    def label_counts(self, attribute: str) -> dict[str, int]:
+        return dict(Counter(r.labels.get(attribute, "unknown") for r in self.records))
+
+    def columns(self, suite: Suite) -> CategoryData:
+        """The category's data as columns (from the records when the result does not keep them)."""
+        if self.data is not None:
+            return self.data
+        return category_data(suite, self.category, self.records, self.mode)
+
+
+def measure(
+    suite: Suite,
+    data: CategoryData,
+    *,
+    model: str,
+    scorer: str,
+    records: Sequence[ImageRecord] = (),
+    seed: int | None = None,
+    images_per_prompt: int | None = None,
+    n_boot: int = N_BOOT,
+    metrics: Collection[str] | None = None,
+) -> CategoryResult:
+    """Every metric (or those in ``metrics``) of one category's data, with its interval (seeded by the
+    suite's seed by default)."""
+    seed = suite.seed if seed is None else seed
+    values = compute_data(data, only=metrics)
+    return CategoryResult(
+        category=data.name,
+        suite=suite.name,
+        suite_hash=suite.fingerprint(),
+        mode=data.mode,
+        model=model,
+        scorer=scorer,
+        n=data.n,
+        metrics=with_intervals(data, values, seed=seed, n_boot=n_boot),
+        records=records,
+        seed=seed,
+        images_per_prompt=suite.images_per_prompt if images_per_prompt is None else images_per_prompt,
+        data=data,
+    )
