@@ -12,6 +12,8 @@ from pytest_t2ibias.metrics.result import CategoryResult as CategoryResult
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.types import Mode
 
+__all__ = ["N_BOOT", "CategoryResult", "MetricEstimate", "with_intervals"]
+
 if TYPE_CHECKING:
     from pytest_t2ibias.suites.schema import Suite
 

@@ -1,7 +1,7 @@
 """The family of a run's regression checks and its one multiple-comparison correction.
 
 Every gated regression check of a run is a hypothesis test; failing a build when any of a dozen tests
-at alpha = 0.01 rejects would fail far more often than 1%. So the p-values of every fail-level check
+at alpha = 1% rejects would fail far more often than 1% of the builds. So the p-values of every fail-level check
 of the run are adjusted together with the policy's ``correction`` (Holm: family-wise error rate), and
 those of the warn-level checks with its ``warn_correction`` (Benjamini-Hochberg: false discovery rate).
 :func:`build_family` is the one routine that does it, for the whole run (the plugin, up front) and for a

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pytest_t2ibias.metrics.distribution import proportions
-from pytest_t2ibias.types import MetricValue, Mode
+from pytest_t2ibias.types import Mode
 
 if TYPE_CHECKING:
     from pytest_t2ibias.suites.schema import Attribute, Category, Suite
@@ -227,15 +227,6 @@ class CategoryData:
         dist = Distribution(groups, p, n_unknown / self.n)
         self._cache["distribution"] = dist
         return dist
-
-    def computed(self, metric_id: str) -> MetricValue:
-        """Another metric of the same category (for composites), computed once."""
-        from pytest_t2ibias.metrics.engine import metric_value
-
-        key = "metric:" + metric_id
-        if key not in self._cache:
-            self._cache[key] = metric_value(self, metric_id)
-        return self._cache[key]  # type: ignore[no-any-return]
 
 
 def _refactorise(codes: NDArray[np.intp], names: tuple[str, ...]) -> LabelCodes:

@@ -145,14 +145,6 @@ def reported_metrics(data: CategoryData) -> list[str]:
     return metric_ids(data.spec, data.mode, embeddings=has_embeddings)
 
 
-def metric_value(data: CategoryData, metric_id: str) -> MetricValue:
-    """One metric of ``data`` (raises :class:`MetricUnavailable` with the reason)."""
-    definition = metric_def(metric_id, data.spec)
-    if definition is None:
-        raise KeyError(metric_id)
-    return definition.fn(data)
-
-
 def _evaluate(definition: MetricDef, data: CategoryData, stats: Stats) -> MetricValue:
     if definition.counts is None:
         return definition.fn(data)

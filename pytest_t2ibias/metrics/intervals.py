@@ -127,7 +127,7 @@ def bootstrap_draws(
             continue
         if definition.counts is not None:
             count_groups.setdefault(reads_of(definition, data.spec), []).append((metric_id, definition))
-        else:
+        elif _has_value(definition, data):  # resampling costs B x n here: not for a metric the data lacks
             data_metrics.append((metric_id, definition))
     out: dict[str, NDArray[np.float64]] = {}
     for reads, members in count_groups.items():
@@ -145,6 +145,14 @@ def bootstrap_draws(
     if data_metrics:
         out.update(_replicate_by_replicate(data, data_metrics, n_boot, seed))
     return out
+
+
+def _has_value(definition: MetricDef, data: CategoryData) -> bool:
+    try:
+        value = definition.fn(data)
+    except MetricUnavailable:
+        return False
+    return isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _replicate_by_replicate(
@@ -196,7 +204,9 @@ def with_intervals(
     data: CategoryData, metrics: CategoryMetrics, seed: int = 0, n_boot: int = N_BOOT
 ) -> dict[str, MetricEstimate]:
     """Every metric's estimate: Wilson for the mean of a per-image outcome, the seeded bootstrap otherwise."""
-    boot = bootstrap_intervals(data, n_boot, seed=seed, metrics=list(metrics.metrics)) if data.n else {}
+    # only metrics with a value get an interval (a resample never has a value its data lacks)
+    scalar = [m for m, v in metrics.metrics.items() if isinstance(v, float)]
+    boot = bootstrap_intervals(data, n_boot, seed=seed, metrics=scalar) if data.n else {}
     out = {}
     for metric_id, value in metrics.metrics.items():
         interval = None

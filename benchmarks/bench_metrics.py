@@ -1,0 +1,215 @@
+"""The measure stage at scale: the per-replicate engine (before sufficient statistics) vs the engine now.
+
+    python benchmarks/bench_metrics.py [--records 1000000] [--n 20000] [--boot 1000] [--old-boot 3]
+
+Doctor images of the synthetic model (a skewed one: 60/30/10 male/female/unknown, every term present with
+probability 0.3), drawn as columns straight from a seeded uniform matrix (``SyntheticGenerator.columns``).
+
+* **before**: the engine as it was: a category's records gathered into arrays in Python
+  (``category_data``), each metric computed by its scalar function (``tests/reference_metrics.py``, the
+  former ``metrics/catalog.py``), and every bootstrap replicate a resample of the images with every metric
+  computed again. At 1e6 images its intervals would take minutes: it runs ``--old-boot`` replicates and
+  the time of 1000 is extrapolated linearly (replicates cost the same each); everything else is measured.
+* **now**: columns in (``CategoryData.from_columns``, labels as integer codes), the images collapsed into
+  types with counts, each metric a vectorised function of the counts, every replicate at once by
+  multinomial draws over the types (``metrics.result.measure``).
+
+Side by side in one run, on the same images: (1) all metrics with their intervals for one category of
+``--records`` images; (2) the intervals alone, B=1000, at ``--n`` images. The point values of both engines
+are compared (max absolute difference). Last line: ``RESULT records=... metrics_and_intervals_seconds=...
+n20000_B1000_intervals_seconds=...`` (the new engine's times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics.engine import category_data, compute_data
+from pytest_t2ibias.metrics.intervals import bootstrap_intervals
+from pytest_t2ibias.metrics.registry import metric_def
+from pytest_t2ibias.metrics.result import measure
+from pytest_t2ibias.records import ImageRecord
+from pytest_t2ibias.suites import load_suite
+from pytest_t2ibias.suites.schema import Suite
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from reference_metrics import REFERENCE  # noqa: E402  (the former scalar metrics, kept as the tests' reference)
+
+CATEGORY = "doctor"
+CONFIG = {"presence": 0.3, "categories": {"doctor": {"attribute": {"male": 0.6, "female": 0.3, "unknown": 0.1}}}}
+
+
+def draw(generator: SyntheticGenerator, n: int, seed: int) -> CategoryData:
+    """``n`` doctor images as columns: labels as integer codes into the group names, term presence."""
+    width = generator.uniforms(CATEGORY, [0]).shape[1]
+    columns = generator.columns(CATEGORY, np.random.default_rng(seed).random((n, width)))
+    names, codes = np.unique(columns.labels["gender"], return_inverse=True)
+    return CategoryData.from_columns(
+        generator.suite, CATEGORY, "strict", labels=codes, label_names=list(names), present=columns.present
+    )
+
+
+def records_of(data: CategoryData) -> list[ImageRecord]:
+    """The same images as per-image records (what the engine took before; built without validation)."""
+    spec = data.spec
+    lists = {name: spec.term_list(name) for name in spec.list_names()}
+    hits = {name: [np.flatnonzero(row).tolist() for row in data.present[name]] for name in lists}
+    return [
+        ImageRecord.model_construct(
+            image_id=f"doctor-{i}",
+            category=CATEGORY,
+            caption=None,
+            labels={"gender": label},
+            present={name: [lists[name][j] for j in hits[name][i]] for name in lists},
+            seed=None,
+            prompt=None,
+            image_path=None,
+            scores={},
+            embedding=None,
+            clip_score=None,
+        )
+        for i, label in enumerate(data.labels)
+    ]
+
+
+def old_metrics(data: CategoryData) -> dict[str, float | None]:
+    """Every scalar metric by its former scalar function (shares and ratios as the engine resolved them)."""
+    out: dict[str, float | None] = {}
+    for metric_id in compute_data(data).metrics:
+        fn: Callable[[CategoryData], Any] | None = REFERENCE.get(metric_id)
+        if fn is None and metric_id in data.spec.shares:
+            group = data.spec.shares[metric_id]
+
+            def fn(d: CategoryData, group: str = group) -> Any:
+                return d.distribution().as_dict().get(group, 0.0)
+
+        if fn is None:
+            definition = metric_def(metric_id, data.spec)
+            assert definition is not None
+            fn = definition.fn  # captions / embeddings: unchanged data metrics
+        try:
+            value = fn(data)
+        except MetricUnavailable:
+            value = None
+        out[metric_id] = float(value) if isinstance(value, float | int) else None
+    return out
+
+
+def old_intervals(data: CategoryData, replicates: int, seed: int) -> None:
+    """The former bootstrap: each replicate resamples the images and recomputes every metric."""
+    rng = np.random.default_rng(seed)
+    for _ in range(replicates):
+        old_metrics(data.resample(rng.integers(0, data.n, size=data.n)))
+
+
+def measure_before(suite: Suite, data: CategoryData, n_boot: int, sample: int) -> dict[str, Any]:
+    """The former engine on ``data``'s images given as records: times and point values."""
+    t_records, records = timed(lambda: records_of(data))
+    t_gather, gathered = timed(lambda: category_data(suite, CATEGORY, records, "strict"))
+    t_point, values = timed(lambda: old_metrics(gathered))
+    t_sample, _ = timed(lambda: old_intervals(gathered, sample, seed=0))
+    intervals = t_sample / sample * n_boot
+    return {
+        "records": t_records,
+        "gather": t_gather,
+        "point": t_point,
+        "sample": t_sample,
+        "intervals": intervals,
+        "total": t_gather + t_point + intervals,
+        "values": values,
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def max_difference(old: dict[str, float | None], new: dict[str, Any]) -> float:
+    worst = 0.0
+    for metric_id, value in old.items():
+        other = new.get(metric_id)
+        if value is None or not isinstance(other, float):
+            assert value is None and not isinstance(other, float), (metric_id, value, other)
+            continue
+        worst = max(worst, abs(value - other))
+    return worst
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000, help="images of the large category")
+    parser.add_argument("--n", type=int, default=20_000, help="images for the intervals-only comparison")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
+    parser.add_argument("--old-boot", type=int, default=3, help="replicates the old engine runs at --records")
+    args = parser.parse_args(argv)
+    suite = load_suite("t2i-biasbench")
+    generator = SyntheticGenerator(suite, CONFIG)
+
+    print(f"doctor category, synthetic model (60/30/10 male/female/unknown, terms present 30%), B = {args.boot}")
+    big = draw(generator, args.records, seed=1)
+    print(f"(1) {args.records} images: every metric with its interval")
+    before = measure_before(suite, big, args.boot, args.old_boot)
+    t_new, result = timed(
+        lambda: measure(
+            suite,
+            CategoryData.from_columns(
+                suite,
+                CATEGORY,
+                "strict",
+                labels=big.label_codes().codes,
+                label_names=list(big.label_codes().names),
+                present=big.present,
+            ),
+            model="synthetic",
+            scorer="synthetic",
+            n_boot=args.boot,
+        )
+    )
+    new_values = {m: e.value for m, e in result.metrics.items()}
+    with_interval = sum(e.interval is not None for e in result.metrics.values())
+    diff_big = max_difference(before["values"], new_values)
+    scale = args.boot / args.old_boot
+    print(
+        f"    before: gather records {before['gather']:6.2f} s + point values {before['point']:6.2f} s + intervals "
+        f"{before['intervals']:7.1f} s ({args.old_boot} replicates in {before['sample']:.2f} s, x {scale:.0f}) = "
+        f"{before['total']:7.1f} s   (building the {args.records} records first: {before['records']:.1f} s more)"
+    )
+    print(
+        f"    now:    columns in, {len(result.metrics)} metrics, {with_interval} intervals = {t_new:7.2f} s   "
+        f"({before['total'] / t_new:.0f}x)   target < 2 s"
+    )
+    print(f"    point values: max |before - now| = {diff_big:.1e} over {len(before['values'])} metrics")
+
+    small = draw(generator, args.n, seed=2)
+    t_old_small, _ = timed(lambda: old_intervals(small, args.boot, seed=0))
+    t_new_small, intervals = timed(lambda: bootstrap_intervals(small, args.boot, seed=0))
+    diff_small = max_difference(old_metrics(small), compute_data(small).metrics)
+    print(f"(2) {args.n} images: bootstrap intervals only, B = {args.boot}")
+    print(f"    before: {t_old_small:7.2f} s")
+    print(
+        f"    now:    {t_new_small:7.3f} s   ({t_old_small / t_new_small:.0f}x)   target < 0.2 s; "
+        f"{len(intervals)} intervals; point values max |before - now| = {diff_small:.1e}"
+    )
+    assert diff_big <= 1e-12 and diff_small <= 1e-12 and math.isfinite(t_new)
+    print(
+        f"RESULT records={args.records} metrics_and_intervals_seconds={t_new:.3f} "
+        f"n{args.n}_B{args.boot}_intervals_seconds={t_new_small:.3f}"
+    )
+    return {"metrics_and_intervals_seconds": t_new, "intervals_seconds": t_new_small, "max_diff": diff_big}
+
+
+if __name__ == "__main__":
+    main()
