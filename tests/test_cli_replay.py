@@ -504,3 +504,19 @@ def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     )
     assert proc.stdout == '{\n  "forma'
     assert "Traceback" not in proc.stderr
+
+
+def test_published_json_schema_is_the_models() -> None:
+    """docs/results.schema.json is RunResult's schema: regenerate it when the model changes."""
+    from pytest_t2ibias.results import RunResult
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "results.schema.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == RunResult.model_json_schema()
+
+
+def test_cli_json_validates_against_the_result_model(capsys: pytest.CaptureFixture[str], captions: Path) -> None:
+    from pytest_t2ibias.results import RunResult
+
+    data, _ = replay_json(capsys, captions)
+    run = RunResult.model_validate(data)
+    assert run.model_dump(mode="json") == data
