@@ -137,6 +137,18 @@ class RunResult(_Model):
         **fields: Any,
     ) -> RunResult:
         categories = {r.category: CategoryResultModel.from_result(r, images) for r in results}
+        return cls.of(categories, tests, model=model, **fields)
+
+    @classmethod
+    def of(
+        cls,
+        categories: dict[str, CategoryResultModel],
+        tests: Sequence[BiasTestResult] = (),
+        *,
+        model: str | None = None,
+        **fields: Any,
+    ) -> RunResult:
+        """A run of these categories; suite, mode, model and scorer are read off the first."""
         first = next(iter(categories.values()), None)
         return cls(
             suite=first.suite if first else None,
@@ -156,15 +168,7 @@ class RunResult(_Model):
         for run in runs:
             categories.update(run.categories)
             tests.extend(run.tests)
-        first = next(iter(categories.values()), None)
-        return cls(
-            suite=first.suite if first else None,
-            mode=first.mode if first else None,
-            model=first.model if first else None,
-            scorer=first.scorer if first else None,
-            categories=categories,
-            tests=sorted(tests, key=lambda t: t.nodeid),
-        )
+        return cls.of(categories, sorted(tests, key=lambda t: t.nodeid))
 
     def to_json(self, indent: int | None = 1) -> str:
         return self.model_dump_json(indent=indent)
