@@ -12,6 +12,15 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back (once, at import,
+    os.umask(mask)  # since the umask is process-wide and threads may write at the same time)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically; ``durable`` also fsyncs, surviving a power cut.
 
@@ -21,7 +30,7 @@ def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file private (0600); a report or a baseline gets the usual mode (0666 & ~umask)
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:
@@ -32,12 +41,6 @@ def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask
 
 
 def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
