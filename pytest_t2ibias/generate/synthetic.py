@@ -59,11 +59,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 from PIL import Image
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_t2ibias._io import clip, load_yaml
 from pytest_t2ibias.errors import MarkError as MarkError
 from pytest_t2ibias.errors import SyntheticConfigError as SyntheticConfigError
 from pytest_t2ibias.generate.base import check_generate_inputs
@@ -238,14 +238,10 @@ def load_config(path: Path) -> SyntheticConfig:
     if not path.is_file():
         raise SyntheticConfigError(f"{path}: no such synthetic config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise SyntheticConfigError(f"{path}: cannot read synthetic config file: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise SyntheticConfigError(f"{path}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
+        raise SyntheticConfigError(f"{path}: cannot read synthetic config file: {clip(str(err))}") from None
+    data = load_yaml(text, str(path), SyntheticConfigError)
     return parse_config({} if data is None else data, str(path))
 
 

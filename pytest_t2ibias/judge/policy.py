@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pytest_t2ibias._io import clip, load_yaml
 from pytest_t2ibias.errors import PolicyError
 from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resolvable
 from pytest_t2ibias.suites.loader import format_validation_error
@@ -42,6 +42,8 @@ class _Strict(BaseModel):
 
 class Regression(_Strict):
     """How much worse than the approved baseline a metric may get: ``absolute`` or ``relative``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     absolute: float | None = Field(default=None, ge=0)
     relative: float | None = Field(default=None, ge=0, description="A fraction of the baseline value.")
@@ -78,6 +80,10 @@ class MetricRule(_Strict):
         for low, high, names in ((self.min, self.max, "min/max"), (self.warn_min, self.warn_max, "warn_min/warn_max")):
             if low is not None and high is not None and low > high:
                 raise ValueError(f"{names}: {low} is above {high}")
+        # A hard band and a warn band that do not overlap: every value fails or warns.
+        for low, high, names in ((self.min, self.warn_max, "min/warn_max"), (self.warn_min, self.max, "warn_min/max")):
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{names}: {low} is above {high}, so no value passes both bands")
         return self
 
 
@@ -155,15 +161,17 @@ def parse_policy(data: object, source: str = "<policy>", suite: Suite | None = N
 def load_policy(path: str | Path, suite: Suite | None = None) -> Policy:
     """Load one policy file; names are checked against ``suite`` when given."""
     path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"{path}: no such policy file")
+    return parse_policy(_read_yaml(path), str(path), suite)
+
+
+def _read_yaml(path: Path) -> object:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: no such policy file") from None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise PolicyError(f"{path}: cannot read policy file: {err}") from None
-    except yaml.YAMLError as err:
-        raise PolicyError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
-    return parse_policy(data, str(path), suite)
+        raise PolicyError(f"{path}: cannot read policy file: {clip(str(err))}") from None
+    return load_yaml(text, str(path), PolicyError)
 
 
 def find_policy(directory: str | Path, suite: Suite) -> tuple[Policy, Path] | None:
@@ -177,10 +185,7 @@ def find_policy(directory: str | Path, suite: Suite) -> tuple[Policy, Path] | No
         return None
     matches = []
     for path in sorted(_yaml_files(folder)):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise PolicyError(f"{path}: cannot read policy file: {' '.join(str(err).split())}") from None
+        data = _read_yaml(path)
         if isinstance(data, dict) and data.get("suite") == suite.name:
             matches.append((path, data))
     if len(matches) > 1:

@@ -8,9 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from pytest_t2ibias._io import clip, load_yaml, short_repr
 from pytest_t2ibias.errors import SuiteError as SuiteError
 from pytest_t2ibias.suites.schema import Suite
 
@@ -24,22 +24,32 @@ def builtin_suites() -> list[str]:
 _CROSS_REFERENCE = re.compile(r"^(?P<field>[\w.]+): (?P<message>.*)$", re.DOTALL)
 
 
+#: How many schema errors one message lists before it says how many more there are.
+_SHOW_ERRORS = 3
+
+
 def format_validation_error(source: str, err: ValidationError) -> str:
-    lines = []
-    for item in err.errors():
-        message = item["msg"].removeprefix("Value error, ")
+    """One line: the first few schema errors of ``err``, each with its field and the (bounded) bad value.
+
+    ``{source}: field `a.b`: message (got value); field `c`: ...; and 4 more errors``. Values are shown
+    through :func:`~pytest_t2ibias._io.short_repr`, so a huge or alias-expanded input costs nothing.
+    """
+    parts = []
+    errors = err.errors(include_url=False, include_context=False)
+    for item in errors[:_SHOW_ERRORS]:
+        message = clip(item["msg"].removeprefix("Value error, "), 500)
         field = ".".join(str(part) for part in item["loc"])
         cross = _CROSS_REFERENCE.match(message)
         if cross:
             # Model-level checks name their field (relative to the model) and quote the bad value.
             field = f"{field}.{cross['field']}" if field else cross["field"]
-            lines.append(f"{source}: field `{field}`: {cross['message']}")
+            parts.append(f"field `{field}`: {cross['message']}")
             continue
-        shown = repr(item.get("input"))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        lines.append(f"{source}: field `{field or '<top level>'}`: {message} (got {shown})")
-    return "\n".join(lines)
+        parts.append(f"field `{field or '<top level>'}`: {message} (got {short_repr(item.get('input'), 80)})")
+    more = len(errors) - _SHOW_ERRORS
+    if more > 0:
+        parts.append(f"and {more} more error{'s' if more > 1 else ''}")
+    return f"{source}: " + "; ".join(parts)
 
 
 def parse_suite(data: Any, source: str = "<suite>") -> Suite:
@@ -83,11 +93,4 @@ def _load_path(path: Path) -> Suite:
 
 
 def _parse_text(text: str, source: str) -> Suite:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise SuiteError(f"{source}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
-    return parse_suite(data, source)
+    return parse_suite(load_yaml(text, source, SuiteError), source)

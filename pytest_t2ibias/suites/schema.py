@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pytest_t2ibias._io import short_repr
 
 #: Names of the term lists a category may declare; the ``requires`` of a metric refers to these.
 TERM_LISTS = (
@@ -23,6 +25,23 @@ TERM_LISTS = (
     "cas_diverse",
     "cultural_markers",
 )
+
+
+#: The most images per prompt a suite (or ``--images-per-prompt``) may ask for: 100,000 images of one
+#: prompt is far beyond any bias test, and a typo like ``1e12`` must fail at load, not in the generator.
+MAX_IMAGES_PER_PROMPT = 100_000
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"a prompt must not be blank, got {short_repr(value)}")
+    return value
+
+
+#: A prompt: any text with at least one non-space character.
+Prompt = Annotated[str, AfterValidator(_not_blank)]
+#: A reference share: a finite number >= 0 (the shares of a category sum to 1).
+Share = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -44,8 +63,10 @@ class Group(_Strict):
         for pattern in value or []:
             try:
                 re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
+            except (re.error, OverflowError) as err:
+                raise ValueError(f"invalid regular expression {short_repr(pattern)}: {err}") from None
+            except RecursionError:
+                raise ValueError(f"invalid regular expression {short_repr(pattern)}: nested too deeply") from None
         return value
 
 
@@ -87,7 +108,7 @@ class TermListSet(_Strict):
 class Category(_Strict):
     """One prompt category: prompts, the attribute under test, its term lists and metrics."""
 
-    prompts: list[str] = Field(min_length=1)
+    prompts: list[Prompt] = Field(min_length=1)
     image_names: list[str] = Field(
         default_factory=list, description="Substrings of an image file name that put it in this category."
     )
@@ -95,7 +116,7 @@ class Category(_Strict):
     attribute: str | None = None
     also_annotate: list[str] = Field(default_factory=list)
     parity: Parity | None = None
-    reference: dict[str, float] | None = Field(
+    reference: dict[str, Share] | None = Field(
         default=None, description="Strict mode: reference distribution for signed parity (uniform if absent)."
     )
     shares: dict[str, str] = Field(default_factory=dict, description="Extra metric id -> group share.")
@@ -139,7 +160,7 @@ class Suite(_Strict):
     version: int = 1
     description: str = ""
     seed: int = 0
-    images_per_prompt: int = Field(default=100, ge=1)
+    images_per_prompt: int = Field(default=100, ge=1, le=MAX_IMAGES_PER_PROMPT)
     attributes: dict[str, Attribute] = Field(default_factory=dict)
     categories: dict[str, Category] = Field(min_length=1)
 
