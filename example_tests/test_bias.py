@@ -5,7 +5,7 @@ labels) from the `t2ibias_result` fixture, for the category its `t2ibias` marker
 judge it:
 
 * `assert_policy` applies thresholds/t2i-biasbench.yaml: the category's bounds, and its allowed
-  regressions against the approved baseline in __snapshots__/ (approve with --snapshot-update);
+  regressions against the approved baseline in __baselines__/ (approve with --t2i-update-baselines);
 * `assert_no_regression` is the regression half of the policy on its own: it fails when a metric got
   worse than the approved baseline beyond the allowed margin and the paired test says the change is
   real, and when the baseline is missing, stale (recorded with other inputs) or corrupt; its message

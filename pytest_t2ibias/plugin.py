@@ -10,11 +10,21 @@ nothing heavy: torch, diffusers, transformers and open_clip load only inside the
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_t2ibias.session import SESSION_PLUGIN, T2IBiasSession, TestOutcome, get_session, int_setting, setting
+from pytest_t2ibias.session import (
+    SESSION_PLUGIN,
+    T2IBiasSession,
+    TestOutcome,
+    get_session,
+    in_ci,
+    int_setting,
+    marker_category,
+    setting,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -59,6 +69,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         None,
     ),
     ("--t2i-report", "t2ibias_report", "Write the run's results as JSON to this path.", None),
+    (
+        "--t2i-unconfigured",
+        "t2ibias_unconfigured",
+        "What a bias test does when no model is configured: fail (default) or skip.",
+        "fail",
+    ),
 ]
 
 
@@ -79,7 +95,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         dest="t2ibias_force_update",
         default=False,
-        help="Allow updating baselines when the CI environment variable is set.",
+        help="Allow updating baselines in a CI job (CI, GITHUB_ACTIONS, GITLAB_CI, ... set).",
+    )
+    group.addoption(
+        "--t2i-prune-baselines",
+        action="store_true",
+        dest="t2ibias_prune",
+        default=False,
+        help="After a full, passing run, delete the baselines no collected test owns.",
     )
 
 
@@ -88,22 +111,55 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "t2ibias(category, suite=None): a text-to-image bias test of one category of a suite."
     )
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one unless --t2i-device=cpu.")
+    check_settings(config)
+    update = bool(config.getoption("t2ibias_update")) or bool(getattr(config.option, "update_snapshots", False))
+    ci = in_ci(os.environ)
+    if update and ci and not config.getoption("t2ibias_force_update"):
+        raise pytest.UsageError(
+            f"t2ibias: refusing to update baselines in a CI job ({ci} is set); approve baselines locally, "
+            "or pass --t2i-force-update"
+        )
+    # every process (xdist workers included) keeps its own state; the image cache is shared on disk
+    config.pluginmanager.register(T2IBiasSession(config, update), SESSION_PLUGIN)
+
+
+def check_settings(config: pytest.Config) -> None:
+    """Every setting, the suite and the policy, checked once before any test: one line, not one per test.
+
+    The suite and the policy are checked when a model is configured (a run that means to test bias); a
+    run without one fails (or skips) its bias tests instead, saying how to configure one.
+    """
     mode = setting(config, "t2ibias_mode")
     if mode not in ("paper", "strict"):
         raise pytest.UsageError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {mode!r}")
-    for name in ("t2ibias_images_per_prompt", "t2ibias_steps", "t2ibias_batch_size"):
-        int_setting(setting(config, name), name)  # a usage error now, not an error in every test
-    update = bool(config.getoption("t2ibias_update")) or bool(getattr(config.option, "update_snapshots", False))
-    in_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-    if update and in_ci and not config.getoption("t2ibias_force_update"):
+    unconfigured = setting(config, "t2ibias_unconfigured")
+    if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(
-            "t2ibias: refusing to update baselines because CI is set; approve baselines locally, "
-            "or pass --t2i-force-update"
+            f"t2ibias: --t2i-unconfigured / t2ibias_unconfigured must be 'fail' or 'skip', got {unconfigured!r}"
         )
-    if config.getoption("t2ibias_update"):
-        config.option.update_snapshots = True  # syrupy writes the baselines
-    # every process (xdist workers included) keeps its own state; the image cache is shared on disk
-    config.pluginmanager.register(T2IBiasSession(config, update), SESSION_PLUGIN)
+    for name in ("t2ibias_images_per_prompt", "t2ibias_steps", "t2ibias_batch_size"):
+        number = int_setting(setting(config, name), name)
+        if number is not None and not 1 <= number <= 100_000:
+            raise pytest.UsageError(f"t2ibias: {name} must be between 1 and 100000, got {number}")
+    for name, kind in (("t2ibias_report", "a file"), ("t2ibias_cache", "a folder")):
+        value = setting(config, name)
+        if value is None or value.lower() == "none":
+            continue
+        path = Path(value) if Path(value).is_absolute() else config.rootpath / value
+        if kind == "a file" and path.is_dir():
+            raise pytest.UsageError(f"t2ibias: --t2i-report / t2ibias_report must be a file, {path} is a folder")
+        if kind == "a folder" and path.exists() and not path.is_dir():
+            raise pytest.UsageError(f"t2ibias: --t2i-cache / t2ibias_cache must be a folder, {path} is a file")
+    if setting(config, "t2ibias_model") is None or hasattr(config, "workerinput"):
+        return  # (xdist workers: the controller checked)
+    session = T2IBiasSession(config, False)
+    from pytest_t2ibias.errors import T2IBiasError
+
+    try:
+        suite = session.load_suite()
+        session.find_policy(suite)
+    except T2IBiasError as err:
+        raise pytest.UsageError(f"t2ibias: {err}") from None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -164,6 +220,9 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
     def evaluate(category: str, suite: str | None = None) -> CategoryResult:
         if gates:
             raise ValueError(f"one bias category per test (this test already evaluated {gates[0].result.category!r})")
+        for name, value in (("category", category), ("suite", suite)):
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
         # a copy of its own, so the gate registered for it is this test's
         result = replace(session.evaluate(category, suite))
         policy = session.policy()[0]
@@ -185,11 +244,10 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
         gate = Gate(
             result=result,
             rules=rules,
-            snapshot=request.getfixturevalue("snapshot"),
+            path=session.baseline_path(request.node),
+            store=session.baselines,
             update=session.update,
             record=record,
-            stored=session.stored_baseline,
-            stored_text=session.stored_text,
             family=session.family_for(request.node.nodeid, result),
         )
         gates.append(gate)
@@ -204,14 +262,19 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
 @pytest.fixture
 def t2ibias_result(request: pytest.FixtureRequest, t2ibias_evaluate: Callable[..., CategoryResult]) -> CategoryResult:
     """The result of the category named by the test's ``@pytest.mark.t2ibias(category=...)`` marker."""
-    marker = request.node.get_closest_marker("t2ibias")
-    category = marker.kwargs.get("category") if marker else None
-    if marker and category is None and marker.args:
-        category = marker.args[0]
+    session = get_session(request.config)
+    if request.node.nodeid in session.marker_errors:
+        pytest.fail(f"t2ibias: {session.marker_errors[request.node.nodeid]}", pytrace=False)
+    from pytest_t2ibias.errors import T2IBiasError
+
+    try:
+        category, suite = marker_category(request.node)
+    except T2IBiasError as err:  # a test collected after the session looked (e.g. by a plugin)
+        pytest.fail(f"t2ibias: {err}", pytrace=False)
     if category is None:
         pytest.fail(
             f"{request.node.nodeid}: t2ibias_result needs @pytest.mark.t2ibias(category=...) "
             "(or use t2ibias_evaluate(category))",
             pytrace=False,
         )
-    return t2ibias_evaluate(category, marker.kwargs.get("suite") if marker else None)
+    return t2ibias_evaluate(category, suite)

@@ -111,6 +111,13 @@ class BiasTestResult(_Model):
         return cls(nodeid=nodeid, category=category, verdict=verdict_of(checks), checks=checks)
 
 
+class SkippedTest(_Model):
+    """A bias test that did not run, and why (pytest's skip reason)."""
+
+    nodeid: str
+    reason: str
+
+
 class RunResult(_Model):
     """The results of one run: a replay, an evaluation, or a pytest session (then with its tests)."""
 
@@ -122,6 +129,12 @@ class RunResult(_Model):
     scorer: str | None = None
     categories: dict[str, CategoryResultModel] = Field(default_factory=dict)
     tests: list[BiasTestResult] = Field(default_factory=list)
+    not_run: list[SkippedTest] = Field(default_factory=list, description="Bias tests that were skipped.")
+    baselines: dict[str, str] = Field(
+        default_factory=dict,
+        description="Baseline file -> what the run did with it: compared, created, updated, unchanged, "
+        "missing, stale or corrupt.",
+    )
     unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
     dropped_rows: int = Field(default=0, description="Caption rows without a name or a caption.")
@@ -165,10 +178,19 @@ class RunResult(_Model):
         """Results of several processes (xdist workers) as one; tests in node-id order."""
         categories: dict[str, CategoryResultModel] = {}
         tests: list[BiasTestResult] = []
+        not_run: list[SkippedTest] = []
+        baselines: dict[str, str] = {}
         for run in runs:
             categories.update(run.categories)
             tests.extend(run.tests)
-        return cls.of(categories, sorted(tests, key=lambda t: t.nodeid))
+            not_run.extend(run.not_run)
+            baselines.update(run.baselines)
+        return cls.of(
+            categories,
+            sorted(tests, key=lambda t: t.nodeid),
+            not_run=sorted(not_run, key=lambda t: t.nodeid),
+            baselines=dict(sorted(baselines.items())),
+        )
 
     def to_json(self, indent: int | None = 1) -> str:
         return self.model_dump_json(indent=indent)

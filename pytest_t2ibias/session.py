@@ -7,6 +7,7 @@ until a bias test needs it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,14 +25,47 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.results import RunResult
-    from pytest_t2ibias.snapshot import StoredBaseline
+    from pytest_t2ibias.snapshot import BaselineStore
     from pytest_t2ibias.suites.schema import Suite
 
 SESSION_PLUGIN = "t2ibias-session"
-NO_MODEL = (
-    "t2ibias: no model configured; pass --t2i-model (a diffusers hub id, a local pipeline folder, 'tiny' or "
-    "'synthetic') or set `t2ibias_model` under [tool.pytest.ini_options]"
+#: The fixtures that make a test a bias test (besides the ``t2ibias`` marker).
+BIAS_FIXTURES = ("t2ibias_result", "t2ibias_evaluate")
+#: Environment variables that mean "this is a CI job" (set to anything but a false value).
+CI_VARIABLES = (
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TEAMCITY_VERSION",
+    "CIRCLECI",
 )
+
+
+def in_ci(environ: Mapping[str, str]) -> str | None:
+    """The CI variable that is set (not to a false value), or None."""
+    for name in CI_VARIABLES:
+        if environ.get(name, "").strip().lower() not in ("", "0", "false", "no"):
+            return name
+    return None
+
+
+def no_model_message(config: pytest.Config) -> str:
+    """One line: which settings pytest read, and how to point it at the bias settings."""
+    ini = f"ini file {config.inipath}" if config.inipath else f"no ini file (rootdir {config.rootpath})"
+    return (
+        f"t2ibias: no model configured: pytest read its settings from {ini}, which sets no t2ibias_model; "
+        "run pytest on the folder of the bias tests (`pytest bias_tests`), set t2ibias_model there, or pass "
+        "--t2i-model=...; to skip bias tests when no model is configured, set t2ibias_unconfigured = skip"
+    )
+
+
+def is_bias_test(item: pytest.Item) -> bool:
+    return item.get_closest_marker("t2ibias") is not None or bool(
+        set(BIAS_FIXTURES) & set(getattr(item, "fixturenames", ()))
+    )
 
 
 def setting(config: pytest.Config, name: str) -> str | None:
@@ -52,12 +86,36 @@ def int_setting(value: str | None, name: str) -> int | None:
 
 
 def marker_category(item: pytest.Item) -> tuple[str | None, str | None]:
-    """The (category, suite) a test's ``t2ibias`` marker names."""
+    """The (category, suite) a test's ``t2ibias`` marker names.
+
+    Raises:
+        SettingsError: the marker's arguments are not a category name and an optional suite name.
+    """
+    from pytest_t2ibias.errors import SettingsError
+
     marker = item.get_closest_marker("t2ibias")
     if marker is None:
         return None, None
-    category = marker.kwargs.get("category") or (marker.args[0] if marker.args else None)
-    return category, marker.kwargs.get("suite")
+    unknown = sorted(set(marker.kwargs) - {"category", "suite"})
+    if unknown or len(marker.args) > 1 or (marker.args and "category" in marker.kwargs):
+        raise SettingsError(
+            f"@pytest.mark.t2ibias takes category=NAME and suite=NAME_OR_PATH, got args {list(marker.args)} "
+            f"and keywords {sorted(marker.kwargs)}"
+        )
+    category = marker.kwargs.get("category", marker.args[0] if marker.args else None)
+    suite = marker.kwargs.get("suite")
+    for name, value in (("category", category), ("suite", suite)):
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise SettingsError(f"@pytest.mark.t2ibias {name} must be one name (a string), got {value!r}")
+    return category, suite
+
+
+@dataclass
+class NotRun:
+    """A bias test that did not run (skipped), and why."""
+
+    nodeid: str
+    reason: str
 
 
 @dataclass
@@ -85,7 +143,16 @@ class T2IBiasSession:
     _worker_runs: list[RunResult] = field(default_factory=list)
     _marked: list[pytest.Item] = field(default_factory=list)
     _family: dict[str, RegressionFamily] | None = None
-    _baselines: dict[str, tuple[str | None, StoredBaseline]] = field(default_factory=dict)
+    baselines: BaselineStore = field(default_factory=lambda: _store())
+    #: the selected bias tests whose marker is unusable, and why (each fails on its own)
+    marker_errors: dict[str, str] = field(default_factory=dict)
+    not_run: list[NotRun] = field(default_factory=list)
+    _test_files: set[Path] = field(default_factory=set)
+    _owned: set[Path] = field(default_factory=set)
+    _complete: bool = True
+    _bias_ids: set[str] = field(default_factory=set)
+    _pruned: list[Path] = field(default_factory=list)
+    _prune_refused: str | None = None
 
     def get(self, name: str) -> str | None:
         return setting(self.config, name)
@@ -97,14 +164,25 @@ class T2IBiasSession:
     # -- the stages, built on first use ---------------------------------------------------------------
 
     def suite(self, name: str | None = None) -> Suite:
-        from pytest_t2ibias.suites import SuiteError, load_suite
+        """The suite (the run's, or a marker's); a bad one fails the asking test with one line."""
+        from pytest_t2ibias.suites import SuiteError
+
+        try:
+            return self.load_suite(name)
+        except SuiteError as err:
+            pytest.fail(f"t2ibias: {err}", pytrace=False)
+
+    def load_suite(self, name: str | None = None) -> Suite:
+        """The suite by name or path (relative to the rootdir), loaded once.
+
+        Raises:
+            SuiteError: it cannot be read or does not match the schema.
+        """
+        from pytest_t2ibias.suites import load_suite
 
         key = name or self.get("t2ibias_suite") or "t2i-biasbench"
         if key not in self._suites:
-            try:
-                self._suites[key] = load_suite(self._path_or_name(key))
-            except SuiteError as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+            self._suites[key] = load_suite(self._path_or_name(key))
         return self._suites[key]
 
     def _path_or_name(self, value: str) -> str:
@@ -115,10 +193,16 @@ class T2IBiasSession:
         if self._generator is None:
             model = self.get("t2ibias_model")
             if model is None:
-                pytest.skip(NO_MODEL)
+                if self.get("t2ibias_unconfigured") == "skip":
+                    pytest.skip(no_model_message(self.config))
+                pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
             from pytest_t2ibias.generate.factory import load_generator
 
+            if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
+                config_path = Path(model.removeprefix("synthetic:"))
+                if not config_path.is_absolute():
+                    model = f"synthetic:{self.config.rootpath / config_path}"
             try:
                 self._generator = load_generator(
                     model,
@@ -154,21 +238,32 @@ class T2IBiasSession:
         return self._annotator
 
     def policy(self) -> tuple[Policy | None, str | None]:
+        """The run's policy and its file (checked at configure time when a model is configured)."""
         if self._policy is None:
-            from pytest_t2ibias.judge.policy import PolicyError, find_policy
+            from pytest_t2ibias.errors import T2IBiasError
 
-            folder = self.get("t2ibias_thresholds")
-            path = Path(folder) if folder else self.config.rootpath / "thresholds"
-            if not path.is_absolute():
-                path = self.config.rootpath / path
-            if folder and not path.is_dir():
-                pytest.fail(f"t2ibias: thresholds folder {path} does not exist", pytrace=False)
             try:
-                found = find_policy(path, self.suite())
-            except PolicyError as err:
+                self._policy = self.find_policy(self.load_suite())
+            except T2IBiasError as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
-            self._policy = (found[0], str(found[1])) if found else (None, None)
         return self._policy
+
+    def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
+        """The policy for ``suite`` in the thresholds folder (None when the folder has none).
+
+        Raises:
+            PolicyError: the folder given does not exist, or the policy is invalid.
+        """
+        from pytest_t2ibias.judge.policy import PolicyError, find_policy
+
+        folder = self.get("t2ibias_thresholds")
+        path = Path(folder) if folder else self.config.rootpath / "thresholds"
+        if not path.is_absolute():
+            path = self.config.rootpath / path
+        if folder and not path.is_dir():
+            raise PolicyError(f"--t2i-thresholds / t2ibias_thresholds: folder {path} does not exist")
+        found = find_policy(path, suite)
+        return (found[0], str(found[1])) if found else (None, None)
 
     def cache_dir(self) -> Path | None:
         value = self.get("t2ibias_cache")
@@ -179,6 +274,7 @@ class T2IBiasSession:
 
     def evaluate(self, category: str, suite_name: str | None = None) -> CategoryResult:
         """generate -> annotate -> measure (+ intervals) for one category, once per session."""
+        from pytest_t2ibias.annotate.cache import RecordsCache
         from pytest_t2ibias.generate.cache import ImageCache
         from pytest_t2ibias.pipeline import evaluate_suite
 
@@ -201,49 +297,56 @@ class T2IBiasSession:
             images_per_prompt=int_setting(self.get("t2ibias_images_per_prompt"), "t2ibias_images_per_prompt"),
             categories=[category],
             cache=ImageCache(cache_dir) if cache_dir else None,
+            # xdist workers (and later runs) share scored categories instead of scoring them again
+            records_cache=RecordsCache(cache_dir) if cache_dir else None,
         )
         self._results[key] = evaluation.categories[category]
         return self._results[key]
 
-    # -- baselines, read once per session ---------------------------------------------------------------
+    # -- baselines ------------------------------------------------------------------------------------------
 
-    def _baseline_file(self, path: str) -> tuple[str | None, StoredBaseline]:
-        if path not in self._baselines:
-            from pytest_t2ibias.judge.baseline import CorruptBaselineError, parse_baseline
+    def baseline_path(self, item: pytest.Item) -> Path:
+        from pytest_t2ibias.snapshot import baseline_path
 
-            try:
-                raw = Path(path).read_bytes()
-            except FileNotFoundError:
-                self._baselines[path] = (None, None)
-                return self._baselines[path]
-            except OSError as err:
-                self._baselines[path] = ("", f"{path}: cannot read baseline: {err.strerror}")
-                return self._baselines[path]
-            # an undecodable file must read as corrupt, not as missing
-            text = raw.decode("utf-8", errors="replace")
-            try:
-                stored: StoredBaseline = parse_baseline(text, path)
-            except CorruptBaselineError as err:
-                stored = str(err)
-            self._baselines[path] = (text, stored)
-        return self._baselines[path]
-
-    def stored_baseline(self, path: str) -> StoredBaseline:
-        """The baseline at ``path``: the parsed record, why it is corrupt, or None when there is none."""
-        return self._baseline_file(path)[1]
-
-    def stored_text(self, path: str) -> str | None:
-        return self._baseline_file(path)[0]
+        return baseline_path(Path(item.path), item.name)
 
     # -- the run's family of regression checks (one correction across all of them) -------------------
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        # after -k/-m deselection: only the tests that will run form the family
-        self._marked = [
-            item
-            for item in session.items
-            if item.get_closest_marker("t2ibias") is not None and "t2ibias_result" in getattr(item, "fixturenames", ())
-        ]
+        from pytest_t2ibias.errors import T2IBiasError
+
+        bias = [item for item in session.items if is_bias_test(item)]
+        self._bias_ids = {item.nodeid for item in bias}
+        self._test_files = {Path(item.path) for item in bias}
+        self._owned = {self.baseline_path(item) for item in bias}
+        # after -k/-m deselection: only the tests that will run form the family; a bad marker fails its
+        # own test (in its fixture), never another one
+        self._marked = []
+        for item in bias:
+            try:
+                category, suite_name = marker_category(item)
+                if category is not None:
+                    suite = self.load_suite(suite_name)
+                    if category not in suite.categories:
+                        raise T2IBiasError(
+                            f"suite {suite.name!r} has no category {category!r}; categories: {list(suite.categories)}"
+                        )
+            except T2IBiasError as err:
+                self.marker_errors[item.nodeid] = str(err)
+                continue
+            if category is not None and "t2ibias_result" in getattr(item, "fixturenames", ()):
+                self._marked.append(item)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        if any(is_bias_test(item) for item in items):
+            self._complete = False  # pruning baselines needs every bias test of the modules to run
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self._complete = False
+        if report.skipped and report.nodeid in self._bias_ids and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.not_run.append(NotRun(report.nodeid, str(reason).removeprefix("Skipped: ")))
 
     def family_for(self, nodeid: str, result: CategoryResult) -> Callable[[BaselineRecord], RegressionFamily]:
         """The comparisons and run-level adjusted p-values of one test, or the test's own family."""
@@ -267,7 +370,8 @@ class T2IBiasSession:
         """Compare every marked bias test with its baseline up front, then correct across all of them.
 
         Holm needs every p-value of the family before any verdict, so the first regression check of the
-        run evaluates every marked category (each once per session; images come from the shared cache).
+        run evaluates every marked category (each once per session; images and scored categories come
+        from the shared cache).
         """
         if self._family is not None:
             return self._family
@@ -275,31 +379,28 @@ class T2IBiasSession:
         policy = self.policy()[0]
         if policy is None or self.update:
             return self._family
-        from syrupy.location import PyTestLocation
-
         from pytest_t2ibias.judge.baseline import BaselineRecord, staleness
         from pytest_t2ibias.judge.compare import Comparison, comparisons_for
         from pytest_t2ibias.judge.family import build_family
         from pytest_t2ibias.judge.policy import MetricRule
-        from pytest_t2ibias.snapshot import BaselineExtension
 
-        extension = BaselineExtension()
         comparisons: dict[str, dict[str, Comparison]] = {}
         rules: dict[str, dict[str, MetricRule]] = {}
         for item in self._marked:
-            category, suite_name = marker_category(item)
-            suite = self.suite(suite_name)
-            if category not in suite.categories:
-                continue
+            category, suite_name = marker_category(item)  # checked at collection
+            assert category is not None
+            suite = self.load_suite(suite_name)
             test_rules = {m: r for m, r in policy.rules_for(category).items() if r.regression is not None}
             if not test_rules:
                 continue
-            stored = self.stored_baseline(str(extension.get_location(test_location=PyTestLocation(item), index=0)))
+            stored, _ = self.baselines.read(self.baseline_path(item))
             if not isinstance(stored, BaselineRecord):
                 continue  # missing or corrupt: the test itself reports it
             result = self.evaluate(category, suite_name)
             if staleness(stored, BaselineRecord.from_result(result)):
                 continue  # the test itself reports the stale baseline
+            if any(m not in stored.metrics for m in test_rules if m in result.metrics):
+                continue  # a gated metric missing: a corrupt baseline, reported by the test itself
             comparisons[item.nodeid] = comparisons_for(suite, result, stored, test_rules, policy.margin_test)
             rules[item.nodeid] = test_rules
         self._family = build_family(comparisons, rules, policy)
@@ -309,10 +410,15 @@ class T2IBiasSession:
 
     def run_result(self) -> RunResult:
         """This process's results in the one result model."""
-        from pytest_t2ibias.results import BiasTestResult, RunResult
+        from pytest_t2ibias.results import BiasTestResult, RunResult, SkippedTest
 
         tests = [BiasTestResult.from_checks(o.nodeid, o.category, o.checks) for o in self.outcomes]
-        return RunResult.from_results(self._results.values(), tests)
+        return RunResult.from_results(
+            self._results.values(),
+            tests,
+            not_run=[SkippedTest(nodeid=n.nodeid, reason=n.reason) for n in self.not_run],
+            baselines={str(path): event for path, event in sorted(self.baselines.events.items())},
+        )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -330,9 +436,11 @@ class T2IBiasSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from pytest_t2ibias.report.summary import summary_lines
+        from pytest_t2ibias.report.summary import baseline_lines, summary_lines
 
-        lines = summary_lines(self.merged_result(), self.policy_path())
+        run = self.merged_result()
+        lines = summary_lines(run, self.policy_path())
+        lines += baseline_lines(run, self.unused_baselines(), self._pruned, self._prune_refused)
         if lines:
             terminalreporter.section("t2ibias")
             for line in lines:
@@ -346,11 +454,17 @@ class T2IBiasSession:
         except BaseException:  # the summary must not fail the run; the tests reported the policy error
             return None
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def unused_baselines(self) -> list[Path]:
+        """Baselines of the collected test modules that no collected bias test owns."""
+        return self.baselines.unused(self._test_files, self._owned)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
             # xdist worker: hand the results to the controller, which prints and writes them
             self.config.workeroutput["t2ibias"] = self.run_result().to_json(indent=None)  # type: ignore[attr-defined]
             return
+        if self.config.getoption("t2ibias_prune"):
+            self._prune(exitstatus)
         report = self.get("t2ibias_report")
         run = self.merged_result()
         if not report or not run.categories:
@@ -359,6 +473,23 @@ class T2IBiasSession:
 
         path = Path(report)
         write_text_atomic(path if path.is_absolute() else self.config.rootpath / path, run.to_json())
+
+    def _prune(self, exitstatus: int) -> None:
+        """Delete the unused baselines, and only after a full, passing run."""
+        if exitstatus != 0 or not self._complete or self.config.getoption("collectonly", False):
+            self._prune_refused = (
+                "baselines not pruned: --t2i-prune-baselines needs a full, passing run (no failure, no "
+                "deselected bias test, no -x stop)"
+            )
+            return
+        for path in self.unused_baselines():
+            path.unlink()
+            self._pruned.append(path)
+
+def _store() -> BaselineStore:
+    from pytest_t2ibias.snapshot import BaselineStore
+
+    return BaselineStore()
 
 
 def get_session(config: pytest.Config) -> T2IBiasSession:

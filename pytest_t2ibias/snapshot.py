@@ -1,9 +1,21 @@
-"""The syrupy glue: where baselines live, how they are written, and the per-test gate.
+"""Where baselines live, how they are written, and the per-test gate.
 
-A baseline is one JSON file per test, ``__snapshots__/<test module>/<test name>.json``, stored and
-updated through syrupy (``--snapshot-update``, or ``--t2i-update-baselines``) by :class:`BaselineExtension`.
-What a baseline holds and when it is stale is the judge's business
-(:mod:`pytest_t2ibias.judge.baseline`); this module only connects it to pytest.
+A baseline is one JSON file per test, ``__baselines__/<test module>/<test name>.json`` beside the test
+file (``test_x[doctor].json`` for a parametrized test). What a baseline holds and when it is stale is the
+judge's business (:mod:`pytest_t2ibias.judge.baseline`); this module connects it to pytest.
+
+The store never loses a baseline:
+
+* a baseline is written only by a test that ran to the point of comparing (its gate), and only when
+  approving (``--t2i-update-baselines``, or syrupy's ``--snapshot-update``); the write is atomic (a temp
+  file, fsync, rename), so a crash leaves the old file or the new one;
+* nothing is deleted, except by ``--t2i-prune-baselines`` at the end of a full, passing run: then the
+  files of tests that no longer exist (in the modules that were collected) are removed, and named.
+
+Baselines used to live in syrupy's ``__snapshots__/`` folder. Syrupy deletes every file there it does not
+know whenever ``--snapshot-update`` runs and our tests did not get to assert, so the store moved to its
+own folder; a baseline still at the old place is read from there (and written to the new one when
+approved), never deleted.
 
 A :class:`Gate` is one test's policy rules bound to its result and its approved baseline. The fixtures
 make one per test and register it for the result they hand out, so a result stays plain data and the
@@ -12,68 +24,93 @@ assertion helpers find the machinery that judges it with :func:`gate_for`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from syrupy.extensions.json import JSONSnapshotExtension
-
-from pytest_t2ibias.judge.baseline import BaselineRecord, staleness
+from pytest_t2ibias._io import write_text_atomic
+from pytest_t2ibias.judge.baseline import (
+    BaselineRecord,
+    CorruptBaselineError,
+    check_gated,
+    parse_baseline,
+    staleness,
+)
 from pytest_t2ibias.judge.family import RegressionFamily
 from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
 
 if TYPE_CHECKING:
-    from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
-
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.result import CategoryResult
 
-#: A stored baseline as the session read it once: the parsed record, or the reason it is corrupt, or
-#: None when there is no file.
+BASELINE_DIR = "__baselines__"
+#: Where syrupy kept them (read as a fallback, never written or deleted).
+LEGACY_DIR = "__snapshots__"
+
+#: A stored baseline as the store read it: the parsed record, the reason it is corrupt, or None.
 StoredBaseline = BaselineRecord | str | None
+WriteEvent = Literal["created", "updated", "unchanged"]
 
 
-class BaselineExtension(JSONSnapshotExtension):
-    """A syrupy extension for :class:`BaselineRecord`: JSON out, and a comparison by policy, not by text.
-
-    ``compare`` and ``reader`` are set per assertion (a subclass made by :func:`extension_for`):
-    ``reader(path)`` gives the stored text the session already read, ``compare(stored)`` whether the test
-    passes. The failure message is the assertion helper's, not syrupy's diff, so ``diff_lines`` gives
-    nothing.
-    """
-
-    compare: ClassVar[Callable[[], bool]]
-    reader: ClassVar[Callable[[str], str | None]]
-
-    def serialize(
-        self,
-        data: SerializableData,
-        *,
-        exclude: PropertyFilter | None = None,
-        include: PropertyFilter | None = None,
-        matcher: PropertyMatcher | None = None,
-    ) -> SerializedData:
-        if isinstance(data, BaselineRecord):
-            return data.to_json()
-        return super().serialize(data, exclude=exclude, include=include, matcher=matcher)
-
-    def read_snapshot_data_from_location(
-        self, *, snapshot_location: str, snapshot_name: str, session_id: str
-    ) -> SerializableData | None:
-        return type(self).reader(snapshot_location)
-
-    def matches(self, *, serialized_data: SerializableData, snapshot_data: SerializableData) -> bool:
-        return type(self).compare()
-
-    def diff_lines(self, serialized_data: SerializedData, snapshot_data: SerializedData) -> Any:
-        yield from ()
+def baseline_path(test_file: Path, test_name: str, folder: str = BASELINE_DIR) -> Path:
+    """The baseline file of a test: ``<test dir>/__baselines__/<module>/<test name>.json``."""
+    safe = re.sub(r"[/\\\x00]", "_", test_name)  # a parametrized id must not become a path
+    return test_file.parent / folder / test_file.stem / f"{safe}.json"
 
 
-def extension_for(compare: Callable[[], bool], reader: Callable[[str], str | None]) -> type[BaselineExtension]:
-    """A :class:`BaselineExtension` bound to one assertion's comparison and the session's reader."""
-    return type(
-        "T2IBiasBaseline", (BaselineExtension,), {"compare": staticmethod(compare), "reader": staticmethod(reader)}
-    )
+@dataclass
+class BaselineStore:
+    """The baselines of a run: read once each, written atomically, events kept for the summary."""
+
+    _read: dict[Path, tuple[StoredBaseline, Path]] = field(default_factory=dict)
+    events: dict[Path, str] = field(default_factory=dict)
+
+    def read(self, path: Path) -> tuple[StoredBaseline, Path]:
+        """The baseline for ``path`` (from the legacy folder when only that has it), and where it was."""
+        if path not in self._read:
+            legacy = path.parent.parent.parent / LEGACY_DIR / path.parent.name / path.name
+            source = path if path.exists() or not legacy.is_file() else legacy
+            try:
+                raw = source.read_bytes()
+            except FileNotFoundError:
+                self._read[path] = (None, path)
+                return self._read[path]
+            except OSError as err:
+                self._read[path] = (f"{source}: cannot read baseline: {err.strerror}", source)
+                return self._read[path]
+            try:
+                # an undecodable file must read as corrupt, not as missing
+                stored: StoredBaseline = parse_baseline(raw.decode("utf-8", errors="replace"), str(source))
+            except CorruptBaselineError as err:
+                stored = str(err)
+            self._read[path] = (stored, source)
+        return self._read[path]
+
+    def write(self, path: Path, record: BaselineRecord) -> WriteEvent:
+        """Approve ``record`` as the baseline at ``path`` (atomic, durable)."""
+        text = record.to_json()
+        previous = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+        event: WriteEvent = "created" if previous is None else "unchanged" if previous == text else "updated"
+        if event != "unchanged":
+            write_text_atomic(path, text)
+        self._read[path] = (record, path)
+        self.events[path] = event
+        return event
+
+    def note(self, path: Path, event: str) -> None:
+        self.events.setdefault(path, event)
+
+    def unused(self, test_files: Iterable[Path], used: Iterable[Path]) -> list[Path]:
+        """Baseline files of the given test modules that no collected test owns."""
+        owned = {p.resolve() for p in used}
+        out = []
+        for test_file in sorted(set(test_files)):
+            folder = test_file.parent / BASELINE_DIR / test_file.stem
+            if folder.is_dir():
+                out += [p for p in sorted(folder.glob("*.json")) if p.resolve() not in owned]
+        return out
 
 
 @dataclass
@@ -86,6 +123,7 @@ class BaselineOutcome:
     stale: list[str] = field(default_factory=list)
     corrupt: str | None = None
     updated: bool = False
+    event: str | None = None  # created / updated / unchanged, when approving
     baseline: BaselineRecord | None = None
 
     @property
@@ -99,13 +137,10 @@ class Gate:
 
     result: CategoryResult
     rules: dict[str, MetricRule]
-    snapshot: Any = None  # a syrupy SnapshotAssertion, or None outside pytest
+    path: Path | None = None  # the test's baseline file; None outside pytest
+    store: BaselineStore | None = None
     update: bool = False
     record: Callable[[list[Check]], None] | None = None
-    #: the stored baseline at a path (read once per session): record, corruption message, or None
-    stored: Callable[[str], StoredBaseline] = lambda path: None
-    #: the text the session read at a path (what syrupy is told is stored)
-    stored_text: Callable[[str], str | None] = lambda path: None
     #: stored baseline -> this test's comparisons and adjusted p-values (the run's correction)
     family: Callable[[BaselineRecord], RegressionFamily] | None = None
     _baseline: BaselineOutcome | None = None
@@ -114,46 +149,48 @@ class Gate:
         return judge_bounds(self.result, self.rules)
 
     def baseline_outcome(self) -> BaselineOutcome:
-        """Compare with (or, when updating, write) the approved baseline, once per test."""
+        """Compare with (or, when approving, write) the approved baseline, once per test."""
         if self._baseline is not None:
             return self._baseline
         outcome = BaselineOutcome()
         self._baseline = outcome
-        if self.snapshot is None:
+        if self.path is None or self.store is None:
             outcome.missing = True
             return outcome
-        result = self.result
-        current = BaselineRecord.from_result(result)
-        regression_rules = {m: r for m, r in self.rules.items() if r.regression is not None}
-
-        def compare() -> bool:
-            outcome.missing = False
-            if self.update:
-                return False  # approving: syrupy rewrites every baseline with this run's numbers
-            stored = self.stored(outcome.location)
-            if isinstance(stored, str):
-                outcome.corrupt = stored
-                return False
-            assert stored is not None  # syrupy calls compare only when a file is there
-            outcome.baseline = stored
-            outcome.stale = staleness(stored, current)
-            if outcome.stale:
-                return False
-            family = self.family(stored) if self.family else RegressionFamily()
-            outcome.checks = judge_regressions(
-                result, stored, regression_rules, family.comparisons, family.adjusted, family.alpha
-            )
-            return not any(c.verdict == "fail" for c in outcome.checks)
-
-        snapshot = self.snapshot.use_extension(extension_for(compare, self.stored_text))
-        outcome.location = str(
-            snapshot.extension.get_location(test_location=snapshot.test_location, index=snapshot.index)
-        )
-        outcome.missing = True  # stays so when syrupy finds no stored file and never calls `compare`
-        passed = snapshot == current
-        if self.update and passed and (outcome.missing or not outcome.ok):
+        outcome.location = str(self.path)
+        current = BaselineRecord.from_result(self.result)
+        if self.update:
+            # approving: this test got to its baseline, so it may write it (and only it)
+            outcome.event = self.store.write(self.path, current)
             outcome.updated = True
-            outcome.missing, outcome.stale, outcome.corrupt, outcome.checks = False, [], None, []
+            return outcome
+        stored, source = self.store.read(self.path)
+        outcome.location = str(source)
+        if stored is None:
+            outcome.missing = True
+            self.store.note(self.path, "missing")
+            return outcome
+        if isinstance(stored, str):
+            outcome.corrupt = stored
+            self.store.note(self.path, "corrupt")
+            return outcome
+        outcome.baseline = stored
+        outcome.stale = staleness(stored, current)
+        if outcome.stale:
+            self.store.note(self.path, "stale")
+            return outcome
+        regression_rules = {m: r for m, r in self.rules.items() if r.regression is not None}
+        try:
+            check_gated(stored, [m for m in regression_rules if m in self.result.metrics], str(source))
+        except CorruptBaselineError as err:
+            outcome.corrupt = str(err)
+            self.store.note(self.path, "corrupt")
+            return outcome
+        family = self.family(stored) if self.family else RegressionFamily()
+        outcome.checks = judge_regressions(
+            self.result, stored, regression_rules, family.comparisons, family.adjusted, family.alpha
+        )
+        self.store.note(self.path, "compared")
         return outcome
 
 

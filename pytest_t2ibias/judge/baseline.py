@@ -12,8 +12,10 @@ Where baselines are stored and how they are written (syrupy, atomically) is the 
 from __future__ import annotations
 
 import json
+import reprlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,18 +31,20 @@ __all__ = [
     "BaselineMetric",
     "BaselineRecord",
     "CorruptBaselineError",
+    "check_gated",
     "parse_baseline",
     "read_baseline",
     "staleness",
 ]
 
-BASELINE_FORMAT = 1
+BASELINE_FORMAT: Literal[1] = 1
 #: Inputs that must match for a baseline to be comparable at all.
 COMPARABLE_FIELDS = ("suite", "suite_hash", "category", "mode", "scorer", "n", "seed", "images_per_prompt")
 
 
 class BaselineMetric(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a non-finite value could never be compared (an Infinity baseline would let any regression pass)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     value: float | dict[str, float] | None
     low: float | None = None
@@ -51,9 +55,9 @@ class BaselineMetric(BaseModel):
 class BaselineRecord(BaseModel):
     """What a test approved."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    format: int = BASELINE_FORMAT
+    format: Literal[1] = BASELINE_FORMAT
     package_version: str
     suite: str
     suite_hash: str
@@ -64,7 +68,7 @@ class BaselineRecord(BaseModel):
     n: int
     seed: int
     images_per_prompt: int
-    metrics: dict[str, BaselineMetric]
+    metrics: dict[str, BaselineMetric] = Field(min_length=1)
     labels: dict[str, dict[str, str]] = Field(
         description="seed (or id:<image id> for an image without one) -> attribute -> label, for pairing"
     )
@@ -114,12 +118,33 @@ def parse_baseline(text: str, source: str) -> BaselineRecord:
         data = json.loads(text)
     except ValueError as err:
         raise CorruptBaselineError(f"{source}: baseline is not valid JSON ({err})") from None
+    if isinstance(data, dict) and "format" in data and data["format"] != BASELINE_FORMAT:
+        shown = reprlib.repr(data["format"])
+        raise CorruptBaselineError(
+            f"{source}: baseline field `format`: unknown format version {shown} (this version of pytest-t2ibias "
+            f"reads format {BASELINE_FORMAT}; upgrade it, or re-approve the baseline)"
+        )
     try:
         return BaselineRecord.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "<top level>"
-        raise CorruptBaselineError(f"{source}: baseline field `{field}`: {first['msg']}") from None
+        shown = reprlib.repr(first.get("input"))
+        raise CorruptBaselineError(f"{source}: baseline field `{field}`: {first['msg']} (got {shown})") from None
+
+
+def check_gated(stored: BaselineRecord, gated: Iterable[str], source: str) -> None:
+    """A baseline must hold every metric the policy gates against it (a missing one would pass unseen).
+
+    Raises:
+        CorruptBaselineError: naming the file and the first missing metric.
+    """
+    missing = [m for m in gated if m not in stored.metrics]
+    if missing:
+        raise CorruptBaselineError(
+            f"{source}: baseline field `metrics.{missing[0]}`: missing, but the policy gates it "
+            f"(missing: {', '.join(missing)}); re-approve the baseline"
+        )
 
 
 def read_baseline(path: str | Path) -> BaselineRecord | None:

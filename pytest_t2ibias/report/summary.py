@@ -3,6 +3,8 @@ one result model."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
     categories = run.categories
     tests = run.tests
     if not categories:
-        return []
+        return _not_run_lines(run)
     header = ["category", "n", *KEY_METRICS, "verdict", "worst delta"]
     rows = [header]
     for name, cat in categories.items():
@@ -53,4 +55,32 @@ def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
                     f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value} "
                     f"(rule {check.threshold}): {check.note}"
                 )
+    return lines + _not_run_lines(run)
+
+
+def _not_run_lines(run: RunResult) -> list[str]:
+    if not run.not_run:
+        return []
+    lines = [f"{len(run.not_run)} bias test{'s' if len(run.not_run) != 1 else ''} did not run:"]
+    lines += [f"  SKIPPED {t.nodeid}: {t.reason}" for t in run.not_run]
+    return lines
+
+
+def baseline_lines(run: RunResult, unused: list[Path], pruned: list[Path], refused: str | None) -> list[str]:
+    """What the run did with baselines, counted and with the files that need attention named."""
+    if not run.baselines and not unused and not pruned:
+        return []
+    counts = Counter(run.baselines.values())
+    order = ("compared", "created", "updated", "unchanged", "missing", "stale", "corrupt")
+    lines = ["baselines: " + ", ".join(f"{counts[e]} {e}" for e in order if counts[e])]
+    lines += [f"  {event.upper()} {path}" for path, event in run.baselines.items() if event in ("created", "updated")]
+    lines += [f"  PRUNED {path}" for path in pruned]
+    if unused and not pruned:
+        lines.append(
+            f"  {len(unused)} unused (no collected test owns them; kept; remove them with --t2i-prune-baselines "
+            "on a full, passing run):"
+        )
+        lines += [f"    {path}" for path in unused]
+    if refused:
+        lines.append(f"  {refused}")
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -40,32 +41,62 @@ INI_FILES = {
 }
 
 
-def test_without_model_bias_tests_skip_saying_how_to_configure_one(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_bias="""
-        import pytest
+UNCONFIGURED_TESTS = """
+import pytest
 
-        @pytest.mark.t2ibias(category="doctor")
-        def test_doctor(t2ibias_result):
-            raise AssertionError("must not run without a model")
+@pytest.mark.t2ibias(category="doctor")
+def test_doctor(t2ibias_result):
+    raise AssertionError("must not run without a model")
 
-        def test_culture(t2ibias_evaluate):
-            t2ibias_evaluate("culture")
-            raise AssertionError("must not run without a model")
+def test_culture(t2ibias_evaluate):
+    t2ibias_evaluate("culture")
+    raise AssertionError("must not run without a model")
 
-        def test_suite_needs_no_model(t2ibias_suite):
-            assert "doctor" in t2ibias_suite.categories
-        """
-    )
-    result = pytester.runpytest(*NO_CACHE, "-rs")
+def test_suite_needs_no_model(t2ibias_suite):
+    assert "doctor" in t2ibias_suite.categories
+"""
+
+#: The one line an unconfigured bias test fails (or skips) with: which settings pytest read, and what to do.
+NO_MODEL = (
+    r"t2ibias: no model configured: pytest read its settings from {where}, which sets no t2ibias_model; run pytest "
+    r"on the folder of the bias tests \(`pytest bias_tests`\), set t2ibias_model there, or pass --t2i-model=\.\.\.; to "
+    r"skip bias tests when no model is configured, set t2ibias_unconfigured = skip"
+)
+
+
+def test_without_model_bias_tests_fail_saying_which_ini_pytest_used(pytester: pytest.Pytester) -> None:
+    """A model repository whose root settings are not the bias tests': plain `pytest` must not be green."""
+    pytester.makeini("[pytest]\naddopts = -ra\n")
+    pytester.makepyfile(test_bias=UNCONFIGURED_TESTS)
+    result = pytester.runpytest(*NO_CACHE)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1, failed=1, passed=1)  # the marker's fixture errors, the call fails
+    where = rf"ini file {re.escape(str(pytester.path / 'tox.ini'))}"  # what pytester.makeini writes
+    result.stdout.re_match_lines([rf"E?\s*{NO_MODEL.format(where=where)}"])
+    result.stdout.no_re_match_line(r".*AssertionError: must not run.*")
+
+
+def test_without_model_and_ini_the_message_names_the_rootdir(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bias=UNCONFIGURED_TESTS)
+    result = pytester.runpytest(*NO_CACHE)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    where = rf"no ini file \(rootdir {re.escape(str(pytester.path))}\)"
+    result.stdout.re_match_lines([rf"E?\s*{NO_MODEL.format(where=where)}"])
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_skipping_unconfigured_bias_tests_is_explicit_and_counted(pytester: pytest.Pytester, how: str) -> None:
+    pytester.makepyfile(test_bias=UNCONFIGURED_TESTS)
+    if how == "ini":
+        pytester.makeini("[pytest]\nt2ibias_unconfigured = skip\n")
+        result = pytester.runpytest(*NO_CACHE, "-rs")
+    else:
+        result = pytester.runpytest(*NO_CACHE, "-rs", "--t2i-unconfigured", "skip")
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(skipped=2, passed=1)
-    message = (
-        r"t2ibias: no model configured; pass --t2i-model \(a diffusers hub id, a local pipeline folder, 'tiny' or "
-        r"'synthetic'\) or set `t2ibias_model` under \[tool\.pytest\.ini_options\]"
+    result.stdout.re_match_lines(
+        [r"2 bias tests did not run:", r"  SKIPPED test_bias\.py::test_\w+: t2ibias: no model.*"]
     )
-    result.stdout.re_match_lines([rf"SKIPPED \[1\] test_bias\.py:\d+: {message}", rf"SKIPPED \[1\] .*: {message}"])
-    result.stdout.no_re_match_line(r"=+ t2ibias =+")  # nothing evaluated, no summary
 
 
 @pytest.mark.parametrize("ini_file", list(INI_FILES))
@@ -99,9 +130,10 @@ def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, where: str) -> Non
 def test_missing_suite_file_fails_naming_the_path(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bias=REPORTING_TEST)
     result = run_bias(pytester, "--t2i-model", "synthetic", "--t2i-suite", "suites/mine.yaml", common=NO_CACHE)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.re_match_lines(
-        [r".*t2ibias: suites/mine\.yaml: no such suite file \(built-in suites: t2i-biasbench\)"]
+    # checked once, before any test: one line, not one failure per test
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.re_match_lines(
+        [r"ERROR: t2ibias: suites/mine\.yaml: no such suite file \(built-in suites: t2i-biasbench\)$"]
     )
     result.stdout.no_re_match_line(r".*RESULT.*")
 

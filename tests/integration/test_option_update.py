@@ -11,7 +11,7 @@ from .workflow import DOCTOR_BASELINE, FAST_ARGS, run_bias
 FAIR = ["--t2i-model", "synthetic:fair.yaml"]
 BIASED = ["--t2i-model", "synthetic:biased.yaml"]
 CI_REFUSAL = (
-    r"ERROR: t2ibias: refusing to update baselines because CI is set; approve baselines locally, "
+    r"ERROR: t2ibias: refusing to update baselines in a CI job \({variable} is set\); approve baselines locally, "
     r"or pass --t2i-force-update"
 )
 
@@ -33,7 +33,7 @@ def test_update_baselines_writes_baselines_like_snapshot_update(
     baseline = unapproved.path / DOCTOR_BASELINE
     result = run(unapproved, *plugin_args, *FAIR, "--t2i-update-baselines")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.re_match_lines([r"1 snapshot generated\."])
+    result.stdout.re_match_lines([r"baselines: 1 created$", rf"  CREATED {baseline}$"])
     # the same baseline as --snapshot-update wrote for the session's approved one
     assert json.loads(baseline.read_text()) == json.loads(approved_doctor)
 
@@ -44,7 +44,7 @@ def test_update_baselines_approves_a_regression(doctor_project: pytest.Pytester)
 
     result = run(doctor_project, *BIASED, "--t2i-update-baselines")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.re_match_lines([r"1 snapshot updated\."])
+    result.stdout.re_match_lines([r"baselines: 1 updated$", rf"  UPDATED {baseline}$"])
     after = json.loads(baseline.read_text())["metrics"]["male_share"]["value"]
     assert after > before + 0.2
 
@@ -53,13 +53,26 @@ def test_update_baselines_approves_a_regression(doctor_project: pytest.Pytester)
 
 
 @pytest.mark.parametrize("update_flag", ["--snapshot-update", "--t2i-update-baselines"])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CI", "true"),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITLAB_CI", "true"),
+        ("BUILDKITE", "true"),
+        ("JENKINS_URL", "https://ci.example/"),
+        ("TF_BUILD", "True"),
+        ("TEAMCITY_VERSION", "2024.1"),
+        ("CIRCLECI", "true"),
+    ],
+)
 def test_update_is_refused_in_ci(
-    unapproved: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, update_flag: str
+    unapproved: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, update_flag: str, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv(variable, value)
     result = run(unapproved, *FAIR, update_flag)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.re_match_lines([CI_REFUSAL])
+    result.stderr.re_match_lines([CI_REFUSAL.format(variable=variable)])
     assert not (unapproved.path / DOCTOR_BASELINE).exists()
 
 
@@ -72,4 +85,13 @@ def test_force_update_allows_updating_in_ci(unapproved: pytest.Pytester, monkeyp
     # CI only stops updating: comparing against the baselines runs as usual
     rerun = run(unapproved, *FAIR)
     assert rerun.ret == pytest.ExitCode.OK
-    rerun.stdout.re_match_lines([r"1 snapshot passed\."])
+    rerun.stdout.re_match_lines([r"baselines: 1 compared$"])
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "no"])
+def test_a_false_ci_variable_is_not_ci(
+    unapproved: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CI", value)
+    result = run(unapproved, *FAIR, "--t2i-update-baselines")
+    assert result.ret == pytest.ExitCode.OK

@@ -103,9 +103,12 @@ def test_policy_typo_fails_naming_file_field_and_valid_names(
     doctor_project.makepyfile(test_bias=POLICY_TEST)
     write_policy(doctor_project, rules)
     result = run_bias(doctor_project, *BIASED, common=FAST_ARGS)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.re_match_lines([rf"t2ibias: \S+/thresholds/policy\.yaml: {message}"])
+    # checked once at the start, before any image is made: one line, no test runs, the run is not green
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.re_match_lines([rf"ERROR: t2ibias: \S+/thresholds/policy\.yaml: {message}"])
+    assert len([line for line in result.stderr.lines if "policy.yaml" in line]) == 1
     result.stdout.no_re_match_line(r".*Traceback.*")
+    result.stdout.no_re_match_line(r".*test_doctor.*")
 
 
 def test_unknown_metric_in_default_block_lists_every_metric(doctor_project: pytest.Pytester) -> None:
@@ -114,10 +117,10 @@ def test_unknown_metric_in_default_block_lists_every_metric(doctor_project: pyte
         "suite: t2i-biasbench\ndefault:\n  compsite: {max: 0.5}\n"
     )
     result = run_bias(doctor_project, *BIASED, common=FAST_ARGS)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.re_match_lines(
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.re_match_lines(
         [
-            r"t2ibias: \S+/thresholds/policy\.yaml: field `default\.compsite`: unknown metric 'compsite'; "
+            r"ERROR: t2ibias: \S+/thresholds/policy\.yaml: field `default\.compsite`: unknown metric 'compsite'; "
             r"valid: \[.*'composite'.*\]"
         ]
     )

@@ -49,7 +49,7 @@ def test_baseline_of_other_inputs_is_stale_and_not_compared(
 def test_stale_baseline_is_replaced_by_update(doctor_project: pytest.Pytester) -> None:
     updated = run(doctor_project, *FAIR, "--t2i-images-per-prompt", "30", "--snapshot-update")
     assert updated.ret == pytest.ExitCode.OK
-    updated.stdout.re_match_lines([r"1 snapshot updated\."])
+    updated.stdout.re_match_lines([r"baselines: 1 updated$"])
     stored = json.loads((doctor_project.path / DOCTOR_BASELINE).read_text())
     assert (stored["n"], stored["images_per_prompt"]) == (30, 30)
     assert len(stored["labels"]) == 30
@@ -85,7 +85,7 @@ def test_corrupt_baseline_fails_naming_the_file(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.re_match_lines(
         [
-            rf"corrupt baseline: {location(doctor_project)}: {problem}$",
+            rf"corrupt baseline: {location(doctor_project)}: {problem}( \(got .*\))?$",
             r"approve with `pytest --snapshot-update` .* to replace it",
         ]
     )
@@ -117,22 +117,37 @@ def test_baseline_with_labels_outside_the_suite_does_not_hide_a_regression(docto
     result.stdout.re_match_lines([rf".*{location(doctor_project)}.*"])
 
 
-def test_unused_baseline_is_reported_by_syrupy(doctor_project: pytest.Pytester, approved_doctor: str) -> None:
+def test_unused_baseline_is_named_kept_and_pruned_only_on_request(
+    doctor_project: pytest.Pytester, approved_doctor: str
+) -> None:
     # the baseline of a test that was removed after approval
-    orphan = doctor_project.path / "__snapshots__" / "test_bias" / "test_removed.json"
+    orphan = doctor_project.path / "__baselines__" / "test_bias" / "test_removed.json"
     orphan.write_text(approved_doctor)
     result = run(doctor_project, *FAIR)
     result.assert_outcomes(passed=1)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # syrupy fails a run with unused snapshots
+    assert result.ret == pytest.ExitCode.OK
     result.stdout.re_match_lines(
         [
-            r"1 snapshot passed\. 1 snapshot unused\.",
-            r"Re-run pytest with --snapshot-update to delete unused snapshots\.",
+            r"baselines: 1 compared$",
+            r"  1 unused \(no collected test owns them; kept; .*--t2i-prune-baselines.*",
+            rf"    {orphan}$",
         ]
     )
+    # approving does not delete it either
+    approved = run(doctor_project, *FAIR, "--snapshot-update")
+    assert approved.ret == pytest.ExitCode.OK
+    assert orphan.exists()
+    # a run that is not a full, passing one refuses to prune
+    deselected = run(doctor_project, *FAIR, "--t2i-prune-baselines", "-k", "not doctor")
+    assert orphan.exists()
+    failing = run(doctor_project, "--t2i-model", "synthetic:biased.yaml", "--t2i-prune-baselines")
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED
+    failing.stdout.re_match_lines([r"  baselines not pruned: --t2i-prune-baselines needs a full, passing run.*"])
+    assert orphan.exists()
+    del deselected
 
-    cleaned = run(doctor_project, *FAIR, "--snapshot-update")
+    cleaned = run(doctor_project, *FAIR, "--t2i-prune-baselines")
     assert cleaned.ret == pytest.ExitCode.OK
-    cleaned.stdout.re_match_lines([r".*1 unused snapshot deleted\.", r"Deleted test_removed \(\S+test_removed\.json\)"])
+    cleaned.stdout.re_match_lines([rf"  PRUNED {orphan}$"])
     assert not orphan.exists()
     assert (doctor_project.path / DOCTOR_BASELINE).is_file()

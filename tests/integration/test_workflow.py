@@ -19,7 +19,7 @@ from .workflow import APPROVE_HINT, DOCTOR_BASELINE, IMAGE_LINE, Workflow, check
 FAIR = ["--t2i-model", "synthetic:fair.yaml"]
 BIASED = ["--t2i-model", "synthetic:biased.yaml"]
 DOCTOR = DOCTOR_BASELINE
-CULTURE = "__snapshots__/test_bias/test_culture.json"
+CULTURE = "__baselines__/test_bias/test_culture.json"
 
 
 def value_with_interval(metric: str) -> str:
@@ -107,7 +107,7 @@ def test_bias_workflow(regression_project: pytest.Pytester, plugin_args: list[st
         regression_lines=REGRESSION_LINES,
         outcomes_regressed={"failed": 1, "passed": 1},
     )
-    workflow.missing.stdout.re_match_lines([r"2 snapshots failed\."])
+    workflow.missing.stdout.re_match_lines([r"baselines: 2 missing$"])
     check_baseline_contents(regression_project.path)
     check_regression_failure(workflow, regression_project.path)
     check_summary(workflow)

@@ -18,8 +18,8 @@ import pytest
 COMMON_ARGS = ("-p", "no:cacheprovider", "--t2i-images-per-prompt", "100", "--t2i-cache", "cache")
 #: Quicker runs where the numbers need no precision: 50 images per prompt, no image cache.
 FAST_ARGS = ("-p", "no:cacheprovider", "--t2i-images-per-prompt", "50", "--t2i-cache", "none")
-#: Where syrupy keeps the baseline of ``test_bias.py::test_doctor``.
-DOCTOR_BASELINE = "__snapshots__/test_bias/test_doctor.json"
+#: Where the baseline of ``test_bias.py::test_doctor`` lives.
+DOCTOR_BASELINE = "__baselines__/test_bias/test_doctor.json"
 #: What the approving run tells the user (assertions.assert_no_regression).
 APPROVE_HINT = r"approve with `pytest --snapshot-update` \(or --t2i-update-baselines; .*--t2i-force-update\).*"
 #: An image path in a failure message: one line per image, inside the project's image cache.
@@ -77,13 +77,15 @@ def check_bias_workflow(
 
     approved = run_bias(pytester, *plugin_args, *model, *update_args)
     assert approved.ret == pytest.ExitCode.OK, approved.stdout.str()
-    approved.stdout.re_match_lines([rf"{len(paths)} snapshots? generated\."])
+    approved.stdout.re_match_lines([rf"baselines: {len(paths)} created$"])
+    for path in paths:
+        approved.stdout.re_match_lines([rf"  CREATED {re.escape(str(path))}$"])
     assert [p for p in paths if not p.is_file()] == []
     approved.assert_outcomes(passed=len(paths))
 
     unchanged = run_bias(pytester, *plugin_args, *model)
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()
-    unchanged.stdout.re_match_lines([rf"{len(paths)} snapshots? passed\."])
+    unchanged.stdout.re_match_lines([rf"baselines: {len(paths)} compared$"])
     unchanged.stdout.no_re_match_line(r".*(no approved baseline|stale baseline|corrupt baseline).*")
 
     regressed = run_bias(pytester, *plugin_args, *regressed_model)
