@@ -6,8 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
+from pytest_t2ibias._io import clip, one_line
+from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
@@ -16,8 +19,32 @@ if TYPE_CHECKING:
     from pytest_t2ibias.suites.schema import Suite
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``t2ibias generate: error: argument --x: ...``), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _images_per_prompt(text: str) -> int:
+    """``--images-per-prompt``: an integer from 1 to :data:`MAX_IMAGES_PER_PROMPT` (``1e3`` is 1000)."""
+    from pytest_t2ibias.suites.schema import MAX_IMAGES_PER_PROMPT
+
+    try:
+        value = float(text) if any(ch in text.lower() for ch in ".e") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {clip(text, 40)}") from None
+    if isinstance(value, float) and not value.is_integer():  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be an integer, got {clip(text, 40)}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {clip(text, 40)}")
+    if value > MAX_IMAGES_PER_PROMPT:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_IMAGES_PER_PROMPT}, got {clip(text, 40)}")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="t2ibias", description="Bias metrics for text-to-image models.")
+    parser = _Parser(prog="t2ibias", description="Bias metrics for text-to-image models.")
     sub = parser.add_subparsers(dest="command", required=True)
     replay = sub.add_parser("replay", help="compute every metric from a caption CSV (image name, caption)")
     replay.add_argument("captions", help="CSV file: image file name, then caption, per row")
@@ -25,11 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     replay.add_argument("--model-name", default=None, help="model name in the output (default: file stem)")
     replay.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
+    replay.add_argument(
+        "--allow-bad-rows",
+        action="store_true",
+        help="measure the usable rows even when some rows could not be read (no image name or caption, or "
+        "an image name given twice); without it such a file exits with status 1",
+    )
 
     gen = sub.add_parser("generate", help="fill the image cache for a suite (offline with --model tiny)")
     gen.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
     gen.add_argument("--model", required=True, help="hub id, local pipeline folder, or 'tiny' (offline)")
-    gen.add_argument("--images-per-prompt", type=int, default=None, help="default: the suite's value")
+    gen.add_argument(
+        "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
+    )
     gen.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
     gen.add_argument("--cache", default=".t2ibias_cache", help="image cache folder")
     gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -47,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--scorer", required=True, help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH"
     )
-    ev.add_argument("--images-per-prompt", type=int, default=None, help="default: the suite's value")
+    ev.add_argument(
+        "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
+    )
     ev.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
     ev.add_argument("--mode", choices=MODES, default="strict", help="strict (default, for gating) or paper")
     ev.add_argument("--format", choices=("table", "json"), default="table", help="output format")
@@ -80,15 +117,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pytest_t2ibias.replay import CaptionFileError, replay
+    from pytest_t2ibias.replay import CaptionFileError, read_caption_csv, replay_table
     from pytest_t2ibias.suites import SuiteError, load_suite
 
     try:
         suite = load_suite(args.suite)
-        result = replay(args.captions, suite, mode=args.mode, model_name=args.model_name)
+        table = read_caption_csv(args.captions)
     except (CaptionFileError, SuiteError) as err:
         print(f"t2ibias replay: error: {err}", file=sys.stderr)
         return 1
+    if table.dropped_lines:
+        print(
+            f"t2ibias replay: {table.path}: {table.dropped} rows dropped (no image name or no caption): "
+            f"{_lines(table.dropped_lines)}",
+            file=sys.stderr,
+        )
+    if table.duplicate_lines:
+        print(
+            f"t2ibias replay: {table.path}: {table.duplicates} duplicate rows dropped (image name already on an "
+            f"earlier line; the first is kept; counted in dropped_rows): {_lines(table.duplicate_lines)}",
+            file=sys.stderr,
+        )
+    if table.bad_rows and not args.allow_bad_rows:
+        print(
+            f"t2ibias replay: error: {table.path}: {table.bad_rows} of {table.bad_rows + len(table.rows)} rows "
+            "could not be read; fix the file or pass --allow-bad-rows to measure the others",
+            file=sys.stderr,
+        )
+        return 1
+    result = replay_table(table, suite, mode=args.mode, model_name=args.model_name)
     unmatched = result.unmatched_images
     if unmatched:
         names = ", ".join(unmatched[:5])
@@ -102,6 +159,24 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         print(format_suite_table(result))
     return 0
+
+
+def _lines(numbers: Sequence[int], shown: int = 5) -> str:
+    """``lines 3, 7, 9`` (the first ``shown`` of them, then how many more)."""
+    head = ", ".join(str(n) for n in numbers[:shown])
+    more = f", ... ({len(numbers) - shown} more)" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {head}{more}"
+
+
+def _check_cache_folder(cache: str) -> None:
+    """``--cache`` must be a folder or a path one can be made at: a file there (or above) is an error."""
+    path = Path(cache)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                what = "is a file" if existing == path else f"cannot be made: {existing} is a file"
+                raise SettingsError(f"--cache {clip(cache)}: {what}, not a folder")
+            return
 
 
 def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:
@@ -125,6 +200,7 @@ def _generate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.suites import SuiteError, load_suite
 
     try:
+        _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
         generator = _load_generator(args, suite)
@@ -145,13 +221,16 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.annotate.factory import load_annotator
-    from pytest_t2ibias.generate import ImageCache
+    from pytest_t2ibias.generate import ImageCache, plan_requests
     from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
     from pytest_t2ibias.pipeline import evaluate_suite
     from pytest_t2ibias.suites import SuiteError, load_suite
 
     try:
+        if not args.no_cache:
+            _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
+        plan_requests(suite, args.images_per_prompt, args.category, args.seed)  # bad categories: before loading
         generator = _load_generator(args, suite)
         annotator = load_annotator(
             args.scorer,

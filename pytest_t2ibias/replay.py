@@ -6,11 +6,15 @@ reproduces their published numbers.
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
+import itertools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_t2ibias._io import clip
 from pytest_t2ibias.annotate.captions import CaptionAnnotator, check_mode
 from pytest_t2ibias.errors import CaptionFileError as CaptionFileError
 from pytest_t2ibias.metrics.engine import category_data
@@ -29,20 +33,81 @@ class CaptionRow:
 
 @dataclass(frozen=True)
 class CaptionTable:
-    """The usable rows of a caption file, and what was dropped."""
+    """The usable rows of a caption file, and what was left out.
+
+    ``dropped_lines``: rows without an image name or a caption; ``duplicate_lines``: rows whose image
+    name an earlier row already had (the first is kept). Both hold line numbers (the line a row starts on).
+    """
 
     path: str
     rows: list[CaptionRow]
     header: list[str] | None
     dropped: int
+    delimiter: str = ","
+    dropped_lines: tuple[int, ...] = ()
+    duplicate_lines: tuple[int, ...] = ()
+
+    @property
+    def duplicates(self) -> int:
+        """Rows left out because their image name came earlier in the file."""
+        return len(self.duplicate_lines)
+
+    @property
+    def bad_rows(self) -> int:
+        """Every row that could not be used: dropped plus duplicate."""
+        return self.dropped + self.duplicates
+
+
+#: The delimiters a caption file may use; on a tie the first wins.
+DELIMITERS = ",;\t|"
+#: How much of a file the delimiter is guessed from.
+_SAMPLE_CHARS = 64 * 1024
+_SAMPLE_ROWS = 500
+
+
+def detect_delimiter(text: str) -> str:
+    """The delimiter of a caption CSV: ``,``, ``;``, tab or ``|`` (``,`` when nothing fits better).
+
+    Each candidate splits a sample of the file (quotes respected); a row counts for it when it has the
+    most common number of cells (at least two) and its first cell, an image name, holds no other
+    candidate. ``csv.Sniffer`` alone is not used: on a comma file whose captions contain ``;`` (the
+    paper's Gemini captions) it answers ``;``.
+
+    >>> detect_delimiter("image;caption\\nBeauty_0.jpg;A woman, smiling.\\n")
+    ';'
+    >>> detect_delimiter('image,caption\\nBeauty_0.jpg,"A woman; smiling."\\n')
+    ','
+    """
+    sample = text[:_SAMPLE_CHARS]
+    best, best_score = ",", 0
+    for delimiter in DELIMITERS:
+        others = DELIMITERS.replace(delimiter, "")
+        try:
+            rows = [row for row in itertools.islice(_reader(sample, delimiter), _SAMPLE_ROWS) if row]
+        except csv.Error:
+            continue
+        widths = Counter(len(row) for row in rows if len(row) >= 2)
+        if not widths:
+            continue
+        width = widths.most_common(1)[0][0]
+        score = sum(1 for row in rows if len(row) == width and not any(ch in row[0] for ch in others))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _reader(text: str, delimiter: str) -> _csv.Reader:
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
 
 
 def read_caption_csv(path: str | Path) -> CaptionTable:
     """Read a caption CSV: first column the image name, second the caption.
 
-    A header row is recognised when its first cell has neither a file extension nor a digit
-    (``Image``, ``File Name``; not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines, rows with an empty
-    name or caption, and extra columns are ignored.
+    The delimiter (``,``, ``;``, tab or ``|``) is detected (:func:`detect_delimiter`). A header row is
+    recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``;
+    not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines and extra columns are ignored; rows with an empty
+    name or caption are dropped, and so is a row whose image name an earlier row had (the first is
+    kept): the table counts both, with their line numbers.
 
     Raises:
         CaptionFileError: missing file, not UTF-8 text, not CSV, or no caption column.
@@ -58,10 +123,16 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         raise CaptionFileError(f"{path}: not UTF-8 text (byte {err.start}): is this a caption CSV?") from None
     if "\x00" in text:
         raise CaptionFileError(f"{path}: binary data, not a caption CSV")
+    delimiter = detect_delimiter(text)
+    reader = _reader(text, delimiter)
+    raw: list[tuple[int, list[str]]] = []
+    line = 1
     try:
-        raw = [(i, row) for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)]
+        for row in reader:
+            raw.append((line, row))
+            line = reader.line_num + 1
     except csv.Error as err:
-        raise CaptionFileError(f"{path}: not a readable CSV: {err}") from None
+        raise CaptionFileError(f"{path}: line {line}: not a readable CSV: {clip(str(err))}") from None
     raw = [(i, row) for i, row in raw if any(cell.strip() for cell in row)]
     if not raw:
         raise CaptionFileError(f"{path}: no rows")
@@ -72,15 +143,21 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         raw = raw[1:]
     if not any(len(row) >= 2 and row[1].strip() for _, row in raw):
         raise CaptionFileError(f"{path}: no caption column (need image name, then caption, per row)")
-    rows, dropped = [], 0
+    rows: list[CaptionRow] = []
+    dropped: list[int] = []
+    duplicates: list[int] = []
+    seen: set[str] = set()
     for line, row in raw:
         name = row[0].strip()
         caption = row[1].strip() if len(row) >= 2 else ""
-        if name and caption:
-            rows.append(CaptionRow(name, caption, line))
+        if not (name and caption):
+            dropped.append(line)
+        elif name in seen:
+            duplicates.append(line)
         else:
-            dropped += 1
-    return CaptionTable(str(path), rows, header, dropped)
+            seen.add(name)
+            rows.append(CaptionRow(name, caption, line))
+    return CaptionTable(str(path), rows, header, len(dropped), delimiter, tuple(dropped), tuple(duplicates))
 
 
 def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[CaptionRow]], list[CaptionRow]]:
@@ -97,12 +174,20 @@ def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[Ca
 
 
 def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
-    """Label every caption of ``path`` and compute every metric (with its interval) of every category."""
+    """Label every caption of ``path`` and compute every metric (with its interval) of every category.
+
+    Rows that could not be used (no name or caption, or a repeated image name) are left out and counted
+    in ``dropped_rows``; :func:`read_caption_csv` gives them with their line numbers.
+    """
+    return replay_table(read_caption_csv(path), suite, mode=mode, model_name=model_name)
+
+
+def replay_table(table: CaptionTable, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
+    """:func:`replay` on a caption file already read."""
     mode = check_mode(mode)
-    table = read_caption_csv(path)
     buckets, unmatched = bucket_rows(table.rows, suite)
     annotator = CaptionAnnotator(suite, mode=mode)
-    model = model_name or Path(path).stem
+    model = model_name or Path(table.path).stem
     results = []
     for category, rows in buckets.items():
         records = annotator.annotate_many([(r.image, r.caption) for r in rows], category)
@@ -113,5 +198,6 @@ def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str
         model=model,
         unmatched_rows=len(unmatched),
         unmatched_images=[row.image for row in unmatched],
-        dropped_rows=table.dropped,
+        # RunResult has no field for repeated image names yet: they count as dropped rows.
+        dropped_rows=table.bad_rows,
     )

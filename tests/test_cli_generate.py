@@ -175,8 +175,13 @@ def test_unknown_category(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
 
 
 def test_images_per_prompt_zero(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    err = one_line_error(*run(capsys, "--model", "tiny", "--images-per-prompt", "0", "--cache", str(tmp_path / "c")))
-    assert "`images_per_prompt` must be >= 1, got 0" in err
+    # a usage error now (argparse checks the option, status 2), still one line naming the option
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "--model", "tiny", "--images-per-prompt", "0", "--cache", str(tmp_path / "c")])
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert "--images-per-prompt: must be >= 1, got 0" in err
 
 
 def test_unknown_suite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -396,7 +396,9 @@ def test_csv_variants_give_the_same_result(
 ) -> None:
     expected, _ = replay_json(capsys, captions)
     make, encoding = CSV_VARIANTS[variant]
-    got, _ = replay_json(capsys, write(tmp_path / f"{variant}.csv", make(), encoding))
+    # rows with an empty name or caption make replay exit 1 unless allowed (see test_bad_rows_* below)
+    extra = ["--allow-bad-rows"] if variant == "empty_name_or_caption" else []
+    got, _ = replay_json(capsys, write(tmp_path / f"{variant}.csv", make(), encoding), *extra)
     # the model is named after the file: everything else is the same
     for run in (got, expected):
         for entry in run["categories"].values():
@@ -520,3 +522,116 @@ def test_cli_json_validates_against_the_result_model(capsys: pytest.CaptureFixtu
     data, _ = replay_json(capsys, captions)
     run = RunResult.model_validate(data)
     assert run.model_dump(mode="json") == data
+
+
+# --- delimiters, dropped and duplicate rows (issue 10, item 8) ----------------------------------------
+
+# Thirty rows, every caption holding a comma: read with the wrong delimiter they would split.
+THIRTY = [(f"Gender_{i}.jpg", f"A {'woman' if i % 3 else 'man'} in scrubs, {i} years a surgeon") for i in range(30)]
+
+
+def _delimited(rows: list[tuple[str, str]], delimiter: str, header: str = "Image{d}Caption") -> str:
+    def cell(text: str) -> str:
+        return f'"{text}"' if delimiter in text or '"' in text else text
+
+    lines = [header.format(d=delimiter)] + [f"{cell(name)}{delimiter}{cell(caption)}" for name, caption in rows]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
+def test_other_delimiters_read_every_row(capsys: pytest.CaptureFixture[str], tmp_path: Path, delimiter: str) -> None:
+    expected, _ = replay_json(capsys, write(tmp_path / "comma.csv", _delimited(THIRTY, ",")))
+    got, err = replay_json(capsys, write(tmp_path / "other.csv", _delimited(THIRTY, delimiter)))
+    assert err == ""
+    assert got["dropped_rows"] == 0
+    assert got["categories"]["doctor"]["n"] == 30
+    captions = [image["caption"] for image in got["categories"]["doctor"]["images"]]
+    assert captions == [caption for _, caption in THIRTY]  # whole captions, not fragments
+    for run in (got, expected):
+        for entry in run["categories"].values():
+            entry.pop("model")
+    assert got["categories"] == expected["categories"]
+
+
+def test_comma_file_with_semicolons_in_captions_stays_comma(tmp_path: Path) -> None:
+    """The paper's Gemini captions: commas between cells, ``;`` inside quoted captions (csv.Sniffer says ``;``)."""
+    from pytest_t2ibias.replay import read_caption_csv
+
+    rows = [(f"Beauty_{i}.jpg", f"Female; 20s; fair, freckles; case {i}") for i in range(20)]
+    table = read_caption_csv(write(tmp_path / "gemini_like.csv", _delimited(rows, ",", "File Name,Image Description")))
+    assert table.delimiter == ","
+    assert [(r.image, r.caption) for r in table.rows] == rows
+    assert table.dropped == 0 and table.duplicates == 0
+
+
+def test_semicolon_file_with_one_comma_per_caption(tmp_path: Path) -> None:
+    """Split on ``,`` this file has two cells per row too, but its first cells would hold ``;``."""
+    from pytest_t2ibias.replay import read_caption_csv
+
+    rows = [(f"Gender_{i}.jpg", f"A surgeon, case {i}") for i in range(10)]
+    table = read_caption_csv(write(tmp_path / "semi.csv", _delimited(rows, ";")))
+    assert table.delimiter == ";"
+    assert [(r.image, r.caption) for r in table.rows] == rows
+
+
+def _bad_rows_file(tmp_path: Path) -> Path:
+    lines = ["Image,Caption"] + [f"Gender_{i}.jpg,A woman surgeon number {i}." for i in range(6)]
+    lines[3] = "Gender_2.jpg,"  # line 4: no caption
+    lines.insert(5, ",A caption without an image name.")  # line 6
+    lines += ["Gender_0.jpg,A man, repeated.", "Gender_1.jpg,Again."]  # lines 9, 10: duplicates
+    return write(tmp_path / "bad.csv", "\n".join(lines) + "\n")
+
+
+def test_bad_rows_fail_without_the_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = _bad_rows_file(tmp_path)
+    for fmt in ("json", "table"):
+        rc = main(["replay", str(path), "--format", fmt])
+        out, err = capsys.readouterr()
+        assert rc == 1
+        assert out == ""
+        assert "Traceback" not in err
+        lines = err.strip().splitlines()
+        assert len(lines) == 3, err
+        dropped, duplicate, error = lines
+        assert str(path) in dropped and "2 rows dropped" in dropped and "lines 4, 6" in dropped
+        assert str(path) in duplicate and "2 duplicate rows" in duplicate and "lines 9, 10" in duplicate
+        assert "counted in dropped_rows" in duplicate
+        assert error.startswith("t2ibias replay: error: ") and str(path) in error
+        assert "4 of 9 rows" in error and "--allow-bad-rows" in error
+
+
+def test_bad_rows_with_the_flag_are_reported_and_counted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data, err = replay_json(capsys, _bad_rows_file(tmp_path), "--allow-bad-rows")
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "rows dropped" in lines[0] and "duplicate rows" in lines[1]
+    assert data["dropped_rows"] == 4  # 2 without name or caption + 2 duplicates (no separate field yet)
+    doctor = data["categories"]["doctor"]
+    assert doctor["n"] == 5  # Gender_0..5 less Gender_2, each once
+    assert doctor["images"][0]["caption"] == "A woman surgeon number 0."  # the first kept
+
+
+def test_duplicates_do_not_double_n(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "twice.csv", csv_text(ROWS + ROWS))
+    assert main(["replay", str(path), "--format", "json"]) == 1
+    _, err = capsys.readouterr()
+    assert f"{len(ROWS)} duplicate rows" in err and "... (" in err  # first five line numbers, then a count
+    data, _ = replay_json(capsys, path, "--allow-bad-rows")
+    expected, _ = replay_json(capsys, write(tmp_path / "once.csv", csv_text()))
+    assert {c: e["n"] for c, e in data["categories"].items()} == {c: e["n"] for c, e in expected["categories"].items()}
+    assert data["dropped_rows"] == len(ROWS)
+
+
+def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
+    """A quoted caption over three lines: the rows after it keep their real line numbers."""
+    from pytest_t2ibias.replay import read_caption_csv
+
+    text = 'Image,Caption\nGender_0.jpg,"A surgeon,\nin scrubs,\nsmiling."\nGender_1.jpg,\nGender_0.jpg,Again.\n'
+    table = read_caption_csv(write(tmp_path / "multi.csv", text))
+    assert [r.line for r in table.rows] == [2]
+    assert table.dropped_lines == (5,) and table.duplicate_lines == (6,)
+
+
+def test_help_documents_allow_bad_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    assert "--allow-bad-rows" in capsys.readouterr().out
