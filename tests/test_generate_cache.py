@@ -1,27 +1,34 @@
-"""The content-addressed image cache and the model fingerprints that enter its keys.
+"""The content-addressed image cache, the fixed generation blocks, the inter-process block locks, the
+stale temp-file cleanup, and the model fingerprints that enter the cache keys.
 
 Most tests use a ``CallableGenerator`` whose pixels are a pure function of (prompt, seed), counting its
 calls; one end-to-end test runs the tiny diffusers model. Two real processes fill one cache folder at
-once to check the atomic writes.
+once to check the atomic writes and that each image is generated once (tests/test_generate_concurrency.py
+runs three processes of the tiny model and the kill -9 runs).
 """
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from filelock import FileLock, Timeout
 from PIL import Image
 
 from pytest_t2ibias.generate import (
@@ -29,12 +36,17 @@ from pytest_t2ibias.generate import (
     CallableGenerator,
     ImageCache,
     ImageRequest,
+    LockWaitWarning,
     cache_key,
+    generate_blocks,
     generate_images,
     image_seed,
+    plan_blocks,
     plan_requests,
 )
+from pytest_t2ibias.generate import cache as cache_module
 from pytest_t2ibias.generate import fingerprint as fingerprint_module
+from pytest_t2ibias.generate import stage as stage_module
 from pytest_t2ibias.generate.fingerprint import hub_fingerprint, local_fingerprint
 from pytest_t2ibias.suites.schema import Suite
 
@@ -68,7 +80,18 @@ def requests(n: int = 4, prompt: str = PROMPT) -> list[ImageRequest]:
 
 
 def files_under(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """The cache entries' files (and any debris), without the block lock files under ``locks/``."""
+    names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    return {name for name in names if not name.startswith("locks/")}
+
+
+def lock_files(root: Path) -> set[str]:
+    return {p.name for p in (root / "locks").glob("*")} if (root / "locks").is_dir() else set()
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every entry file's bytes (the lock files are empty and not part of the content)."""
+    return {name: (root / name).read_bytes() for name in sorted(files_under(root))}
 
 
 def as_array(image: Image.Image) -> np.ndarray:
@@ -135,18 +158,25 @@ class TestHitAndMiss:
             assert np.array_equal(as_array(a.image), as_array(b.image))
             assert np.array_equal(as_array(b.image), as_array(noise_image(r.prompt, r.seed)))
 
-    def test_only_the_missing_images_are_generated(self, tmp_path: Path) -> None:
+    def test_a_block_with_a_miss_is_generated_whole(self, tmp_path: Path) -> None:
         fn = Counting()
         gen = make_generator(fn, batch_size=3)
         cache = ImageCache(tmp_path)
-        generate_images(requests(2), gen, cache)
+        reqs = requests(9)
+        first = generate_images(reqs, gen, cache)
+        assert (first.new, first.cached, first.generated) == (9, 0, 9)
+        missing = first.images[4]
+        assert missing.path is not None
+        missing.path.unlink()
         fn.calls.clear()
-        result = generate_images(requests(6), gen, cache)
-        assert (result.new, result.cached) == (4, 2)
-        assert fn.calls == [(r.prompt, r.seed) for r in requests(6)[2:]]
+        result = generate_images(reqs, gen, cache)
+        # only block [3, 4, 5] misses an image; it is generated whole, the other blocks are read
+        assert fn.calls == [(r.prompt, r.seed) for r in reqs[3:6]]
+        assert (result.new, result.cached, result.generated) == (1, 8, 3)
         # results come back in request order, cached or not
-        assert [g.request.image_index for g in result.images] == list(range(6))
-        assert [g.cached for g in result.images] == [True, True, False, False, False, False]
+        assert [g.request.image_index for g in result.images] == list(range(9))
+        assert [g.cached for g in result.images] == [True] * 4 + [False] + [True] * 4
+        assert missing.path.exists()
 
     def test_changed_params_do_not_reuse_images(self, tmp_path: Path) -> None:
         fn = Counting()
@@ -177,7 +207,9 @@ class TestHitAndMiss:
         gen = make_generator(Counting())
         result = generate_images(requests(2), gen, ImageCache(tmp_path))
         for g in result.images:
-            assert g.key == cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params)
+            # one block of two images: the batch length is part of the key
+            assert g.key == cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 2)
+            assert g.key != cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 1)
 
     def test_no_cache_writes_nothing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(tmp_path)
@@ -211,6 +243,10 @@ class TestLayout:
             expected |= {f"{g.key[:2]}/{g.key}.png", f"{g.key[:2]}/{g.key}.json"}
             assert g.path == tmp_path / g.key[:2] / f"{g.key}.png"
         assert files_under(tmp_path) == expected
+        assert len(lock_files(tmp_path)) == 2  # one per generated block (batch size 2: [0, 1], [2])
+        assert all(
+            name.endswith(".lock") and (tmp_path / "locks" / name).stat().st_size == 0 for name in lock_files(tmp_path)
+        )
 
     def test_prompt_text_never_becomes_a_path(self, tmp_path: Path) -> None:
         root = tmp_path / "cache"
@@ -235,6 +271,7 @@ class TestLayout:
         assert sidecar["params"] == {"size": 16, "steps": 3}
         assert sidecar["model"] == gen.fingerprint
         assert (sidecar["category"], sidecar["prompt_index"], sidecar["image_index"]) == ("doctor", 0, 1)
+        assert (sidecar["batch_size"], sidecar["batch_slot"]) == (2, 1)
         assert sidecar["png_sha256"] == hashlib.sha256(g.path.read_bytes()).hexdigest()
 
     def test_png_is_lossless(self, tmp_path: Path) -> None:
@@ -317,7 +354,8 @@ class TestCorruption:
             second = generate_images(reqs, gen, cache)
 
         assert (second.new, second.cached) == (1, 2)
-        assert fn.calls == [(reqs[1].prompt, reqs[1].seed)]
+        # the corrupt image's block (batch size 2: images 0 and 1) is generated whole
+        assert fn.calls == [(r.prompt, r.seed) for r in reqs[:2]]
         assert np.array_equal(as_array(second.images[1].image), as_array(bad.image))
         assert bad.path.read_bytes() == good_png
         assert len(files_under(tmp_path)) == 6
@@ -335,7 +373,7 @@ class TestCorruption:
         fn.calls.clear()
         second = generate_images(requests(3), gen, cache)
         assert (second.new, second.cached) == (1, 2)
-        assert len(fn.calls) == 1
+        assert fn.calls == [(r.prompt, r.seed) for r in requests(3)[:2]]  # its block, whole
         assert len(files_under(tmp_path)) == 6
 
     @pytest.mark.usefixtures("no_corruption_warnings")
@@ -414,6 +452,315 @@ class TestAtomicWrites:
         assert png.exists()
 
 
+class Recording:
+    """A generator that records each ``generate`` call's seeds: one call is one batch."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.fingerprint = "callable:noise-recording"
+        self.batch_size = batch_size
+        self.batches: list[list[int]] = []
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"size": 16}
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Image.Image]:
+        self.batches.append(list(seeds))
+        return [noise_image(p, s) for p, s in zip(prompts, seeds, strict=True)]
+
+
+def _keys_of(block: Sequence[ImageRequest], gen: Any) -> list[str]:
+    return [cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, len(block)) for r in block]
+
+
+def test_stage_docstring_examples() -> None:
+    result = doctest.testmod(stage_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+class TestPlanBlocks:
+    def test_fixed_size_runs_within_a_category(self, suite: Suite) -> None:
+        plan = plan_requests(suite, 5)
+        blocks = plan_blocks(plan, 4)
+        assert [r for block in blocks for r in block] == plan  # plan order, nothing lost or repeated
+        for category in suite.categories:
+            mine = [block for block in blocks if block[0].category == category]
+            assert all(r.category == category for block in mine for r in block)
+            # every block of a category is full except its last
+            assert all(len(block) == 4 for block in mine[:-1])
+            assert 1 <= len(mine[-1]) <= 4
+            assert sum(len(block) for block in mine) == 5 * len(suite.categories[category].prompts)
+
+    @pytest.mark.parametrize("size", [1, 3, 8, 1000])
+    def test_a_category_planned_alone_has_its_blocks_in_the_full_plan(self, suite: Suite, size: int) -> None:
+        """pytest plans one category per bias test, ``t2ibias generate`` the whole suite: same batches."""
+        full = plan_blocks(plan_requests(suite, 7), size)
+        for category in suite.categories:
+            alone = plan_blocks(plan_requests(suite, 7, [category]), size)
+            assert alone == [block for block in full if block[0].category == category]
+
+    @pytest.mark.parametrize("size", [0, -1, True, 1.5, "4"])
+    def test_block_size_must_be_a_positive_integer(self, size: Any) -> None:
+        with pytest.raises(ValueError, match=r"`block_size` must be an integer >= 1"):
+            plan_blocks(requests(2), size)
+
+    def test_empty_plan(self, tmp_path: Path) -> None:
+        assert plan_blocks([], 4) == []
+        result = generate_images([], make_generator(Counting()), ImageCache(tmp_path))
+        assert (result.images, result.new, result.cached, result.generated) == ([], 0, 0, 0)
+
+
+def _fill_partially(cache_root: Path, cold: Path, keep: Any) -> None:
+    """Copy the entries of the cold cache whose sidecar satisfies ``keep`` into ``cache_root``."""
+    for meta in sorted(cold.rglob("*.json")):
+        if meta.parent.name == "locks" or not keep(json.loads(meta.read_text())):
+            continue
+        for source in (meta, meta.with_suffix(".png")):
+            target = cache_root / source.relative_to(cold)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+FILLINGS = {
+    "empty": lambda s: False,
+    "every-third": lambda s: (s["prompt_index"] * 7 + s["image_index"]) % 3 == 0,
+    "one-image-per-block": lambda s: s["batch_slot"] == 0,
+    "all-but-one": lambda s: not (s["category"] == "doctor" and s["image_index"] == 5),
+}
+
+
+class TestBatchesFollowThePlan:
+    """Issue 10 item 12: an image is generated beside the same neighbours whatever the cache holds."""
+
+    @pytest.mark.parametrize("filling", list(FILLINGS))
+    def test_batches_are_the_plan_blocks_whatever_the_cache_holds(
+        self, suite: Suite, tmp_path: Path, filling: str
+    ) -> None:
+        plan = plan_requests(suite, 7, ["doctor", "beauty"])
+        cold_gen = Recording(batch_size=3)
+        generate_images(plan, cold_gen, ImageCache(tmp_path / "cold"))
+        blocks = [[r.seed for r in block] for block in plan_blocks(plan, 3)]
+        assert cold_gen.batches == blocks
+
+        root = tmp_path / "partial"
+        _fill_partially(root, tmp_path / "cold", FILLINGS[filling])
+        cached_before = {p.stem for p in root.rglob("*.png")}
+        gen = Recording(batch_size=3)
+        result = generate_images(plan, gen, ImageCache(root))
+
+        # every batch is a whole block of the plan: exactly the blocks that missed an image
+        expected = [
+            seeds
+            for seeds, block in zip(blocks, plan_blocks(plan, 3), strict=True)
+            if not set(_keys_of(block, gen)) <= cached_before
+        ]
+        assert gen.batches == expected
+        assert result.generated == sum(len(seeds) for seeds in expected)
+        assert (result.new, result.cached) == (len(plan) - len(cached_before), len(cached_before))
+        # and the cache ends byte for byte as a cold run left it
+        assert snapshot(root) == snapshot(tmp_path / "cold")
+
+    def test_one_category_first_then_the_whole_plan(self, suite: Suite, tmp_path: Path) -> None:
+        """A pytest bias test (one category), then ``t2ibias generate`` (every category)."""
+        full = plan_requests(suite, 5)
+        generate_images(full, Recording(batch_size=4), ImageCache(tmp_path / "cold"))
+        gen = Recording(batch_size=4)
+        generate_images(plan_requests(suite, 5, ["nature"]), gen, ImageCache(tmp_path / "warm"))
+        first = len(gen.batches)
+        result = generate_images(full, gen, ImageCache(tmp_path / "warm"))
+        nature = [r for r in full if r.category == "nature"]
+        assert result.cached == len(nature)
+        assert all(s not in {r.seed for r in nature} for batch in gen.batches[first:] for s in batch)
+        assert snapshot(tmp_path / "warm") == snapshot(tmp_path / "cold")
+
+    def test_cached_files_of_a_regenerated_block_are_kept(self, tmp_path: Path) -> None:
+        gen = make_generator(Counting(), batch_size=4)
+        cache = ImageCache(tmp_path)
+        first = generate_images(requests(4), gen, cache)
+        paths = [g.path for g in first.images]
+        assert all(p is not None for p in paths)
+        stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths if p is not None}
+        assert paths[2] is not None
+        paths[2].unlink()
+        second = generate_images(requests(4), gen, cache)
+        assert [g.cached for g in second.images] == [True, True, False, True]
+        for path, stamp in stamps.items():
+            if path != paths[2]:
+                assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp, f"{path.name} was rewritten"
+
+    def test_the_key_holds_the_batch_length(self, tmp_path: Path) -> None:
+        """The same seed made in a batch of another length is another entry (float rounding may differ)."""
+        cache = ImageCache(tmp_path)
+        fours = generate_images(requests(4), make_generator(Counting(), batch_size=4), cache)
+        twos = generate_images(requests(4), make_generator(Counting(), batch_size=2), cache)
+        assert (twos.new, twos.cached) == (4, 0)
+        assert {g.key for g in fours.images}.isdisjoint(g.key for g in twos.images)
+        again = generate_images(requests(4), make_generator(Counting(), batch_size=2), cache)
+        assert (again.new, again.cached) == (0, 4)
+        metas = [json.loads(g.path.with_suffix(".json").read_text()) for g in twos.images if g.path]
+        assert [(m["batch_size"], m["batch_slot"]) for m in metas] == [(2, 0), (2, 1), (2, 0), (2, 1)]
+
+    def test_blocks_generated_in_shares_fill_the_same_cache(self, suite: Suite, tmp_path: Path) -> None:
+        """What a rank does with its share of the blocks (issue 13): the same entries as one process."""
+        plan = plan_requests(suite, 6, ["doctor", "animal"])
+        gen = make_generator(Counting(), batch_size=4)
+        generate_images(plan, gen, ImageCache(tmp_path / "one"))
+        blocks = plan_blocks(plan, gen.batch_size)
+        shares = [generate_blocks(blocks[rank::2], gen, ImageCache(tmp_path / "two")) for rank in (0, 1)]
+        assert [g.request for g in shares[0].images] == [r for block in blocks[0::2] for r in block]
+        assert sum(s.new for s in shares) == len(plan)
+        assert snapshot(tmp_path / "two") == snapshot(tmp_path / "one")
+
+    def test_a_block_longer_than_the_batch_size_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match=r"a block of 3 images exceeds the generator's batch size 2"):
+            generate_blocks([requests(3)], make_generator(Counting(), batch_size=2), ImageCache(tmp_path))
+
+
+def _make_stale(path: Path, age_s: float = 2 * 3600) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half a png")
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return path
+
+
+class TestStaleTempFiles:
+    """Issue 10 item 13: a writer killed mid-write leaves ``.<name>.<random>.tmp``; stale ones go."""
+
+    def test_stale_removed_fresh_and_foreign_kept(self, tmp_path: Path) -> None:
+        cache = ImageCache(tmp_path)
+        result = generate_images(requests(2), make_generator(Counting()), cache)
+        shard = tmp_path / result.images[0].key[:2]
+        stale = _make_stale(shard / f".{result.images[0].key}.png.k3j2h1.tmp")
+        stale_json = _make_stale(shard / f".{result.images[0].key}.json.a8b7c6.tmp")
+        fresh = _make_stale(shard / f".{result.images[1].key}.png.q9w8e7.tmp", age_s=60)
+        kept = [
+            fresh,
+            _make_stale(shard / "notes.tmp"),  # not a temp file of ours (no leading dot)
+            _make_stale(tmp_path / ".stray.tmp"),  # not in a shard folder
+            _make_stale(tmp_path / "locks" / ".x.tmp"),
+            _make_stale(tmp_path / "xyz" / ".a.png.b.tmp"),  # not a two-hex-digit shard
+        ]
+        before = snapshot(tmp_path)
+        assert cache.clean_stale_temp_files() == 2
+        assert not stale.exists() and not stale_json.exists()
+        assert all(path.exists() for path in kept)
+        gone = {stale.relative_to(tmp_path).as_posix(), stale_json.relative_to(tmp_path).as_posix()}
+        assert snapshot(tmp_path) == {name: data for name, data in before.items() if name not in gone}
+        assert cache.load(result.images[0].key) is not None
+
+    def test_cleaned_on_the_first_miss_only(self, tmp_path: Path) -> None:
+        gen = make_generator(Counting(), batch_size=1)
+        cache = ImageCache(tmp_path)
+        generate_images(requests(1), gen, cache)
+        stale = _make_stale(tmp_path / "ab" / ".ab12.png.x.tmp")
+        generate_images(requests(1), gen, ImageCache(tmp_path))  # all cached: no scan
+        assert stale.exists()
+        generate_images(requests(2), gen, cache)  # this object's first miss was the first run
+        assert stale.exists()
+        generate_images(requests(3), gen, ImageCache(tmp_path))  # a new cache object with a miss
+        assert not stale.exists()
+
+    def test_no_cache_folder_yet(self, tmp_path: Path) -> None:
+        assert ImageCache(tmp_path / "not-created").clean_stale_temp_files() == 0
+        assert not (tmp_path / "not-created").exists()
+
+
+LOCK_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pytest_t2ibias.generate import ImageCache
+    lock = ImageCache(sys.argv[1]).lock(sys.argv[2:])
+    lock.acquire()
+    print("locked", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+class TestBlockLocks:
+    """Issue 10 item 11: the per-block inter-process lock."""
+
+    def test_a_lock_left_by_a_killed_holder_is_taken_at_once(self, tmp_path: Path) -> None:
+        keys = ["a" * 64, "b" * 64]
+        holder = subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(tmp_path), *keys], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "locked"
+            lock = ImageCache(tmp_path).lock(keys)
+            with pytest.raises(Timeout):
+                lock.acquire(timeout=0)  # held by a live process
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+        assert ImageCache(tmp_path).lock_path(keys).exists(), "the killed holder's lock file is left behind"
+        started = time.monotonic()
+        lock.acquire(timeout=0)  # ...and taken at once: the OS lock died with its holder
+        lock.release()
+        assert time.monotonic() - started < 1
+
+    def test_a_held_block_is_skipped_then_read_once_its_holder_stored_it(self, tmp_path: Path) -> None:
+        fn = Counting()
+        gen = make_generator(fn, batch_size=3)
+        cache = ImageCache(tmp_path)
+        reqs = requests(9)
+        first_block = plan_blocks(reqs, 3)[0]
+        other_process = cache.lock(_keys_of(first_block, gen))
+        other_process.acquire()
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(result=generate_images(reqs, gen, ImageCache(tmp_path)))
+        )
+        worker.start()
+        deadline = time.monotonic() + 60
+        while len(fn.calls) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert worker.is_alive(), "the worker did not wait for the held block"
+        # the free blocks were done first, and the held one was not touched
+        assert fn.calls == [(r.prompt, r.seed) for r in reqs[3:]]
+        for slot, (request, key) in enumerate(zip(first_block, _keys_of(first_block, gen), strict=True)):
+            cache.store(key, noise_image(request.prompt, request.seed), {"batch_size": 3, "batch_slot": slot})
+        other_process.release()
+        worker.join(timeout=60)
+        result = outcome["result"]
+        assert len(fn.calls) == 6, "the block stored by the lock's holder was generated again"
+        assert (result.new, result.cached, result.generated) == (6, 3, 6)
+        assert [g.request for g in result.images] == reqs
+
+    def test_a_holder_past_the_timeout_is_not_waited_for_forever(self, tmp_path: Path) -> None:
+        fn = Counting()
+        gen = make_generator(fn, batch_size=2)
+        reqs = requests(2)
+        stuck = ImageCache(tmp_path).lock(_keys_of(reqs, gen))
+        stuck.acquire()
+        try:
+            with pytest.warns(LockWaitWarning, match=r"waited 0\.2 s for another process .*; generating it here too"):
+                result = generate_images(reqs, gen, ImageCache(tmp_path, lock_timeout=0.2))
+        finally:
+            stuck.release()
+        assert (result.new, result.generated) == (2, 2)
+
+    def test_a_cached_block_takes_no_lock(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        gen = make_generator(Counting(), batch_size=2)
+        generate_images(requests(5), gen, ImageCache(tmp_path))
+
+        def no_lock(self: ImageCache, keys: Sequence[str]) -> FileLock:
+            raise AssertionError("a fully cached block took a lock")
+
+        monkeypatch.setattr(cache_module.ImageCache, "lock", no_lock)
+        assert generate_images(requests(5), gen, ImageCache(tmp_path)).cached == 5
+
+    def test_lock_names_follow_the_block(self, tmp_path: Path) -> None:
+        cache = ImageCache(tmp_path)
+        assert cache.lock_path(["a", "b"]) == cache.lock_path(["a", "b"])
+        assert cache.lock_path(["a", "b"]) != cache.lock_path(["b", "a"])
+        assert cache.lock_path(["a", "b"]).parent == tmp_path / "locks"
+
+
 def test_reader_during_a_store_does_not_delete_the_writers_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Process B's load phase interleaved, deterministically, into process A's store."""
     from pytest_t2ibias.generate import cache as cache_module
@@ -466,7 +813,9 @@ WORKER = textwrap.dedent(
         warnings.simplefilter("always")
         result = generate_images(reqs, gen, ImageCache(root))
     corrupt = sum(issubclass(w.category, CacheCorruptionWarning) for w in caught)
-    print(json.dumps({"new": result.new, "cached": result.cached, "corruption_warnings": corrupt}))
+    print(json.dumps({
+        "new": result.new, "cached": result.cached, "generated": result.generated, "corruption_warnings": corrupt,
+    }))
     """
 )
 
@@ -487,10 +836,16 @@ def test_two_processes_fill_one_cache(tmp_path: Path, no_corruption_warnings: No
         for name in ("a", "b")
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
+    reports = []
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         report = json.loads(out)
         assert report["new"] + report["cached"] == n
+        assert report["corruption_warnings"] == 0
+        reports.append(report)
+    # the block locks: each image generated by one process only, though both started at once
+    assert sum(r["generated"] for r in reports) == n
+    assert sum(r["new"] for r in reports) == n
 
     reqs = [ImageRequest("doctor", 0, i, "a prompt", image_seed(0, "doctor", 0, i)) for i in range(n)]
     gen = CallableGenerator(noise_image, name="noise", params={"size": 16})
@@ -500,7 +855,7 @@ def test_two_processes_fill_one_cache(tmp_path: Path, no_corruption_warnings: No
     assert len([x for x in names if x.endswith(".json")]) == n
     assert len(names) == 2 * n, "temp files left behind"
     for r in reqs:
-        key = cache_key(gen.fingerprint, r.prompt, r.seed, gen.params)
+        key = cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, 1)  # batch size 1
         image = cache.load(key)  # a corrupt entry would raise here (warnings are errors)
         assert image is not None
         assert np.array_equal(as_array(image), as_array(noise_image(r.prompt, r.seed)))
@@ -526,6 +881,7 @@ class TestTinyEndToEnd:
         assert len(files_under(tmp_path)) == 8
         sidecar = json.loads(first.images[0].path.with_suffix(".json").read_text())
         assert sidecar["model"] == tiny.fingerprint
+        assert sidecar["batch_size"] == 2  # one block per category (batch size 4, two images each)
         assert sidecar["params"]["num_inference_steps"] == 4
 
         def must_not_run(prompts: list[str], seeds: list[int]) -> list[Image.Image]:

@@ -16,8 +16,11 @@ class ImageGenerator(Protocol):
 
     ``fingerprint`` identifies the weights (hub id + revision, a hash of local files, ...);
     ``params`` are every setting that changes the pixels (steps, guidance, size, dtype, scheduler).
-    Both enter the cache key. ``generate`` must make image i from ``seeds[i]`` alone, so the result
-    does not depend on batch size or on which other images are in the batch.
+    Both enter the cache key. ``generate`` must make image i from ``prompts[i]`` and ``seeds[i]``
+    alone: not from the other images of the call, nor from their order. The number of images in the
+    call may still move pixels by float rounding (kernels pick their arithmetic by batch shape), so the
+    generation stage calls ``generate`` on fixed blocks of at most ``batch_size`` images of the plan
+    and keeps the block's length in the cache key.
     """
 
     fingerprint: str

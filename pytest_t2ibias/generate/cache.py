@@ -1,8 +1,13 @@
 """The content-addressed image cache: PNG + JSON sidecar per image, keyed by a hash of everything.
 
-Key = sha256 of (model fingerprint, prompt, seed, generation parameters). Prompt text never becomes a
-path: files are ``<root>/<key[:2]>/<key>.png`` and ``.json``. The sidecar records the inputs and the
-PNG's own hash, so a truncated or altered PNG is detected, reported with a warning and regenerated.
+Key = sha256 of (model fingerprint, prompt, seed, generation parameters, length of the batch the image
+is generated in). Prompt text never becomes a path: files are ``<root>/<key[:2]>/<key>.png`` and
+``.json``. The sidecar records the inputs and the PNG's own hash, so a truncated or altered PNG is
+detected, reported with a warning and regenerated.
+
+Several processes may fill one cache: writes are atomic, and :meth:`ImageCache.lock` gives an
+inter-process lock (``<root>/locks/<hash>.lock``, an OS file lock that dies with its holder) so the
+generation stage makes each batch once. Temp files a killed writer left behind are removed once stale.
 """
 
 from __future__ import annotations
@@ -10,25 +15,47 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._io import write_bytes_atomic, write_text_atomic
 
-CACHE_FORMAT = 1
+#: 2: the key holds the length of the batch an image is generated in (format 1 entries are not reused).
+CACHE_FORMAT = 2
+#: A temp file (``.<name>.<random>.tmp``) untouched this long belongs to a writer that died.
+STALE_TEMP_AGE_S = 3600.0
+#: How long the generation stage waits for another process's batch before generating it itself.
+LOCK_TIMEOUT_S = 600.0
+_HEX = frozenset("0123456789abcdef")
 
 
 class CacheCorruptionWarning(UserWarning):
     """A cache entry was unreadable or inconsistent; it is regenerated."""
 
 
-def cache_key(fingerprint: str, prompt: str, seed: int, params: dict[str, Any]) -> str:
-    """The hash that names a cached image."""
+def cache_key(fingerprint: str, prompt: str, seed: int, params: dict[str, Any], batch_size: int | None = None) -> str:
+    """The hash that names a cached image.
+
+    ``batch_size`` is the number of images in the ``generate`` call that makes this one (the
+    generation stage always passes it): kernels pick their arithmetic by batch shape, so the same
+    seed in a batch of another length may differ by float rounding, and is another entry.
+    """
     blob = json.dumps(
-        {"format": CACHE_FORMAT, "model": fingerprint, "prompt": prompt, "seed": int(seed), "params": params},
+        {
+            "format": CACHE_FORMAT,
+            "model": fingerprint,
+            "prompt": prompt,
+            "seed": int(seed),
+            "params": params,
+            "batch_size": batch_size,
+        },
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -37,10 +64,18 @@ def cache_key(fingerprint: str, prompt: str, seed: int, params: dict[str, Any]) 
 
 
 class ImageCache:
-    """Images on disk, safe to share between processes (atomic writes; the last writer wins)."""
+    """Images on disk, safe to share between processes (atomic writes, per-batch locks).
 
-    def __init__(self, root: str | Path) -> None:
+    Args:
+        root: the cache folder (created on the first store).
+        lock_timeout: seconds the generation stage waits for a batch another live process is making
+            before it makes the batch itself (still correct, only duplicated work).
+    """
+
+    def __init__(self, root: str | Path, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
         self.root = Path(root)
+        self.lock_timeout = lock_timeout
+        self._temp_files_checked = False
 
     def png_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.png"
@@ -87,6 +122,63 @@ class ImageCache:
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
             return f"PNG unreadable ({err})"
         return None
+
+    def lock_path(self, keys: Sequence[str]) -> Path:
+        """The lock file of the batch holding ``keys`` (in batch order)."""
+        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        return self.root / "locks" / f"{name}.lock"
+
+    def lock(self, keys: Sequence[str]) -> FileLock:
+        """An inter-process lock for the batch holding ``keys``; acquire it before generating the batch.
+
+        It is an OS lock (``flock``): it dies with the process holding it, so a lock file that a killed
+        run left behind is taken at once. Lock files stay (one empty file per batch ever generated);
+        ``<root>/locks`` may be deleted whenever no run is using the cache.
+        """
+        path = self.lock_path(keys)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))
+
+    def clean_stale_temp_files(self, max_age_s: float = STALE_TEMP_AGE_S) -> int:
+        """Delete temp files of interrupted writes (``<root>/<xx>/.<name>.<random>.tmp``) older than
+        ``max_age_s``; a fresher one may be another process's write in progress and is left alone.
+
+        Returns how many were deleted. Called by the generation stage on its first cache miss.
+        """
+        now = time.time()
+        removed = 0
+        try:
+            shards = [e for e in os.scandir(self.root) if len(e.name) == 2 and set(e.name) <= _HEX]
+        except OSError:
+            return 0  # no cache yet (or unreadable: the store that follows reports it)
+        for shard in shards:
+            try:
+                if not shard.is_dir(follow_symlinks=False):
+                    continue
+                entries = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for entry in entries:
+                if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                    if not entry.is_file(follow_symlinks=False) or now - info.st_mtime <= max_age_s:
+                        continue
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue  # another process cleaned it, or its writer renamed it just now
+                except OSError:
+                    continue  # read-only cache: nothing to clean here
+                removed += 1
+        return removed
+
+    def clean_stale_temp_files_once(self) -> int:
+        """:meth:`clean_stale_temp_files` the first time it is called on this cache object."""
+        if self._temp_files_checked:
+            return 0
+        self._temp_files_checked = True
+        return self.clean_stale_temp_files()
 
     def store(self, key: str, image: Image.Image, meta: dict[str, Any]) -> Path:
         """Write the sidecar, then the PNG: a PNG on disk always has its sidecar already.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,49 @@ if TYPE_CHECKING:
 
 Dtype = Literal["auto", "fp32", "fp16", "bf16"]
 DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+#: Weight files that are Python pickles: loading one can run arbitrary code.
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+#: How to get out of a pickle-only checkpoint; appended to the errors that name one.
+PICKLE_HINT = (
+    "convert it to safetensors (DiffusionPipeline.from_pretrained(path, use_safetensors=False)"
+    ".save_pretrained(path, safe_serialization=True)) or, if you trust the files, pass allow_pickle=True"
+)
+
+
+def pickle_only_folders(root: Path) -> list[str]:
+    """Component folders of a local pipeline that hold pickle weights and no ``.safetensors``.
+
+    The components are the ones ``model_index.json`` names (other files, such as an original
+    single-file ``.ckpt`` kept beside the pipeline, are never loaded); without a readable index, every
+    folder under ``root`` (``.`` for the root itself) is checked.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.safetensors"):
+        ...     (root / name).parent.mkdir(exist_ok=True)
+        ...     (root / name).write_bytes(b"")
+        >>> pickle_only_folders(root)
+        ['unet']
+    """
+    try:
+        index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+        components: list[str] | None = [
+            name for name, value in index.items() if not name.startswith("_") and isinstance(value, list)
+        ]
+    except (OSError, ValueError, AttributeError):
+        components = None
+    folders: dict[Path, set[str]] = {}
+    for path in root.rglob("*"):
+        if path.suffix not in PICKLE_SUFFIXES and path.suffix != ".safetensors":
+            continue
+        relative = path.relative_to(root)
+        if components is not None and (len(relative.parts) < 2 or relative.parts[0] not in components):
+            continue
+        if path.is_file():
+            folders.setdefault(path.parent, set()).add("safetensors" if path.suffix == ".safetensors" else "pickle")
+    return sorted(folder.relative_to(root).as_posix() for folder, kinds in folders.items() if kinds == {"pickle"})
 
 
 def resolve_device(device: str) -> str:
@@ -179,6 +223,7 @@ class DiffusersGenerator:
         enable_model_cpu_offload: bool = False,
         enable_attention_slicing: bool = False,
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
     ) -> DiffusersGenerator:
         """Load a pipeline from a hub id or a local directory.
 
@@ -189,10 +234,14 @@ class DiffusersGenerator:
             scheduler: a diffusers scheduler class name (``DPMSolverMultistepScheduler``) to swap in.
             enable_model_cpu_offload: move submodules to the GPU only while they run (small GPUs).
             trust_remote_code: off by default; custom pipeline code runs only when you say so.
+            allow_pickle: off by default: weights load from ``.safetensors`` files only, for a local
+                folder and a hub id alike (a pickled ``.bin`` can run code when loaded). Turn it on
+                for a checkpoint you trust that ships pickle weights only.
 
         Raises:
-            ModelLoadError: the path does not exist, the hub cannot be reached, or the folder is not a
-                diffusers pipeline; the message names the model.
+            ModelLoadError: the path does not exist, the hub cannot be reached, the folder is not a
+                diffusers pipeline, or its weights are pickle files only (without ``allow_pickle``);
+                the message names the model.
         """
         from diffusers import DiffusionPipeline
 
@@ -200,6 +249,11 @@ class DiffusersGenerator:
         torch_dtype = resolve_dtype(dtype, target)
         text = str(model)
         source, is_local = checkpoint_source(text, "model")
+        if is_local and not allow_pickle and (unsafe := pickle_only_folders(Path(source))):
+            raise ModelLoadError(
+                f"local folder {text!r} holds pickle weights only (no .safetensors) in {', '.join(unsafe)}: "
+                f"{PICKLE_HINT}"
+            )
         try:
             with warnings.catch_warnings():
                 # newer diffusers renamed `torch_dtype` to `dtype`; the old name works on every version
@@ -209,12 +263,14 @@ class DiffusersGenerator:
                     torch_dtype=torch_dtype,
                     revision=revision,
                     local_files_only=local_files_only or is_local or hub_offline(),
-                    use_safetensors=None,
+                    use_safetensors=None if allow_pickle else True,
                     trust_remote_code=trust_remote_code,
                 )
         except (OSError, ValueError) as err:
             where = "local folder" if is_local else "hub model"
             hint = "" if is_local else PIPELINE_HUB_HINT
+            if not allow_pickle and "safetensors" in str(err):
+                hint = f" (safetensors weights only, by default: if it ships pickle .bin weights, {PICKLE_HINT})"
             raise ModelLoadError(f"cannot load {where} {text!r}: {first_error_line(err)}{hint}") from err
         if scheduler is not None:
             import diffusers

@@ -21,8 +21,13 @@ def load_generator(
     batch_size: int | None = None,
     local_files_only: bool = False,
     revision: str | None = None,
+    allow_pickle: bool = False,
 ) -> ImageGenerator:
-    """The generator a model spec names."""
+    """The generator a model spec names.
+
+    ``allow_pickle`` lets a hub id or local folder load pickle (``.bin``) weights; by default only
+    ``.safetensors`` weights load (the tiny and synthetic models have no weight files).
+    """
     from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
 
     if spec == "tiny":
@@ -43,6 +48,7 @@ def load_generator(
         dtype=dtype,  # type: ignore[arg-type]
         local_files_only=local_files_only,
         revision=revision,
+        allow_pickle=allow_pickle,
         num_inference_steps=30 if steps is None else steps,
         guidance_scale=7.5 if guidance_scale is None else guidance_scale,
         batch_size=4 if batch_size is None else batch_size,

@@ -1,11 +1,21 @@
-"""The generation stage: (suite, generator) -> images, each generated once and cached."""
+"""The generation stage: (suite, generator) -> images, each generated once and cached.
+
+Images are generated in fixed blocks of the plan (:func:`plan_blocks`): runs of ``batch_size``
+consecutive requests of one category. A block with any image missing from the cache is generated
+whole, so an image is always made in the same batch, beside the same neighbours, whatever the cache
+held; its cache key holds the length of that batch. Several processes may share one cache: each
+block is generated under an inter-process lock, after re-checking the cache, so it is made once.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from filelock import Timeout
 
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
 from pytest_t2ibias.generate.cache import ImageCache, cache_key
@@ -15,6 +25,10 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from pytest_t2ibias.suites.schema import Suite
+
+
+class LockWaitWarning(UserWarning):
+    """Another process held a block's lock past ``ImageCache.lock_timeout``; the block is generated here too."""
 
 
 @dataclass(frozen=True)
@@ -28,9 +42,18 @@ class GeneratedImage:
 
 @dataclass
 class GenerationResult:
+    """The images, in request order.
+
+    ``new``: images that were not in the cache and that this call generated and stored; ``cached``:
+    the others (read from the cache, some of them stored by another process while this one waited);
+    ``new + cached`` is the number of requests. ``generated``: images the generator made in this call,
+    ``new`` plus the cached neighbours regenerated with them in a block (their cached files are kept).
+    """
+
     images: list[GeneratedImage] = field(default_factory=list)
     new: int = 0
     cached: int = 0
+    generated: int = 0
 
     def by_category(self, category: str) -> list[GeneratedImage]:
         return [g for g in self.images if g.request.category == category]
@@ -59,36 +82,194 @@ def plan_requests(
     ]
 
 
+def plan_blocks(requests: Sequence[ImageRequest], block_size: int) -> list[list[ImageRequest]]:
+    """The fixed generation batches of a plan: runs of at most ``block_size`` consecutive requests that
+    never cross a category boundary (a category's last block may be shorter).
+
+    A category's blocks are therefore the same whether it is planned alone (a pytest bias test) or with
+    every other category (``t2ibias generate``). Blocks are the unit of generation, of caching (the
+    block's length is in each key), of locking between processes, and of sharding over ranks.
+
+    Example:
+        >>> from pytest_t2ibias.generate import ImageRequest
+        >>> plan = [ImageRequest(c, 0, i, "a photo", i) for c in ("doctor", "nature") for i in range(3)]
+        >>> [[(r.category, r.image_index) for r in block] for block in plan_blocks(plan, 2)]
+        [[('doctor', 0), ('doctor', 1)], [('doctor', 2)], [('nature', 0), ('nature', 1)], [('nature', 2)]]
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"`block_size` must be an integer >= 1, got {block_size!r}")
+    blocks: list[list[ImageRequest]] = []
+    for request in requests:
+        if blocks and len(blocks[-1]) < block_size and blocks[-1][-1].category == request.category:
+            blocks[-1].append(request)
+        else:
+            blocks.append([request])
+    return blocks
+
+
+@dataclass(eq=False)
+class _Block:
+    requests: list[ImageRequest]
+    keys: list[str]
+    images: list[Image.Image | None]
+    paths: list[Path | None]
+    new: list[bool]
+    generated: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return all(image is not None for image in self.images)
+
+
 def generate_images(
     requests: Sequence[ImageRequest],
     generator: ImageGenerator,
     cache: ImageCache | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> GenerationResult:
-    """Images for ``requests``: cache hits are read, misses generated in batches and stored.
+    """Images for ``requests`` (a plan, in plan order): cache hits are read, the blocks of the plan
+    (:func:`plan_blocks` with ``generator.batch_size``) that miss any image are generated whole.
 
-    Batches follow ``generator.batch_size``; since every image has its own seed, the batch an image
-    lands in does not change it. ``progress(k)`` is called after k more images are done.
+    ``progress(k)`` is called after k more images are done.
+    """
+    return generate_blocks(plan_blocks(requests, generator.batch_size), generator, cache, progress)
+
+
+def generate_blocks(
+    blocks: Sequence[Sequence[ImageRequest]],
+    generator: ImageGenerator,
+    cache: ImageCache | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> GenerationResult:
+    """Images for ``blocks``, each block one ``generate`` call (a share of :func:`plan_blocks`'s blocks,
+    for instance one rank's): the result lists them in block order.
+
+    With a cache, a block whose images are all cached is read without waiting for anything. A block
+    with a miss is generated under its inter-process lock: a lock another process holds is skipped for
+    now and retried once the free blocks are done, then waited for; after taking it, the cache is read
+    again (the other process may have filled it), and only a block still missing an image is generated.
+    Images already cached keep their files; the regenerated copies (identical: same batch) are dropped.
     """
     params = generator.params
-    keys = [cache_key(generator.fingerprint, r.prompt, r.seed, params) for r in requests]
-    slots: list[GeneratedImage | None] = [None] * len(requests)
-    missing: list[int] = []
-    for index, (request, key) in enumerate(zip(requests, keys, strict=True)):
-        image = cache.load(key) if cache is not None else None
-        if image is None:
-            missing.append(index)
-        else:
-            slots[index] = GeneratedImage(request, key, image, cache.png_path(key) if cache else None, True)
+    work: list[_Block] = []
+    for requests in blocks:
+        if not requests:
+            continue
+        if len(requests) > generator.batch_size:
+            raise ValueError(
+                f"a block of {len(requests)} images exceeds the generator's batch size {generator.batch_size}"
+            )
+        keys = [cache_key(generator.fingerprint, r.prompt, r.seed, params, len(requests)) for r in requests]
+        n = len(requests)
+        work.append(_Block(list(requests), keys, [None] * n, [None] * n, [False] * n))
+
+    pending: list[_Block] = []
+    for block in work:
+        if cache is not None:
+            _read(block, cache)
+        if block.complete:
             if progress:
-                progress(1)
-    for start in range(0, len(missing), max(1, generator.batch_size)):
-        batch = missing[start : start + generator.batch_size]
-        images = generator.generate([requests[i].prompt for i in batch], [requests[i].seed for i in batch])
-        if len(images) != len(batch):
-            raise RuntimeError(f"generator {generator.fingerprint} returned {len(images)} images for {len(batch)}")
-        for index, image in zip(batch, images, strict=True):
-            request, key = requests[index], keys[index]
+                progress(len(block.requests))
+        else:
+            pending.append(block)
+
+    if cache is None:
+        for block in pending:
+            _generate(block, generator, params, None)
+            if progress:
+                progress(len(block.requests))
+    elif pending:
+        cache.clean_stale_temp_files_once()
+        _fill_locked(pending, generator, params, cache, progress)
+
+    result = GenerationResult()
+    for block in work:
+        for request, key, image, path, new in zip(
+            block.requests, block.keys, block.images, block.paths, block.new, strict=True
+        ):
+            assert image is not None
+            result.images.append(GeneratedImage(request, key, image, path, cached=not new))
+            result.new += new
+            result.cached += not new
+    result.generated = sum(len(block.requests) for block in work if block.generated)
+    return result
+
+
+def _fill_locked(
+    pending: list[_Block],
+    generator: ImageGenerator,
+    params: dict[str, Any],
+    cache: ImageCache,
+    progress: Callable[[int], None] | None,
+) -> None:
+    waiting = list(pending)
+    while waiting:
+        taken = []
+        for block in waiting:
+            lock = cache.lock(block.keys)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # another process is making it: do the free blocks first
+            try:
+                _complete(block, generator, params, cache)
+            finally:
+                lock.release()
+            taken.append(block)
+            if progress:
+                progress(len(block.requests))
+        waiting = [block for block in waiting if block not in taken]
+        if waiting and not taken:
+            # every remaining block is being made by another process: wait for the first one
+            block = waiting.pop(0)
+            lock = cache.lock(block.keys)
+            try:
+                lock.acquire(timeout=cache.lock_timeout)
+            except Timeout:
+                warnings.warn(
+                    f"t2ibias cache: waited {cache.lock_timeout:g} s for another process to generate a batch "
+                    f"({cache.lock_path(block.keys)}); generating it here too",
+                    LockWaitWarning,
+                    stacklevel=3,
+                )
+                _complete(block, generator, params, cache)
+            else:
+                try:
+                    _complete(block, generator, params, cache)
+                finally:
+                    lock.release()
+            if progress:
+                progress(len(block.requests))
+
+
+def _read(block: _Block, cache: ImageCache) -> None:
+    for index, key in enumerate(block.keys):
+        if block.images[index] is None:
+            image = cache.load(key)
+            if image is not None:
+                block.images[index] = image
+                block.paths[index] = cache.png_path(key)
+
+
+def _complete(block: _Block, generator: ImageGenerator, params: dict[str, Any], cache: ImageCache) -> None:
+    """Under the block's lock: read again, and generate the block only if it still misses an image."""
+    _read(block, cache)
+    if not block.complete:
+        _generate(block, generator, params, cache)
+
+
+def _generate(block: _Block, generator: ImageGenerator, params: dict[str, Any], cache: ImageCache | None) -> None:
+    """Generate the whole block; store (and use) the images that were missing, keep the cached ones."""
+    requests = block.requests
+    images = generator.generate([r.prompt for r in requests], [r.seed for r in requests])
+    if len(images) != len(requests):
+        raise RuntimeError(f"generator {generator.fingerprint} returned {len(images)} images for {len(requests)}")
+    block.generated = True
+    stored: dict[str, Path | None] = {}
+    for slot, (request, key, image) in enumerate(zip(requests, block.keys, images, strict=True)):
+        if block.images[slot] is not None:
+            continue  # cached: keep the file (the regenerated copy is the same image)
+        if key not in stored:
             path = None
             if cache is not None:
                 meta = {
@@ -99,11 +280,11 @@ def generate_images(
                     "prompt_index": request.prompt_index,
                     "image_index": request.image_index,
                     "params": params,
+                    "batch_size": len(requests),
+                    "batch_slot": slot,
                 }
                 path = cache.store(key, image, meta)
-            slots[index] = GeneratedImage(request, key, image, path, False)
-        if progress:
-            progress(len(batch))
-    done = [s for s in slots if s is not None]
-    assert len(done) == len(requests)
-    return GenerationResult(done, new=len(missing), cached=len(requests) - len(missing))
+            stored[key] = path
+        block.images[slot] = image
+        block.paths[slot] = stored[key]
+        block.new[slot] = True
