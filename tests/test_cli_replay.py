@@ -132,6 +132,8 @@ def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path
         "scorer",
         "categories",
         "tests",
+        "not_run",
+        "baselines",
         "unmatched_rows",
         "unmatched_images",
         "dropped_rows",
