@@ -54,6 +54,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_t2ibias._io import clip, short_repr
 from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.errors import LabelsFileError as LabelsFileError
@@ -86,7 +87,7 @@ class _Labelled:
 
     def field(self, name: str, *, is_list: bool) -> str:
         """``where: field `name```, as an error message starts."""
-        return f"{self.where}: field `{self.list_prefix if is_list else self.label_prefix}{name}`"
+        return f"{self.where}: field `{self.list_prefix if is_list else self.label_prefix}{_name(name)}`"
 
 
 class _JsonObject(dict[str, Any]):
@@ -105,8 +106,12 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
 
 
 def _short(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+    return short_repr(value, 80)
+
+
+def _name(value: str) -> str:
+    """A field or column name from the file, on one line and bounded."""
+    return clip(value, 80)
 
 
 class PrecomputedLabels:
@@ -159,7 +164,7 @@ class PrecomputedLabels:
         try:
             content = path.read_bytes()
         except OSError as err:
-            raise LabelsFileError(f"{source}: cannot read labels file: {err}") from None
+            raise LabelsFileError(f"{source}: cannot read labels file: {clip(str(err))}") from None
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError as err:
@@ -216,14 +221,14 @@ class PrecomputedLabels:
             outside = sorted(found - set(terms))
             if outside:
                 raise LabelsFileError(
-                    f"{self.source}: {at}: {outside[0]!r} is not a term of category {category!r}'s {list_name!r} "
+                    f"{self.source}: {at}: {_short(outside[0])} is not a term of category {category!r}'s {list_name!r} "
                     f"list; valid: {terms}"
                 )
             present[list_name] = [t for t in terms if t in found]
         for list_name, given in entry.present.items():
             if list_name not in declared and given:
                 raise LabelsFileError(
-                    f"{self.source}: {entry.field(list_name, is_list=True)}: {given[0]!r} is not a term of "
+                    f"{self.source}: {entry.field(list_name, is_list=True)}: {_short(given[0])} is not a term of "
                     f"category {category!r}, which declares no {list_name!r} list"
                 )
         return record_for(item, category, labels, present)
@@ -260,7 +265,7 @@ class _SuiteCheck:
             valid = self.valid_labels(attribute)
             if label not in valid:
                 raise LabelsFileError(
-                    f"{self.source}: {at}: {label!r} is not a group of attribute {attribute!r}; valid: {valid}"
+                    f"{self.source}: {at}: {_short(label)} is not a group of attribute {attribute!r}; valid: {valid}"
                 )
         for list_name, terms in entry.present.items():
             at = entry.field(list_name, is_list=True)
@@ -271,8 +276,8 @@ class _SuiteCheck:
             for term in terms:
                 if term not in self.lists[list_name]:
                     raise LabelsFileError(
-                        f"{self.source}: {at}: {term!r} is not a term of any {list_name!r} list of suite {suite!r}; "
-                        f"valid: {sorted(self.lists[list_name])}"
+                        f"{self.source}: {at}: {_short(term)} is not a term of any {list_name!r} list of suite "
+                        f"{suite!r}; valid: {sorted(self.lists[list_name])}"
                     )
 
 
@@ -281,15 +286,19 @@ def _parse_json(text: str, source: str) -> dict[str, _Labelled]:
         data = json.loads(text, object_pairs_hook=_json_object)
     except json.JSONDecodeError as err:
         raise LabelsFileError(f"{source}: not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise LabelsFileError(f"{source}: not a labels file: JSON nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise LabelsFileError(f"{source}: not valid JSON: {clip(str(err))}") from None
     if not isinstance(data, _JsonObject):
         raise LabelsFileError(
             f"{source}: a JSON labels file must be an object keyed by image id, got {type(data).__name__}"
         )
     if data.duplicates:
-        raise LabelsFileError(f"{source}: field `image_id`: duplicate image id {data.duplicates[0]!r}")
+        raise LabelsFileError(f"{source}: field `image_id`: duplicate image id {_short(data.duplicates[0])}")
     entries: dict[str, _Labelled] = {}
     for image_id, raw in data.items():
-        where = f"image {image_id!r}"
+        where = f"image {_short(image_id)}"
         if not image_id:
             raise LabelsFileError(f"{source}: field `image_id`: empty image id")
         if not isinstance(raw, _JsonObject):
@@ -298,14 +307,14 @@ def _parse_json(text: str, source: str) -> dict[str, _Labelled]:
             )
         for obj, prefix in [(raw, "")] + [(v, f"{k}.") for k, v in raw.items() if isinstance(v, _JsonObject)]:
             if obj.duplicates:
-                raise LabelsFileError(f"{source}: {where}: field `{prefix}{obj.duplicates[0]}`: given twice")
+                raise LabelsFileError(f"{source}: {where}: field `{_name(prefix + obj.duplicates[0])}`: given twice")
         try:
             entry = _Entry.model_validate(raw)
         except ValidationError as err:
             first = err.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
+            field = _name(".".join(str(part) for part in first["loc"]))
             raise LabelsFileError(
-                f"{source}: {where}: field `{field}`: {first['msg']} (got {_short(first.get('input'))})"
+                f"{source}: {where}: field `{field}`: {clip(first['msg'])} (got {_short(first.get('input'))})"
             ) from None
         present = {k: list(v) for k, v in entry.present.items()}
         entries[image_id] = _Labelled(where, dict(entry.labels), present, "labels.", "present.")
@@ -319,13 +328,15 @@ def _parse_csv(text: str, source: str, checker: _SuiteCheck) -> dict[str, _Label
     except StopIteration:
         raise LabelsFileError(f"{source}: empty CSV file; the header must start with `image_id`") from None
     except csv.Error as err:
-        raise LabelsFileError(f"{source}: line 1: not valid CSV: {err}") from None
+        raise LabelsFileError(f"{source}: line 1: not valid CSV: {clip(str(err))}") from None
     if not header or header[0] != "image_id":
-        raise LabelsFileError(f"{source}: line 1: field `image_id`: the header must start with it, got {header[:1]}")
+        raise LabelsFileError(
+            f"{source}: line 1: field `image_id`: the header must start with it, got {_short(header[:1])}"
+        )
     columns = header[1:]
     dupes = [c for i, c in enumerate(columns) if c in columns[:i]]
     if dupes:
-        raise LabelsFileError(f"{source}: line 1: field `{dupes[0]}`: column given twice")
+        raise LabelsFileError(f"{source}: line 1: field `{_name(dupes[0])}`: column given twice")
     empty = [i + 2 for i, c in enumerate(columns) if not c]
     if empty:
         raise LabelsFileError(f"{source}: line 1: column {empty[0]} has no name")
@@ -333,7 +344,7 @@ def _parse_csv(text: str, source: str, checker: _SuiteCheck) -> dict[str, _Label
     for column in columns:
         if column not in attributes and column not in checker.lists:
             raise LabelsFileError(
-                f"{source}: line 1: field `{column}`: not an attribute or term list of suite "
+                f"{source}: line 1: field `{_name(column)}`: not an attribute or term list of suite "
                 f"{checker.suite.name!r}; attributes: {sorted(attributes)}, lists: {sorted(checker.lists)}"
             )
     entries: dict[str, _Labelled] = {}
@@ -344,7 +355,7 @@ def _parse_csv(text: str, source: str, checker: _SuiteCheck) -> dict[str, _Label
         except StopIteration:
             break
         except csv.Error as err:
-            raise LabelsFileError(f"{source}: line {reader.line_num}: not valid CSV: {err}") from None
+            raise LabelsFileError(f"{source}: line {reader.line_num}: not valid CSV: {clip(str(err))}") from None
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -353,10 +364,10 @@ def _parse_csv(text: str, source: str, checker: _SuiteCheck) -> dict[str, _Label
         image_id = row[0].strip()
         if not image_id:
             raise LabelsFileError(f"{source}: line {line}: field `image_id`: empty image id")
-        where = f"line {line} (image {image_id!r})"
+        where = f"line {line} (image {_short(image_id)})"
         if image_id in lines:
             raise LabelsFileError(
-                f"{source}: {where}: field `image_id`: duplicate image id {image_id!r} "
+                f"{source}: {where}: field `image_id`: duplicate image id {_short(image_id)} "
                 f"(first on line {lines[image_id]})"
             )
         lines[image_id] = line
