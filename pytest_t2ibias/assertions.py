@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from pytest_t2ibias.judge.policy import MetricRule
 from pytest_t2ibias.judge.verdicts import Check, format_checks, judge_bounds
 from pytest_t2ibias.metrics.registry import METRICS, metric_def
 from pytest_t2ibias.metrics.result import CategoryResult
-from pytest_t2ibias.snapshot import Gate, gate_for
+from pytest_t2ibias.snapshot import Gate, gate_for, legacy_path
 
 MAX_IMAGES_SHOWN = 5
 
@@ -196,7 +197,14 @@ def assert_no_regression(result: CategoryResult) -> None:
     if outcome.corrupt:
         pytest.fail(f"{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n{approve} to replace it", pytrace=False)
     if outcome.missing and not outcome.updated:
-        pytest.fail(f"{_header(result)}\nno approved baseline at {outcome.location}\n{approve}", pytrace=False)
+        old = legacy_path(Path(outcome.location)) if outcome.location else None
+        moved = (
+            f"\nan older version kept it at {old}: move the folder (git mv {old.parent} "
+            f"{Path(outcome.location).parent}) and run again"
+            if old
+            else ""
+        )
+        pytest.fail(f"{_header(result)}\nno approved baseline at {outcome.location}{moved}\n{approve}", pytrace=False)
     if outcome.stale:
         changed = "; ".join(outcome.stale)
         pytest.fail(

@@ -13,9 +13,9 @@ The store never loses a baseline:
   files of tests that no longer exist (in the modules that were collected) are removed, and named.
 
 Baselines used to live in syrupy's ``__snapshots__/`` folder. Syrupy deletes every file there it does not
-know whenever ``--snapshot-update`` runs and our tests did not get to assert, so the store moved to its
-own folder; a baseline still at the old place is read from there (and written to the new one when
-approved), never deleted.
+know whenever ``--snapshot-update`` runs and our tests did not get to assert (and fails a run that leaves
+one unused), so the store moved to its own folder. A baseline still at the old place is not read (syrupy
+would still act on it): the test says it is missing and how to move it (``git mv``).
 
 A :class:`Gate` is one test's policy rules bound to its result and its approved baseline. The fixtures
 make one per test and register it for the result they hand out, so a result stays plain data and the
@@ -60,6 +60,12 @@ def baseline_path(test_file: Path, test_name: str, folder: str = BASELINE_DIR) -
     return test_file.parent / folder / test_file.stem / f"{safe}.json"
 
 
+def legacy_path(path: Path) -> Path | None:
+    """Where an older version (through syrupy) kept the baseline at ``path``, when a file is there."""
+    old = path.parent.parent.parent / LEGACY_DIR / path.parent.name / path.name
+    return old if old.is_file() else None
+
+
 @dataclass
 class BaselineStore:
     """The baselines of a run: read once each, written atomically, events kept for the summary."""
@@ -68,10 +74,9 @@ class BaselineStore:
     events: dict[Path, str] = field(default_factory=dict)
 
     def read(self, path: Path) -> tuple[StoredBaseline, Path]:
-        """The baseline for ``path`` (from the legacy folder when only that has it), and where it was."""
+        """The baseline at ``path`` (read once), and where it was read."""
         if path not in self._read:
-            legacy = path.parent.parent.parent / LEGACY_DIR / path.parent.name / path.name
-            source = path if path.exists() or not legacy.is_file() else legacy
+            source = path
             try:
                 raw = source.read_bytes()
             except FileNotFoundError:

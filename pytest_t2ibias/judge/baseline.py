@@ -121,7 +121,7 @@ def parse_baseline(text: str, source: str) -> BaselineRecord:
     if isinstance(data, dict) and "format" in data and data["format"] != BASELINE_FORMAT:
         shown = reprlib.repr(data["format"])
         raise CorruptBaselineError(
-            f"{source}: baseline field `format`: unknown format version {shown} (this version of pytest-t2ibias "
+            f"{source}: baseline field `format`: unknown format {shown} (this version of pytest-t2ibias "
             f"reads format {BASELINE_FORMAT}; upgrade it, or re-approve the baseline)"
         )
     try:
