@@ -10,8 +10,11 @@ level. That, and only that, is tolerated in ``test_batch_size_changes_pixels_at_
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import inspect
+import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,9 +26,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pytest_t2ibias.generate import ImageGenerator
-from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator, ModelLoadError
+from pytest_t2ibias.generate import ImageCache, ImageGenerator, generate_images, plan_blocks, plan_requests
+from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator, ModelLoadError, pickle_only_folders
 from pytest_t2ibias.generate.tiny import TINY_GUIDANCE, TINY_SIZE, TINY_STEPS, tiny_fingerprint
+from pytest_t2ibias.suites.schema import Suite
 
 PROMPTS = ["A doctor performing surgery in a hospital.", "An animal solving a puzzle in a laboratory."]
 
@@ -338,3 +342,173 @@ class TestFromPretrained:
         loaded = _load(saved_tiny, device="auto", dtype="auto")
         assert loaded.params["device_type"] == "cpu"
         assert loaded.params["dtype"] == "float32"
+
+
+def _entries(root: Path) -> dict[str, bytes]:
+    """Every cache entry file (PNG and sidecar) with its bytes; the block lock files are left out."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.parent.name != "locks"
+    }
+
+
+class Recorded:
+    """The tiny generator, recording the seeds of each batch it is asked for."""
+
+    def __init__(self, inner: DiffusersGenerator) -> None:
+        self.inner = inner
+        self.fingerprint = inner.fingerprint
+        self.batch_size = inner.batch_size
+        self.batches: list[list[int]] = []
+
+    @property
+    def params(self) -> dict[str, object]:
+        return self.inner.params
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Image.Image]:
+        self.batches.append(list(seeds))
+        return self.inner.generate(prompts, seeds)
+
+
+class TestBatchesFollowThePlan:
+    """Issue 10 item 12: about 5% of images moved by one level between a CLI run and a pytest run, because
+    only the missing images were batched together. Blocks of the plan are now generated whole."""
+
+    N = 6
+    CATEGORIES = ("doctor", "beauty")
+
+    @pytest.fixture(scope="class")
+    def cold(self, tiny: DiffusersGenerator, suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        root = tmp_path_factory.mktemp("cold")
+        gen = Recorded(rewrap(tiny, batch_size=4))
+        plan = plan_requests(suite, self.N, self.CATEGORIES)
+        generate_images(plan, gen, ImageCache(root))
+        assert gen.batches == [[r.seed for r in block] for block in plan_blocks(plan, 4)]
+        assert [len(b) for b in gen.batches] == [4, 2, 4, 2]
+        return root
+
+    def test_partial_cache_then_the_full_plan_is_byte_identical_to_a_cold_run(
+        self, tiny: DiffusersGenerator, suite: Suite, cold: Path, tmp_path: Path
+    ) -> None:
+        # every third image of the plan already cached, as a cold run made it
+        for meta in sorted(cold.rglob("*.json")):
+            sidecar = json.loads(meta.read_text())
+            if (sidecar["prompt_index"] * 6 + sidecar["image_index"]) % 3 == 0:
+                for source in (meta, meta.with_suffix(".png")):
+                    target = tmp_path / source.relative_to(cold)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source, target)
+        gen = Recorded(rewrap(tiny, batch_size=4))
+        plan = plan_requests(suite, self.N, self.CATEGORIES)
+        result = generate_images(plan, gen, ImageCache(tmp_path))
+        assert (result.new, result.cached, result.generated) == (8, 4, 12)
+        assert gen.batches == [[r.seed for r in block] for block in plan_blocks(plan, 4)]
+        assert _entries(tmp_path) == _entries(cold)
+
+    def test_one_category_then_the_full_plan_is_byte_identical_to_a_cold_run(
+        self, tiny: DiffusersGenerator, suite: Suite, cold: Path, tmp_path: Path
+    ) -> None:
+        """A pytest bias test generates its category alone; ``t2ibias generate`` then does the rest."""
+        gen = Recorded(rewrap(tiny, batch_size=4))
+        generate_images(plan_requests(suite, self.N, ["beauty"]), gen, ImageCache(tmp_path))
+        result = generate_images(plan_requests(suite, self.N, self.CATEGORIES), gen, ImageCache(tmp_path))
+        assert (result.new, result.cached) == (6, 6)
+        assert _entries(tmp_path) == _entries(cold)
+
+
+@pytest.fixture(scope="module")
+def pickled_tiny(tiny: DiffusersGenerator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline saved with pickle weights (the UNet and VAE as .bin; transformers still writes
+    the text encoder as .safetensors)."""
+    path = tmp_path_factory.mktemp("tiny-pickled")
+    tiny.pipeline.save_pretrained(path, safe_serialization=False)
+    return path
+
+
+class TestSafetensorsOnly:
+    """Issue 10 item 13: pickle weights (which run code when loaded) load only when the user opts in."""
+
+    def test_pickle_only_folder_refused_before_loading(
+        self, pickled_tiny: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import diffusers
+
+        def must_not_load(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the pickle weights were opened")
+
+        monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", must_not_load)
+        with pytest.raises(ModelLoadError) as info:
+            _load(pickled_tiny)
+        message = str(info.value)
+        assert message.startswith(
+            f"cannot load local folder '{pickled_tiny}': pickle weights only (no .safetensors) in unet, vae; "
+            "convert it to safetensors"
+        )
+        assert "safe_serialization=True" in message and "allow_pickle=True" in message
+        assert "\n" not in message
+
+    def test_pickle_only_folder_loads_when_allowed(self, tiny: DiffusersGenerator, pickled_tiny: Path) -> None:
+        loaded = _load(pickled_tiny, allow_pickle=True)
+        assert_same_pixels(pixels(loaded.generate(PROMPTS, [71, 72])), pixels(tiny.generate(PROMPTS, [71, 72])))
+
+    def test_pickle_files_outside_the_components_are_not_loaded_and_not_refused(
+        self, saved_tiny: Path, tmp_path: Path
+    ) -> None:
+        copy = Path(shutil.copytree(saved_tiny, tmp_path / "model"))
+        (copy / "v1-5-pruned.ckpt").write_bytes(b"an original checkpoint kept beside the pipeline")
+        (copy / "notes").mkdir()
+        (copy / "notes" / "optimizer.pt").write_bytes(b"")
+        assert pickle_only_folders(copy) == []
+        (copy / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+        (copy / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"")
+        assert pickle_only_folders(copy) == ["unet"]
+
+    @pytest.mark.parametrize(("allow_pickle", "expected"), [(False, True), (True, None)])
+    def test_hub_ids_load_safetensors_only_by_default(
+        self, monkeypatch: pytest.MonkeyPatch, allow_pickle: bool, expected: bool | None
+    ) -> None:
+        import diffusers
+
+        calls: list[dict[str, object]] = []
+
+        def fake_from_pretrained(name: str, **kwargs: object) -> None:
+            calls.append(kwargs)
+            raise OSError("Could not find the necessary `safetensors` weights in {'unet/diffusion_pytorch_model.bin'}")
+
+        monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", fake_from_pretrained)
+        with pytest.raises(ModelLoadError, match=r"^cannot load hub model 'org/model': ") as info:
+            _load("org/model", allow_pickle=allow_pickle)
+        assert calls[0]["use_safetensors"] is expected
+        message = str(info.value)
+        assert ("allow_pickle=True" in message) is not allow_pickle
+        assert "\n" not in message
+
+    def test_off_by_default_everywhere(self) -> None:
+        from pytest_t2ibias.generate.factory import load_generator
+
+        assert inspect.signature(DiffusersGenerator.from_pretrained).parameters["allow_pickle"].default is False
+        assert inspect.signature(load_generator).parameters["allow_pickle"].default is False
+
+    @pytest.mark.parametrize("allow_pickle", [False, True])
+    def test_load_generator_passes_it_on(
+        self, monkeypatch: pytest.MonkeyPatch, suite: Suite, allow_pickle: bool
+    ) -> None:
+        from pytest_t2ibias.generate.factory import load_generator
+
+        seen: dict[str, object] = {}
+
+        def fake(model: str, **kwargs: object) -> str:
+            seen.update(kwargs)
+            return "a generator"
+
+        monkeypatch.setattr(DiffusersGenerator, "from_pretrained", fake)
+        load_generator("org/model", suite, allow_pickle=allow_pickle)
+        assert seen["allow_pickle"] is allow_pickle
+
+    def test_docstring_examples(self) -> None:
+        from pytest_t2ibias.generate import diffusers_adapter
+
+        result = doctest.testmod(diffusers_adapter, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0
+        assert result.failed == 0

@@ -44,7 +44,7 @@ def pickle_only_folders(root: Path) -> list[str]:
         >>> root = Path(tempfile.mkdtemp())
         >>> for name in ("unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.safetensors"):
         ...     (root / name).parent.mkdir(exist_ok=True)
-        ...     (root / name).write_bytes(b"")
+        ...     _ = (root / name).write_bytes(b"")
         >>> pickle_only_folders(root)
         ['unet']
     """
@@ -251,7 +251,7 @@ class DiffusersGenerator:
         source, is_local = checkpoint_source(text, "model")
         if is_local and not allow_pickle and (unsafe := pickle_only_folders(Path(source))):
             raise ModelLoadError(
-                f"local folder {text!r} holds pickle weights only (no .safetensors) in {', '.join(unsafe)}: "
+                f"cannot load local folder {text!r}: pickle weights only (no .safetensors) in {', '.join(unsafe)}; "
                 f"{PICKLE_HINT}"
             )
         try:
