@@ -183,8 +183,9 @@ def load_yaml(text: str, source: str, error: type[T2IBiasError]) -> Any:
     ...
     pytest_t2ibias.errors.T2IBiasError: demo.yaml: line 2: duplicate key 'a'
     """
-    loader = _CheckedLoader(text)
+    loader = None
     try:
+        loader = _CheckedLoader(text)  # reads the stream: a NUL or other unprintable character fails here
         node = loader.get_single_node()
         return None if node is None else loader.construct_document(node)
     except _Rejected as err:
@@ -197,7 +198,8 @@ def load_yaml(text: str, source: str, error: type[T2IBiasError]) -> Any:
         # a scalar the resolver accepts but cannot build (a date like 2024-13-45, a 5,000-digit int)
         raise error(f"{source}: not valid YAML: {clip(str(err))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:

@@ -107,8 +107,9 @@ def test_empty_document_is_none() -> None:
         ("n: " + "9" * 5000 + "\n", "not valid YAML: Exceeds the limit"),
         ("a: *nowhere\n", "undefined alias"),
         ("a: !!python/object:os.system x\n", "not valid YAML"),
+        ("\x00a: 1\n", "special characters are not allowed"),  # found by the fuzzer: raised while opening
     ],
-    ids=["two_documents", "unclosed", "bad_date", "huge_int", "undefined_alias", "python_tag"],
+    ids=["two_documents", "unclosed", "bad_date", "huge_int", "undefined_alias", "python_tag", "nul"],
 )
 def test_unreadable_yaml_is_one_line(text: str, fragment: str) -> None:
     message = error_of(lambda: load_yaml(text, "f.yaml", T2IBiasError), T2IBiasError)
@@ -322,3 +323,10 @@ def test_schema_errors_never_repr_the_whole_input() -> None:
     assert message.startswith("s: field `categories.c.prompts.0`") and "more errors" in message
     message = error_of(lambda: parse_policy({"default": {"composite": {"max": huge}}}, "p"), PolicyError)
     assert message.startswith("p: field `default.composite.max`")
+
+
+def test_field_name_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
+    """Found by the fuzzer: an unknown key ``"line\\nbreak"`` put a line break into the field name."""
+    path = _write(tmp_path, "suite.yaml", SUITE_TEXT + '"line\\nbreak": 1\n')
+    message = error_of(lambda: load_suite(path), SuiteError)
+    assert "field `line break`" in message

@@ -38,7 +38,7 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     errors = err.errors(include_url=False, include_context=False)
     for item in errors[:_SHOW_ERRORS]:
         message = clip(item["msg"].removeprefix("Value error, "), 500)
-        field = ".".join(str(part) for part in item["loc"])
+        field = clip(".".join(str(part) for part in item["loc"]), 120)
         cross = _CROSS_REFERENCE.match(message)
         if cross:
             # Model-level checks name their field (relative to the model) and quote the bad value.
