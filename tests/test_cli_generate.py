@@ -85,7 +85,9 @@ def test_fills_then_reuses_the_cache(capsys: pytest.CaptureFixture[str], tmp_pat
     assert code == 0
     assert (summary(out)["new"], summary(out)["cached"]) == (0, 10)
 
-    code, out, _ = run(capsys, *base, "--images-per-prompt", "3")
+    # A cache key holds the image's batch length and slot (fixed blocks of the plan, docs/generate.md):
+    # with batches of 2, images 0-1 of each prompt keep their block of the run above and image 2 is new.
+    code, out, _ = run(capsys, *base, "--images-per-prompt", "3", "--batch-size", "2")
     assert code == 0
     assert (summary(out)["total"], summary(out)["new"], summary(out)["cached"]) == (15, 5, 10)
     assert len(keys(cache)) == 15
