@@ -132,6 +132,11 @@ class TestCacheKey:
     def test_every_input_changes_the_key(self, changed: tuple[str, str, int, dict[str, Any]]) -> None:
         assert cache_key(*changed) != cache_key(*self.BASE)
 
+    def test_the_batch_length_and_slot_change_the_key(self) -> None:
+        keys = {cache_key(*self.BASE, size, slot) for size, slot in [(None, None), (4, 0), (4, 3), (8, 3), (1, 0)]}
+        assert len(keys) == 5
+        assert cache_key(*self.BASE, 4, 3) == cache_key(*self.BASE, batch_size=4, batch_slot=3)
+
 
 class TestHitAndMiss:
     def test_first_run_new_second_run_cached(self, tmp_path: Path) -> None:
@@ -206,10 +211,10 @@ class TestHitAndMiss:
     def test_keys_follow_fingerprint_and_params(self, tmp_path: Path) -> None:
         gen = make_generator(Counting())
         result = generate_images(requests(2), gen, ImageCache(tmp_path))
-        for g in result.images:
-            # one block of two images: the batch length is part of the key
-            assert g.key == cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 2)
-            assert g.key != cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 1)
+        for slot, g in enumerate(result.images):
+            # one block of two images: the batch's length and the image's slot in it are part of the key
+            assert g.key == cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 2, slot)
+            assert g.key != cache_key(gen.fingerprint, g.request.prompt, g.request.seed, gen.params, 1, 0)
 
     def test_no_cache_writes_nothing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(tmp_path)
@@ -470,7 +475,7 @@ class Recording:
 
 
 def _keys_of(block: Sequence[ImageRequest], gen: Any) -> list[str]:
-    return [cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, len(block)) for r in block]
+    return [cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, len(block), i) for i, r in enumerate(block)]
 
 
 def test_stage_docstring_examples() -> None:
@@ -589,8 +594,9 @@ class TestBatchesFollowThePlan:
             if path != paths[2]:
                 assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp, f"{path.name} was rewritten"
 
-    def test_the_key_holds_the_batch_length(self, tmp_path: Path) -> None:
-        """The same seed made in a batch of another length is another entry (float rounding may differ)."""
+    def test_the_key_holds_the_batch_length_and_slot(self, tmp_path: Path) -> None:
+        """The same seed made in a batch of another length (or in another slot) is another entry: its
+        pixels may differ by float rounding."""
         cache = ImageCache(tmp_path)
         fours = generate_images(requests(4), make_generator(Counting(), batch_size=4), cache)
         twos = generate_images(requests(4), make_generator(Counting(), batch_size=2), cache)
@@ -855,7 +861,7 @@ def test_two_processes_fill_one_cache(tmp_path: Path, no_corruption_warnings: No
     assert len([x for x in names if x.endswith(".json")]) == n
     assert len(names) == 2 * n, "temp files left behind"
     for r in reqs:
-        key = cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, 1)  # batch size 1
+        key = cache_key(gen.fingerprint, r.prompt, r.seed, gen.params, 1, 0)  # batches of one image
         image = cache.load(key)  # a corrupt entry would raise here (warnings are errors)
         assert image is not None
         assert np.array_equal(as_array(image), as_array(noise_image(r.prompt, r.seed)))

@@ -17,10 +17,10 @@ class ImageGenerator(Protocol):
     ``fingerprint`` identifies the weights (hub id + revision, a hash of local files, ...);
     ``params`` are every setting that changes the pixels (steps, guidance, size, dtype, scheduler).
     Both enter the cache key. ``generate`` must make image i from ``prompts[i]`` and ``seeds[i]``
-    alone: not from the other images of the call, nor from their order. The number of images in the
-    call may still move pixels by float rounding (kernels pick their arithmetic by batch shape), so the
-    generation stage calls ``generate`` on fixed blocks of at most ``batch_size`` images of the plan
-    and keeps the block's length in the cache key.
+    alone, not from the other images of the call. The number of images in the call and the image's
+    place in it may still move pixels by float rounding (kernels pick their arithmetic by batch shape),
+    so the generation stage calls ``generate`` on fixed blocks of at most ``batch_size`` images of the
+    plan and keeps the block's length and the image's slot in the cache key.
     """
 
     fingerprint: str

@@ -1,9 +1,9 @@
 """The content-addressed image cache: PNG + JSON sidecar per image, keyed by a hash of everything.
 
-Key = sha256 of (model fingerprint, prompt, seed, generation parameters, length of the batch the image
-is generated in). Prompt text never becomes a path: files are ``<root>/<key[:2]>/<key>.png`` and
-``.json``. The sidecar records the inputs and the PNG's own hash, so a truncated or altered PNG is
-detected, reported with a warning and regenerated.
+Key = sha256 of (model fingerprint, prompt, seed, generation parameters, and the length of the batch
+the image is generated in with its place in it). Prompt text never becomes a path: files are
+``<root>/<key[:2]>/<key>.png`` and ``.json``. The sidecar records the inputs and the PNG's own hash, so
+a truncated or altered PNG is detected, reported with a warning and regenerated.
 
 Several processes may fill one cache: writes are atomic, and :meth:`ImageCache.lock` gives an
 inter-process lock (``<root>/locks/<hash>.lock``, an OS file lock that dies with its holder) so the
@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._io import write_bytes_atomic, write_text_atomic
 
-#: 2: the key holds the length of the batch an image is generated in (format 1 entries are not reused).
+#: 2: the key holds the batch an image is generated in (length, slot); format 1 entries are not reused.
 CACHE_FORMAT = 2
 #: A temp file (``.<name>.<random>.tmp``) untouched this long belongs to a writer that died.
 STALE_TEMP_AGE_S = 3600.0
@@ -40,12 +40,21 @@ class CacheCorruptionWarning(UserWarning):
     """A cache entry was unreadable or inconsistent; it is regenerated."""
 
 
-def cache_key(fingerprint: str, prompt: str, seed: int, params: dict[str, Any], batch_size: int | None = None) -> str:
+def cache_key(
+    fingerprint: str,
+    prompt: str,
+    seed: int,
+    params: dict[str, Any],
+    batch_size: int | None = None,
+    batch_slot: int | None = None,
+) -> str:
     """The hash that names a cached image.
 
-    ``batch_size`` is the number of images in the ``generate`` call that makes this one (the
-    generation stage always passes it): kernels pick their arithmetic by batch shape, so the same
-    seed in a batch of another length may differ by float rounding, and is another entry.
+    ``batch_size`` is the number of images in the ``generate`` call that makes this one and
+    ``batch_slot`` its place in that call (the generation stage always passes both): kernels pick
+    their arithmetic by batch shape and treat some rows apart (the last, say), so the same seed in a
+    batch of another length, or in another slot, may differ by float rounding, and is another entry.
+    What the other images of the batch are does not matter.
     """
     blob = json.dumps(
         {
@@ -54,7 +63,7 @@ def cache_key(fingerprint: str, prompt: str, seed: int, params: dict[str, Any], 
             "prompt": prompt,
             "seed": int(seed),
             "params": params,
-            "batch_size": batch_size,
+            "batch": [batch_size, batch_slot],
         },
         sort_keys=True,
         separators=(",", ":"),

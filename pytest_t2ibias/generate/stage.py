@@ -3,7 +3,7 @@
 Images are generated in fixed blocks of the plan (:func:`plan_blocks`): runs of ``batch_size``
 consecutive requests of one category. A block with any image missing from the cache is generated
 whole, so an image is always made in the same batch, beside the same neighbours, whatever the cache
-held; its cache key holds the length of that batch. Several processes may share one cache: each
+held; its cache key holds that batch's length and the image's slot in it. Several processes may share one cache: each
 block is generated under an inter-process lock, after re-checking the cache, so it is made once.
 """
 
@@ -88,7 +88,8 @@ def plan_blocks(requests: Sequence[ImageRequest], block_size: int) -> list[list[
 
     A category's blocks are therefore the same whether it is planned alone (a pytest bias test) or with
     every other category (``t2ibias generate``). Blocks are the unit of generation, of caching (the
-    block's length is in each key), of locking between processes, and of sharding over ranks.
+    block's length and the image's slot are in each key), of locking between processes, and of
+    sharding over ranks.
 
     Example:
         >>> from pytest_t2ibias.generate import ImageRequest
@@ -159,8 +160,8 @@ def generate_blocks(
             raise ValueError(
                 f"a block of {len(requests)} images exceeds the generator's batch size {generator.batch_size}"
             )
-        keys = [cache_key(generator.fingerprint, r.prompt, r.seed, params, len(requests)) for r in requests]
         n = len(requests)
+        keys = [cache_key(generator.fingerprint, r.prompt, r.seed, params, n, slot) for slot, r in enumerate(requests)]
         work.append(_Block(list(requests), keys, [None] * n, [None] * n, [False] * n))
 
     pending: list[_Block] = []
