@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--batch-size", type=int, default=None, help="images per pipeline call (default 4; tiny: 8)")
     gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
     gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+    gen.add_argument(
+        "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
+    )
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="generate (cached), annotate and measure a suite")
@@ -96,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=None, help="images per pipeline call")
     ev.add_argument("--seed", type=int, default=None, help="suite seed override")
     ev.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+    ev.add_argument(
+        "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
+    )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -135,7 +141,7 @@ def _replay(args: argparse.Namespace) -> int:
     if table.duplicate_lines:
         print(
             f"t2ibias replay: {table.path}: {table.duplicates} duplicate rows dropped (image name already on an "
-            f"earlier line; the first is kept; counted in dropped_rows): {_lines(table.duplicate_lines)}",
+            f"earlier line; the first is kept): {_lines(table.duplicate_lines)}",
             file=sys.stderr,
         )
     if table.bad_rows and not args.allow_bad_rows:
@@ -191,6 +197,7 @@ def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:
         guidance_scale=getattr(args, "guidance_scale", None),
         batch_size=args.batch_size,
         local_files_only=args.local_files_only,
+        allow_pickle=args.allow_pickle,
     )
 
 

@@ -70,6 +70,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
     ),
     ("--t2i-report", "t2ibias_report", "Write the run's results as JSON to this path.", None),
     (
+        "--t2i-allow-pickle",
+        "t2ibias_allow_pickle",
+        "Load pickle (.bin) model weights: true or false (default false: safetensors only).",
+        "false",
+    ),
+    (
         "--t2i-unconfigured",
         "t2ibias_unconfigured",
         "What a bias test does when no model is configured: fail (default) or skip.",
@@ -132,6 +138,11 @@ def check_settings(config: pytest.Config) -> None:
     mode = setting(config, "t2ibias_mode")
     if mode not in ("paper", "strict"):
         raise pytest.UsageError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {mode!r}")
+    pickle = setting(config, "t2ibias_allow_pickle")
+    if pickle not in ("true", "false"):
+        raise pytest.UsageError(
+            f"t2ibias: --t2i-allow-pickle / t2ibias_allow_pickle must be true or false, got {pickle!r}"
+        )
     unconfigured = setting(config, "t2ibias_unconfigured")
     if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(

@@ -176,8 +176,8 @@ def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[Ca
 def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
     """Label every caption of ``path`` and compute every metric (with its interval) of every category.
 
-    Rows that could not be used (no name or caption, or a repeated image name) are left out and counted
-    in ``dropped_rows``; :func:`read_caption_csv` gives them with their line numbers.
+    Rows that could not be used are left out and counted: no name or caption in ``dropped_rows``, a repeated
+    image name in ``duplicate_rows``; :func:`read_caption_csv` gives them with their line numbers.
     """
     return replay_table(read_caption_csv(path), suite, mode=mode, model_name=model_name)
 
@@ -198,6 +198,6 @@ def replay_table(table: CaptionTable, suite: Suite, mode: Mode = "paper", model_
         model=model,
         unmatched_rows=len(unmatched),
         unmatched_images=[row.image for row in unmatched],
-        # RunResult has no field for repeated image names yet: they count as dropped rows.
-        dropped_rows=table.bad_rows,
+        dropped_rows=table.dropped,
+        duplicate_rows=table.duplicates,
     )

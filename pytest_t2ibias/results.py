@@ -92,9 +92,7 @@ class CategoryResultModel(_Model):
 
     def estimates(self) -> dict[str, MetricEstimate]:
         """The metrics as :class:`MetricEstimate` (value, interval, reason)."""
-        return {
-            m: MetricEstimate(v, self.intervals.get(m), self.null_reasons.get(m)) for m, v in self.metrics.items()
-        }
+        return {m: MetricEstimate(v, self.intervals.get(m), self.null_reasons.get(m)) for m, v in self.metrics.items()}
 
 
 class BiasTestResult(_Model):
@@ -138,6 +136,9 @@ class RunResult(_Model):
     unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
     dropped_rows: int = Field(default=0, description="Caption rows without a name or a caption.")
+    duplicate_rows: int = Field(
+        default=0, description="Caption rows whose image name an earlier row already had (the first is kept)."
+    )
 
     @classmethod
     def from_results(

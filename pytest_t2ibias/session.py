@@ -212,6 +212,7 @@ class T2IBiasSession:
                     steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
                     batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
                     revision=self.get("t2ibias_revision"),
+                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError) as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
@@ -485,6 +486,7 @@ class T2IBiasSession:
         for path in self.unused_baselines():
             path.unlink()
             self._pruned.append(path)
+
 
 def _store() -> BaselineStore:
     from pytest_t2ibias.snapshot import BaselineStore

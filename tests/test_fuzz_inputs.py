@@ -567,25 +567,7 @@ KINDS: dict[str, tuple[str, str, Callable[[Path, Suite], None], dict[str, Callab
     "captions": (CAPTIONS_TEXT, "captions.csv", _load_captions_file, CSV_HOSTILE),
     "labels_csv": (LABELS_CSV, "labels.csv", _load_labels_file, CSV_HOSTILE),
 }
-#: Found by this file in judge/baseline.py (not changed here): json.loads recurses, and parse_baseline
-#: lets the RecursionError through instead of a CorruptBaselineError.
-BASELINE_DEEP_JSON_BUG = (
-    "BUG judge/baseline.py parse_baseline: deeply nested JSON (3,000+ levels) raises RecursionError, "
-    "not CorruptBaselineError"
-)
-_KNOWN = {("baseline", "deep_arrays"): BASELINE_DEEP_JSON_BUG, ("baseline", "deep_objects"): BASELINE_DEEP_JSON_BUG}
-CASES = [
-    pytest.param(
-        kind,
-        name,
-        id=f"{kind}-{name}",
-        marks=[pytest.mark.xfail(strict=True, raises=RecursionError, reason=_KNOWN[kind, name])]
-        if (kind, name) in _KNOWN
-        else [],
-    )
-    for kind, (*_, hostile) in KINDS.items()
-    for name in hostile
-]
+CASES = [pytest.param(kind, name, id=f"{kind}-{name}") for kind, (*_, hostile) in KINDS.items() for name in hostile]
 
 
 @pytest.mark.parametrize(("kind", "case"), CASES)
@@ -600,7 +582,7 @@ def test_hostile_input(tmp_path: Path, suite: Suite, kind: str, case: str) -> No
     assert time.perf_counter() - start < 2.0
 
 
-# --- known bugs outside this change (judge/baseline.py), kept visible: strict xfails turn red once fixed ----
+# --- found by this file in judge/baseline.py, fixed there ----------------------------------------------------
 
 
 def _baseline_with_metric(name: str, value: object) -> str:
@@ -609,30 +591,32 @@ def _baseline_with_metric(name: str, value: object) -> str:
     return json.dumps(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG judge/baseline.py parse_baseline: a field name with a line break (a metric id `a\\nb` with an "
-    "invalid value) gives a two-line CorruptBaselineError message",
-)
 def test_baseline_field_name_with_line_break_is_one_line() -> None:
     from pytest_t2ibias.judge.baseline import parse_baseline
 
     loads_or_clean_error(lambda: parse_baseline(_baseline_with_metric("a\nb", "x"), "b.json"), "b.json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG judge/baseline.py parse_baseline: the field name is not bounded (a 100,000-character metric id "
-    "with an invalid value gives a 100,000-character message)",
-)
 def test_baseline_field_name_is_bounded() -> None:
+    from pytest_t2ibias.errors import CorruptBaselineError
     from pytest_t2ibias.judge.baseline import parse_baseline
 
-    loads_or_clean_error(lambda: parse_baseline(_baseline_with_metric("k" * 100_000, "x"), "b.json"), "b.json")
+    with pytest.raises(CorruptBaselineError) as err:
+        parse_baseline(_baseline_with_metric("k" * 100_000, "x"), "b.json")
+    assert len(str(err.value)) < 500
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=BASELINE_DEEP_JSON_BUG)
 def test_baseline_deep_json_is_a_corrupt_baseline() -> None:
     from pytest_t2ibias.judge.baseline import parse_baseline
 
     loads_or_clean_error(lambda: parse_baseline("[" * 100_000 + "]" * 100_000, "b.json"), "b.json")
+
+
+def test_baseline_with_a_repeated_key_is_corrupt() -> None:
+    from pytest_t2ibias.errors import CorruptBaselineError
+    from pytest_t2ibias.judge.baseline import parse_baseline
+
+    text = BASELINE_TEXT.replace('"metrics": {', '"metrics": {"male_share": {"value": 0.1}, ', 1)
+    assert text != BASELINE_TEXT
+    with pytest.raises(CorruptBaselineError, match=r"b\.json: baseline has the key male_share twice"):
+        parse_baseline(text, "b.json")

@@ -136,7 +136,7 @@ class TestPlanRequests:
 
     @pytest.mark.parametrize("n", [0, -1])
     def test_images_per_prompt_below_one(self, suite: Suite, n: int) -> None:
-        with pytest.raises(ValueError, match=rf"`images_per_prompt` must be >= 1, got {n}"):
+        with pytest.raises(ValueError, match=rf"`images_per_prompt` must be between 1 and 100000, got {n}"):
             plan_requests(suite, n)
 
     def test_repeated_category_not_planned_twice(self, suite: Suite) -> None:

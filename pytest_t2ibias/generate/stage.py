@@ -20,6 +20,7 @@ from filelock import Timeout
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
 from pytest_t2ibias.generate.cache import ImageCache, cache_key
 from pytest_t2ibias.generate.seeds import image_seed
+from pytest_t2ibias.suites.schema import MAX_IMAGES_PER_PROMPT
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -67,8 +68,8 @@ def plan_requests(
 ) -> list[ImageRequest]:
     """Every image of the suite with its own seed (suite order: category, prompt, image)."""
     n = suite.images_per_prompt if images_per_prompt is None else images_per_prompt
-    if n < 1:
-        raise ValueError(f"`images_per_prompt` must be >= 1, got {n}")
+    if not 1 <= n <= MAX_IMAGES_PER_PROMPT:
+        raise ValueError(f"`images_per_prompt` must be between 1 and {MAX_IMAGES_PER_PROMPT}, got {n}")
     chosen = list(suite.categories) if categories is None else list(dict.fromkeys(categories))
     unknown = [c for c in chosen if c not in suite.categories]
     if unknown:

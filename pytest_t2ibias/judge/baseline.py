@@ -15,7 +15,7 @@ import json
 import reprlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -115,9 +115,13 @@ def parse_baseline(text: str, source: str) -> BaselineRecord:
     if "\ufffd" in text:
         raise CorruptBaselineError(f"{source}: baseline is not UTF-8 text")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as err:
+        raise CorruptBaselineError(f"{source}: baseline has the key {err.key} twice") from None
     except ValueError as err:
         raise CorruptBaselineError(f"{source}: baseline is not valid JSON ({err})") from None
+    except RecursionError:
+        raise CorruptBaselineError(f"{source}: baseline is not a baseline (JSON nested too deep)") from None
     if isinstance(data, dict) and "format" in data and data["format"] != BASELINE_FORMAT:
         shown = reprlib.repr(data["format"])
         raise CorruptBaselineError(
@@ -128,9 +132,31 @@ def parse_baseline(text: str, source: str) -> BaselineRecord:
         return BaselineRecord.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<top level>"
+        field = ".".join(_shown(p) for p in first["loc"]) or "<top level>"
         shown = reprlib.repr(first.get("input"))
         raise CorruptBaselineError(f"{source}: baseline field `{field}`: {first['msg']} (got {shown})") from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = _shown(key)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a repeated key (json would keep the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _shown(part: object) -> str:
+    """A field-name part on one line and bounded, whatever the file holds."""
+    text = " ".join(str(part).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_gated(stored: BaselineRecord, gated: Iterable[str], source: str) -> None:

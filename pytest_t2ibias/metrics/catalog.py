@@ -49,7 +49,11 @@ def representation_parity(stats: Stats) -> dict[str, float]:
 
 
 @count_metric(
-    "unknown_rate", reads=[LABELS], requires=["attribute"], better="lower", outcome=Outcome(kind="unknown"),
+    "unknown_rate",
+    reads=[LABELS],
+    requires=["attribute"],
+    better="lower",
+    outcome=Outcome(kind="unknown"),
     drivers="unknown",
 )
 def unknown_rate(stats: Stats) -> NDArray[np.float64]:
