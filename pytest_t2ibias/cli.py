@@ -223,6 +223,8 @@ def _generate(args: argparse.Namespace) -> int:
         f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.root}: "
         f"{result.new} new, {result.cached} cached"
     )
+    if result.generated != result.new:
+        print(f"{result.generated} generated (the new images and the cached ones in their blocks)")
     return 0
 
 

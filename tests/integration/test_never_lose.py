@@ -231,3 +231,55 @@ def test_synthetic_config_is_found_from_the_rootdir(doctor_project: pytest.Pytes
     os.chdir(sub)
     result = doctor_project.runpytest(*FAST_ARGS, str(doctor_project.path))
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+
+
+# -- 11. work done once: each image generated once and each category scored once across xdist workers ----------
+
+COUNTING = """
+import os
+from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
+
+_generate, _annotate = SyntheticGenerator.generate, SyntheticAnnotator.annotate
+
+
+def _count(name, n):
+    with open(os.path.join(os.environ["T2IBIAS_COUNTS"], name), "a") as handle:
+        handle.write(f"{n}\\n")
+
+
+def generate(self, prompts, seeds):
+    _count("generations", len(prompts))
+    return _generate(self, prompts, seeds)
+
+
+def annotate(self, items, category):
+    _count("scored", 1)
+    return _annotate(self, items, category)
+
+
+SyntheticGenerator.generate, SyntheticAnnotator.annotate = generate, annotate
+"""
+
+
+def test_xdist_workers_generate_each_image_once_and_score_each_category_once(
+    regression_project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regression_project.makeconftest(COUNTING)
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    monkeypatch.setenv("T2IBIAS_COUNTS", str(counts))
+    args = ("-p", "no:cacheprovider", "--t2i-images-per-prompt", "40", "--t2i-cache", "cache", *FAIR)
+    approved = regression_project.runpytest(*args, "-n", "2", "--t2i-update-baselines")
+    assert approved.ret == pytest.ExitCode.OK, approved.stdout.str()
+    compared = regression_project.runpytest(*args, "-n", "2")  # both workers need both categories (the family)
+    assert compared.ret == pytest.ExitCode.OK, compared.stdout.str()
+
+    def total(name: str) -> int:
+        path = counts / name
+        return sum(int(x) for x in path.read_text().split()) if path.exists() else 0
+
+    distinct = len(list((regression_project.path / "cache").rglob("*.png")))
+    assert distinct == 80  # doctor and culture, 40 images each
+    assert total("generations") == distinct
+    assert total("scored") == 2
