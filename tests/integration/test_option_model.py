@@ -149,3 +149,27 @@ def test_non_integer_images_per_prompt_is_a_usage_error(pytester: pytest.Pyteste
     pytester.makepyfile(test_bias=REPORTING_TEST)
     result = run_bias(pytester, "--t2i-model", "synthetic", "--t2i-images-per-prompt", "ten", common=NO_CACHE)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("option", "make", "message"),
+    [
+        ("--t2i-report=out", "folder", r"--t2i-report / t2ibias_report must be a file, \S+/out is a folder"),
+        ("--t2i-cache=cache", "file", r"--t2i-cache / t2ibias_cache must be a folder, \S+/cache is a file"),
+        ("--t2i-images-per-prompt=0", None, r"t2ibias_images_per_prompt must be between 1 and 100000, got 0"),
+        ("--t2i-images-per-prompt=10000000000", None, r"t2ibias_images_per_prompt must be between 1 and 100000, .*"),
+    ],
+)
+def test_bad_paths_and_sizes_are_one_usage_error_before_any_test(
+    pytester: pytest.Pytester, option: str, make: str | None, message: str
+) -> None:
+    pytester.makepyfile(test_bias=REPORTING_TEST)
+    target = option.split("=", 1)[1]
+    if make == "folder":
+        pytester.mkdir(target)
+    elif make == "file":
+        (pytester.path / target).write_text("not a folder")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--t2i-model=synthetic", option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.re_match_lines([rf"ERROR: t2ibias: {message}$"])
+    result.stdout.no_re_match_line(r".*RESULT.*")
