@@ -431,9 +431,17 @@ class T2IBiasSession:
             self._worker_runs.append(RunResult.model_validate_json(data))
 
     def merged_result(self) -> RunResult:
+        """Every process's results as one, categories in suite order (workers finish in any order)."""
+        from pytest_t2ibias.errors import T2IBiasError
         from pytest_t2ibias.results import RunResult
 
-        return RunResult.merge([self.run_result(), *self._worker_runs])
+        run = RunResult.merge([self.run_result(), *self._worker_runs])
+        try:
+            order = {name: i for i, name in enumerate(self.load_suite().categories)}
+        except T2IBiasError:
+            order = {}
+        ranked = sorted(run.categories, key=lambda c: (order.get(c, len(order)), c))
+        return run.model_copy(update={"categories": {c: run.categories[c] for c in ranked}})
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

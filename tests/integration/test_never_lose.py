@@ -258,7 +258,12 @@ def annotate(self, items, category):
     return _annotate(self, items, category)
 
 
-SyntheticGenerator.generate, SyntheticAnnotator.annotate = generate, annotate
+def pytest_configure(config):
+    SyntheticGenerator.generate, SyntheticAnnotator.annotate = generate, annotate
+
+
+def pytest_unconfigure(config):  # the classes outlive this in-process run: put them back
+    SyntheticGenerator.generate, SyntheticAnnotator.annotate = _generate, _annotate
 """
 
 
