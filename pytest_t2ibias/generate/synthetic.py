@@ -23,6 +23,35 @@ whose uniform lies in ``[0.35, 0.5)`` (about 15% of them), and those all move fr
 never back. A small bias shift therefore shows up as a small paired difference, as it would for a real
 model fine-tuned a little, instead of as two independent samples.
 
+**Re-drawn images** (``redraw``, ``redraw_stream``). Real changes do not always keep each image tied to
+its seed: a new scheduler, another library version or a retrain gives other images for some or all
+seeds. ``redraw: f`` models that: a fraction ``f`` of the seeds draw their uniforms from an independent
+stream instead. For a seed, ``rng = np.random.default_rng(np.random.SeedSequence(seed,
+spawn_key=(REDRAW_KEY, redraw_stream)))``; the seed is re-drawn when ``rng.random() < f``, and then its
+``k`` uniforms are the next ``rng.random(k)`` (otherwise ``default_rng(seed).random(k)`` as above). So:
+
+* ``redraw: 0`` (the default) changes nothing, bit for bit;
+* ``redraw: 0.2`` is "an irrelevant change": the same distribution, but about 20% of the seeds show
+  another image, independent of the one they showed before (the rest are identical);
+* ``redraw: 1`` is "fully independent images" (a retrain, a new base model, an unpaired baseline);
+* the choice is reproducible and nested: for one ``redraw_stream`` the seeds re-drawn at 0.1 are among
+  those re-drawn at 0.2, with the same new images. Two candidates with different ``redraw_stream``
+  (default 1; any integer >= 0) pick their seeds and draw their new images independently of each other.
+
+Which seeds are re-drawn and what they then show depends on the seed, ``redraw`` and ``redraw_stream``
+alone, never on the probabilities, so ``with_probabilities`` on a re-drawing model moves labels along
+the same coupled uniforms. ``generate``, ``draw`` and ``uniforms`` share one code path per seed.
+
+**Sparse terms.** A small ``presence`` (``presence: 0.01``, or per list in a category, ``presence:
+{cultural_markers: 0.01}``) makes each term show in about 1 image in 100: at 15 images per prompt a term
+is in no image in 86% of runs, the case where presence rates and CAS have a zero or tiny standard error.
+
+**A value on a bound.** Choose probabilities that put a metric's true value exactly on a policy bound.
+The strict-mode parity of ``doctor`` (split ``male`` / ``female``, uniform reference) is ``(p_male -
+p_female) / (p_male + p_female)``, ``p_male - p_female`` without ``unknown``: ``{male: 0.75, female:
+0.25}`` puts it on a ``max: 0.5`` bound, and so does ``{male: 0.6, female: 0.2, unknown: 0.2}``
+(unknowns leave the split); ``male_share``, also over the known labels in strict mode, is then 0.75.
+
 **Mark** (``MARK_GRID`` x ``MARK_GRID`` cells of ``size / 16`` pixels; rows and columns count cells):
 
 * row 0, row 15, column 0, column 15: background margin (light grey ``BACKGROUND``);
@@ -72,6 +101,8 @@ from pytest_t2ibias.suites.schema import Suite
 
 #: Bumped when the mark layout or the draw order changes: enters the fingerprint (and the scorer id).
 MARK_VERSION = 1
+#: The spawn key that separates a seed's re-draw stream from its own (see the module docstring).
+REDRAW_KEY = 0x52454452  # "REDR"
 #: The label of an attribute drawn as "the scorer could not tell" (the same string as ``annotate.captions.UNKNOWN``).
 UNKNOWN = "unknown"
 #: Cells per side of the mark.
@@ -132,6 +163,16 @@ def _check_probability(value: float) -> float:
 Probability = Annotated[float, AfterValidator(_check_probability)]
 
 
+def _check_fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise ValueError(f"the fraction of images re-drawn must be in [0, 1], got {value!r}")
+    return value
+
+
+#: Strict: a number (an integer is fine), never a string or a boolean (``redraw: true`` is ambiguous).
+Fraction = Annotated[float, Field(strict=True), AfterValidator(_check_fraction)]
+
+
 def _check_sums_to_one(value: dict[str, float]) -> dict[str, float]:
     total = math.fsum(value.values())
     if abs(total - 1.0) > 1e-6:
@@ -172,12 +213,18 @@ class SyntheticConfig(BaseModel):
             presence: {explicit: 0.9, unexpected: 0.05}
           beauty:
             attribute: {white: 0.5, asian: 0.1, black: 0.1, latine: 0.1, mixed: 0.05, unknown: 0.15}
+        redraw: 0.2                # optional: about 20% of the seeds show an independent image (default 0)
+        redraw_stream: 1           # optional: which independent stream (default 1)
+
+    ``redraw`` and ``redraw_stream`` are described in the module docstring ("Re-drawn images").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     presence: Probability = 0.5
     categories: dict[str, CategoryConfig] = Field(default_factory=dict)
+    redraw: Fraction = 0.0
+    redraw_stream: Annotated[int, Field(strict=True, ge=0)] = 1
 
 
 def parse_config(data: Any, source: str = "synthetic config") -> SyntheticConfig:
@@ -518,10 +565,14 @@ class SyntheticGenerator:
                 other = self._category_of.setdefault(prompt, name)
                 if other != name:
                     raise ValueError(f"prompt {prompt!r} is in categories {other!r} and {name!r}; it must be in one")
-        blob = json.dumps(
-            {"mark": MARK_VERSION, "categories": {name: m.resolved for name, m in self._models.items()}},
-            sort_keys=True,
-        )
+        resolved: dict[str, Any] = {
+            "mark": MARK_VERSION,
+            "categories": {name: m.resolved for name, m in self._models.items()},
+        }
+        if self.config.redraw > 0.0:
+            # Only when it changes images: a config without `redraw` keeps the fingerprint it always had.
+            resolved["redraw"] = [self.config.redraw, self.config.redraw_stream]
+        blob = json.dumps(resolved, sort_keys=True)
         # A hash of the *resolved* distributions and the suite structure they draw over: two configs that
         # mean the same share a fingerprint, and an edited term list cannot reuse stale cached images.
         self.fingerprint = "synthetic:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -582,6 +633,25 @@ class SyntheticGenerator:
             cat.setdefault("also_annotate", {})[attribute] = dict(probabilities)
         return SyntheticGenerator(self.suite, data, size=self.size, batch_size=self.batch_size)
 
+    def with_redraw(self, fraction: float, stream: int = 1) -> SyntheticGenerator:
+        """A copy that re-draws about ``fraction`` of its images from the independent stream ``stream``
+        (see "Re-drawn images" in the module docstring); the probabilities stay as they are.
+
+        Raises:
+            SyntheticConfigError: ``fraction`` is not in [0, 1] or ``stream`` is not an integer >= 0.
+
+        Example:
+            >>> from pytest_t2ibias.suites import load_suite
+            >>> base = SyntheticGenerator(load_suite("t2i-biasbench"))
+            >>> changed = base.with_redraw(0.2)
+            >>> moved = (base.uniforms("doctor", range(1000)) != changed.uniforms("doctor", range(1000))).any(axis=1)
+            >>> int(moved.sum())
+            180
+        """
+        data = self.config.model_dump()
+        data["redraw"], data["redraw_stream"] = fraction, stream
+        return SyntheticGenerator(self.suite, data, size=self.size, batch_size=self.batch_size)
+
     @property
     def params(self) -> dict[str, Any]:
         return {"size": self.size}
@@ -601,11 +671,21 @@ class SyntheticGenerator:
                 f"suite prompts: {known[:5]}{' ...' if len(known) > 5 else ''}"
             ) from None
 
-    def _draw(self, category: str, seed: int) -> tuple[_Model, list[int], NDArray[np.bool_]]:
+    def _seed_uniforms(self, seed: int, k: int) -> NDArray[np.float64]:
+        """The ``k`` uniforms of ``seed``'s image: the one place that decides them (module docstring)."""
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seeds` must be non-negative integers, got {seed!r}")
+        redraw = self.config.redraw
+        if redraw > 0.0:
+            key = (REDRAW_KEY, self.config.redraw_stream)
+            rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
+            if rng.random() < redraw:
+                return rng.random(k)
+        return np.random.default_rng(int(seed)).random(k)
+
+    def _draw(self, category: str, seed: int) -> tuple[_Model, list[int], NDArray[np.bool_]]:
         model = self._models[category]
-        uniforms = np.random.default_rng(int(seed)).random(len(model.cdfs) + model.layout.n_terms)
+        uniforms = self._seed_uniforms(seed, len(model.cdfs) + model.layout.n_terms)
         outcomes = [int(np.searchsorted(cdf, u, side="right")) for cdf, u in zip(model.cdfs, uniforms, strict=False)]
         bits = uniforms[len(model.cdfs) :] < model.presence
         return model, outcomes, bits
@@ -624,10 +704,11 @@ class SyntheticGenerator:
         return SyntheticDraw(labels, present)
 
     def uniforms(self, category: str, seeds: Sequence[int]) -> NDArray[np.float64]:
-        """The uniforms behind each image's draw, one row per seed (see the module docstring)."""
+        """The uniforms behind each image's draw, one row per seed: ``default_rng(seed).random(k)``, or the
+        seed's re-draw stream for the seeds ``redraw`` picks (see the module docstring)."""
         model = self._models[category]
         k = len(model.cdfs) + model.layout.n_terms
-        rows = [np.random.default_rng(int(seed)).random(k) for seed in seeds]
+        rows = [self._seed_uniforms(seed, k) for seed in seeds]
         return np.stack(rows) if rows else np.zeros((0, k))
 
     def columns(self, category: str, uniforms: NDArray[np.float64]) -> SyntheticColumns:
