@@ -16,7 +16,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,6 +66,8 @@ class TypeTable:
 
     values: Mapping[str, NDArray[np.int64]]
     counts: NDArray[np.int64]
+    #: the label vocabulary the ``labels`` values index (default: the data's own, observed labels)
+    label_names: tuple[str, ...] | None = None
 
 
 def image_features(data: CategoryData, feature: str) -> NDArray[np.int64]:
@@ -114,7 +116,7 @@ def stats_of(data: CategoryData, table: TypeTable, counts: NDArray[np.int64] | N
     weights = np.asarray(counts, dtype=np.float64)
     if weights.ndim == 1:
         weights = weights[None, :]
-    names = data.label_codes().names if data.attribute is not None else ()
+    names = table.label_names if table.label_names is not None else _observed_names(data)
     groups = np.zeros((weights.shape[0], len(names)))
     if LABELS in table.values and names:
         onehot = np.zeros((len(table.counts), len(names)))
@@ -131,6 +133,63 @@ def stats_of(data: CategoryData, table: TypeTable, counts: NDArray[np.int64] | N
     return _stats(data, names, weights.sum(axis=1), groups, anys, hits)
 
 
+def _observed_names(data: CategoryData) -> tuple[str, ...]:
+    return data.label_codes().names if data.attribute is not None else ()
+
+
+#: The two priors the posterior interval is computed under (see :func:`posterior_table`).
+Prior = Literal["perks", "jeffreys"]
+PRIORS: tuple[Prior, ...] = ("perks", "jeffreys")
+
+
+def posterior_table(
+    data: CategoryData, features: tuple[str, ...], prior: Prior = "perks"
+) -> tuple[TypeTable, NDArray[np.float64]]:
+    """The observed types plus prior cells, and the Dirichlet parameters over them (counts + prior).
+
+    A group-share metric from a few images is uncertain most where a group was never drawn: a bootstrap
+    of such data never draws it either (an interval of parity collapses to [-1, -1]). The posterior gives
+    every group of the attribute (strict mode: every declared group, drawn or not; paper mode: the
+    observed ones) prior pseudo-images spread over the corners of the presence statistics:
+
+    * ``perks``: one pseudo-image in all (a weak prior: many declared groups do not swamp a few images);
+    * ``jeffreys``: half a pseudo-image per group (Jeffreys' prior for the group shares).
+
+    For two groups the two agree. Statistics without labels give half a pseudo-image to each corner of
+    their space (no term / every term of each list: Jeffreys' Beta(1/2, 1/2) for a share of images), and
+    so do the corners of a metric that reads both, when that is more.
+    """
+    table = type_table(data, features)
+    observed = _observed_names(data)
+    names = observed
+    if LABELS in features and data.attribute is not None and data.mode == "strict":
+        names = observed + tuple(g for g in data.attribute.groups if g not in observed)
+    others = [f for f in features if f != LABELS]
+    corners = [
+        np.array([0, 1] if f.startswith("any:") else [0, data.present[f.partition(":")[2]].shape[1]], np.int64)
+        for f in others
+    ]
+    grids = np.meshgrid(*corners, indexing="ij") if corners else []
+    combos = np.stack([g.ravel() for g in grids], axis=1) if corners else np.zeros((1, 0), np.int64)
+    if LABELS in features:
+        code = {name: i for i, name in enumerate(names)}
+        prior_groups = list(data.attribute.groups) if data.attribute is not None and data.mode == "strict" else observed
+        labels = np.repeat(np.array([code[g] for g in prior_groups], np.int64), len(combos))
+        rest = np.tile(combos, (len(prior_groups), 1))
+    else:
+        labels = np.zeros(len(combos), np.int64)
+        rest = combos
+    groups = len(labels) // len(combos) if LABELS in features else 0
+    total = 1.0 if prior == "perks" or not groups else 0.5 * groups
+    weight = max(total, 0.5 * len(combos)) / len(labels)
+    values: dict[str, NDArray[np.int64]] = {}
+    for f in features:
+        prior_values = labels if f == LABELS else rest[:, others.index(f)]
+        values[f] = np.concatenate([table.values[f], prior_values]).astype(np.int64)
+    alpha = np.concatenate([table.counts.astype(np.float64), np.full(len(labels), weight)])
+    return TypeTable(values, np.concatenate([table.counts, np.zeros(len(labels), np.int64)]), names), alpha
+
+
 def point_stats(data: CategoryData) -> Stats:
     """Every statistic of the data itself (one sample), counted straight from the columns."""
     names: tuple[str, ...] = ()
@@ -144,6 +203,22 @@ def point_stats(data: CategoryData) -> Stats:
     return _stats(data, names, np.array([float(data.n)]), groups, anys, hits)
 
 
+def resplit(stats: Stats, shares: Mapping[str, float]) -> Stats:
+    """The same samples with each one's known labels re-split by ``shares`` (images with an unknown label,
+    and every term found, as they are)."""
+    assert stats.attribute is not None
+    observed = stats.label_names
+    names = observed + tuple(g for g in shares if g not in observed)
+    known = np.array([name in stats.attribute.groups for name in observed], dtype=bool)
+    total = stats.groups[:, known].sum(axis=1) if known.any() else np.zeros(stats.samples)
+    groups = np.zeros((stats.samples, len(names)))
+    groups[:, : len(observed)] = stats.groups
+    for i, name in enumerate(names):
+        if name in shares:
+            groups[:, i] = total * shares[name]
+    return Stats(stats.spec, stats.attribute, stats.mode, names, stats.n, groups, stats.anys, stats.hits, stats.sizes)
+
+
 def _stats(
     data: CategoryData,
     names: tuple[str, ...],
@@ -154,6 +229,14 @@ def _stats(
 ) -> Stats:
     sizes = {name: int(m.shape[1]) for name, m in data.present.items()}
     return Stats(data.spec, data.attribute, data.mode, names, n, groups, anys, hits, sizes)
+
+
+def dirichlet_draws(alpha: NDArray[np.float64], n: int, n_draws: int, seed: int, stream: str) -> NDArray[np.float64]:
+    """``n_draws`` posterior draws of the types' shares (Dirichlet(``alpha``)), scaled to ``n`` images."""
+    rng = np.random.default_rng([seed, zlib.crc32(("posterior:" + stream).encode())])
+    if len(alpha) == 0:
+        return np.zeros((n_draws, 0))
+    return rng.dirichlet(alpha, size=n_draws) * n
 
 
 def multinomial_draws(counts: NDArray[np.int64], n_boot: int, seed: int, stream: str) -> NDArray[np.int64]:

@@ -14,13 +14,25 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.metrics.counts import multinomial_draws, stats_of, type_table
+from pytest_t2ibias.metrics.counts import (
+    LABELS,
+    PRIORS,
+    Prior,
+    dirichlet_draws,
+    multinomial_draws,
+    point_stats,
+    posterior_table,
+    resplit,
+    stats_of,
+    type_table,
+)
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
-from pytest_t2ibias.metrics.engine import CategoryMetrics, reported_metrics
+from pytest_t2ibias.metrics.engine import CategoryMetrics, compute_data, reported_metrics
 from pytest_t2ibias.metrics.registry import MetricDef, Outcome, metric_def, reads_of
 
 #: Bootstrap replicates for metric intervals (seeded: same data, same intervals).
@@ -113,9 +125,19 @@ def bootstrap_intervals(
 
 
 def bootstrap_draws(
-    data: CategoryData, n_boot: int, seed: int, metrics: Collection[str] | None = None
+    data: CategoryData,
+    n_boot: int,
+    seed: int,
+    metrics: Collection[str] | None = None,
+    kind: Literal["bootstrap", "posterior"] = "bootstrap",
+    prior: Prior = "perks",
 ) -> dict[str, NDArray[np.float64]]:
-    """Every scalar metric's bootstrap replicates (NaN where a replicate has no value)."""
+    """Every scalar metric's bootstrap replicates (NaN where a replicate has no value).
+
+    With ``kind="posterior"`` a count metric's draws come from the posterior of its image types instead
+    (:func:`~pytest_t2ibias.metrics.counts.posterior_table`: the counts plus a Jeffreys prior); data metrics
+    are bootstrapped either way.
+    """
     count_groups: dict[tuple[str, ...], list[tuple[str, MetricDef]]] = {}
     data_metrics: list[tuple[str, MetricDef]] = []
     for metric_id in reported_metrics(data):
@@ -132,8 +154,13 @@ def bootstrap_draws(
     out: dict[str, NDArray[np.float64]] = {}
     for reads, members in count_groups.items():
         # metrics that read the same statistics share their replicates
-        table = type_table(data, reads)
-        stats = stats_of(data, table, multinomial_draws(table.counts, n_boot, seed, ",".join(reads)))
+        if kind == "posterior":
+            table, alpha = posterior_table(data, reads, prior)
+            stream = f"{prior}:{','.join(reads)}"
+            stats = stats_of(data, table, dirichlet_draws(alpha, data.n, n_boot, seed, stream))
+        else:
+            table = type_table(data, reads)
+            stats = stats_of(data, table, multinomial_draws(table.counts, n_boot, seed, ",".join(reads)))
         for metric_id, definition in members:
             assert definition.counts is not None
             try:
@@ -203,21 +230,232 @@ class MetricEstimate:
 def with_intervals(
     data: CategoryData, metrics: CategoryMetrics, seed: int = 0, n_boot: int = N_BOOT
 ) -> dict[str, MetricEstimate]:
-    """Every metric's estimate: Wilson for the mean of a per-image outcome, the seeded bootstrap otherwise."""
+    """Every metric's estimate with its 95 % interval, the kind the registry says:
+
+    * the mean of a per-image outcome: Wilson's score interval;
+    * a count metric: a robust posterior interval (:func:`posterior_interval`), which keeps its coverage at
+      small n where a bootstrap collapses (no image of a group drawn: every resample lacks it too);
+    * a data metric (captions, embeddings): the seeded percentile bootstrap.
+    """
     # only metrics with a value get an interval (a resample never has a value its data lacks)
     scalar = [m for m, v in metrics.metrics.items() if isinstance(v, float)]
-    boot = bootstrap_intervals(data, n_boot, seed=seed, metrics=scalar) if data.n else {}
+    counted = []
+    for metric_id in scalar:
+        definition = metric_def(metric_id, data.spec)
+        if definition is not None and definition.counts is not None and definition.outcome is None:
+            counted.append(metric_id)
+    posterior = posterior_intervals(data, metrics, counted, seed, n_boot) if data.n else {}
+    others = [m for m in scalar if m not in counted]
+    boot = bootstrap_intervals(data, n_boot, seed=seed, metrics=others) if data.n and others else {}
     out = {}
     for metric_id, value in metrics.metrics.items():
         interval = None
         if isinstance(value, float):
             definition = metric_def(metric_id, data.spec)
-            outcome = definition.outcome if definition is not None else None
-            if outcome is not None:
-                indicator, over = outcome_indicator(data, outcome)
+            assert definition is not None
+            if definition.outcome is not None:
+                indicator, over = outcome_indicator(data, definition.outcome)
                 total = int(over.sum())
                 interval = wilson_interval(int(indicator[over].sum()), total) if total else None
             else:
-                interval = boot.get(metric_id)
+                interval = posterior.get(metric_id) or boot.get(metric_id)
         out[metric_id] = MetricEstimate(value, interval, metrics.reasons.get(metric_id))
     return out
+
+
+def posterior_intervals(
+    data: CategoryData, metrics: CategoryMetrics, metric_ids: Collection[str], seed: int, n_draws: int = N_BOOT
+) -> dict[str, Interval]:
+    """Robust posterior intervals of count metrics: the union of
+
+    * the equal-tailed 95 % interval of the metric's posterior draws, and its reflection about the point
+      value (``2 * value - q``: a convex metric such as bias amplification is biased upwards, its draws
+      more so; the reflection covers the bias), each under two priors (Perks' and Jeffreys',
+      :func:`~pytest_t2ibias.metrics.counts.posterior_table`), and
+    * the metric's posterior interval at a reference distribution the data cannot rule out
+      (:func:`plausible_references`), so a truly balanced model, where bias amplification is exactly 0,
+      is covered.
+
+    Conservative by design: at small n the shortfall of any one of them is what made gates flaky; at large
+    n they agree and the interval is the posterior's.
+    """
+    if not metric_ids:
+        return {}
+    draws = {prior: bootstrap_draws(data, n_draws, seed, metrics=metric_ids, kind="posterior", prior=prior)
+             for prior in PRIORS}  # fmt: skip
+    references = plausible_references(data, seed)
+    out = {}
+    for metric_id in metric_ids:
+        value = metrics.metrics.get(metric_id)
+        definition = metric_def(metric_id, data.spec)
+        if not isinstance(value, float) or definition is None:
+            continue
+        bounds: list[float] = []
+        for prior in PRIORS:
+            kept = draws[prior].get(metric_id)
+            kept = kept[np.isfinite(kept)] if kept is not None else None
+            if kept is None or len(kept) < n_draws / 2:
+                continue
+            low, high = np.quantile(kept, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+            bounds += [float(low), float(high), 2 * value - float(high), 2 * value - float(low)]
+        if not bounds:
+            continue
+        interval = Interval(min(bounds), max(bounds), "posterior", CONFIDENCE)
+        if LABELS in definition.reads and references:
+            interval = _reach_plausible_references(data, definition, interval, seed, references)
+        out[metric_id] = interval
+    return out
+
+
+def _reach_plausible_references(
+    data: CategoryData, definition: MetricDef, interval: Interval, seed: int, references: list[dict[str, float]]
+) -> Interval:
+    """Widen a group-share metric's interval to cover its values at a reference distribution the data
+    cannot rule out.
+
+    Bias amplification, KL and one minus normalised entropy are 0 at uniform shares and positive anywhere
+    else, so any sample puts them above 0 and no equal-tailed interval reaches 0: a model that is truly
+    balanced would never be covered. When a goodness-of-fit test does not reject uniform shares (or the
+    category's declared ``reference``), the interval is joined with the metric's posterior interval at
+    those shares (the other statistics, such as the terms found, as uncertain as they are).
+    """
+    for shares in references:
+        reads = reads_of(definition, data.spec)
+        table, alpha = posterior_table(data, reads)
+        stats = stats_of(data, table, dirichlet_draws(alpha, data.n, N_BOOT, seed, "reference:" + ",".join(reads)))
+        try:
+            values = definition.counts(resplit(stats, shares))  # type: ignore[misc]
+        except MetricUnavailable:
+            continue
+        assert not isinstance(values, dict)
+        ref = _percentile_interval(np.asarray(values, dtype=np.float64), N_BOOT, interval.method)
+        if ref is not None:
+            low, high = min(interval.low, ref.low), max(interval.high, ref.high)
+            interval = Interval(low, high, interval.method, interval.confidence)
+    return interval
+
+
+def plausible_references(data: CategoryData, seed: int, level: float = 1 - CONFIDENCE) -> list[dict[str, float]]:
+    """The reference distributions (uniform over the declared groups, and the category's ``reference``)
+    that an exact goodness-of-fit test of the known labels does not reject at ``level`` (strict mode)."""
+    return [shares for shares, p in reference_fits(data, seed) if p > level]
+
+
+def reference_fits(data: CategoryData, seed: int) -> list[tuple[dict[str, float], float]]:
+    """Each reference distribution (uniform over the declared groups, and the category's ``reference``)
+    with the p-value of an exact goodness-of-fit test of the known labels against it (strict mode).
+
+    The test: the likelihood-ratio statistic of the observed group counts against the reference, its
+    null distribution simulated (2,000 multinomial draws at the reference), so it holds at any n.
+    """
+    attribute = data.attribute
+    if attribute is None or data.mode != "strict" or len(attribute.groups) < 2 or data.n == 0:
+        return []
+    groups = list(attribute.groups)
+    codes = data.label_codes()
+    counts = np.bincount(codes.codes, minlength=len(codes.names)) if codes.names else np.zeros(0, np.int64)
+    observed = dict(zip(codes.names, counts.tolist(), strict=True))
+    x = np.array([observed.get(g, 0) for g in groups], dtype=np.float64)
+    m = int(x.sum())
+    if m == 0:
+        return []
+    candidates = [{g: 1.0 / len(groups) for g in groups}]
+    if data.spec.reference:
+        candidates.append({g: float(data.spec.reference.get(g, 0.0)) for g in groups})
+    rng = np.random.default_rng([seed, 0x9E3779B9])
+    out = []
+    for shares in candidates:
+        q = np.array([shares[g] for g in groups])
+        if np.any(q <= 0):
+            continue
+        null = rng.multinomial(m, q, size=2000).astype(np.float64)
+        exceed = int((_g_statistic(null, q) >= _g_statistic(x[None, :], q)[0] - 1e-9).sum())
+        out.append((shares, (exceed + 1) / (len(null) + 1)))
+    return out
+
+
+def _percentile_interval(values: NDArray[np.float64], n_draws: int, method: str) -> Interval | None:
+    kept = values[np.isfinite(values)]
+    if len(kept) < n_draws / 2:
+        return None
+    alpha = 1 - CONFIDENCE
+    low, high = np.quantile(kept, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(low), float(high), method, CONFIDENCE)
+
+
+def _g_statistic(counts: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """2 sum x log(x / (m q)), per row (0 log 0 = 0)."""
+    m = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(counts > 0, counts * np.log(counts / (m * q)), 0.0)
+    return np.asarray(2 * terms.sum(axis=1), dtype=np.float64)
+
+
+def bound_p_value(
+    data: CategoryData, metric_id: str, bound: float, side: Literal["max", "min"], seed: int = 0
+) -> float:
+    """One-sided p-value of "the metric is within its bound": small when the data say it is beyond.
+
+    * the mean of a per-image outcome: the exact binomial tail at the bound (for a ``max`` bound b and
+      x of m images, P(X >= x) with X ~ Bin(m, b));
+    * a count metric: the largest posterior probability that the metric is within the bound, over the
+      draws the robust interval uses (both priors, and their reflections about the point value; 4,000
+      draws, and 100,000 when that probability is small, so a family-wise correction can use it), and
+      the goodness-of-fit p-value of a reference distribution at which the metric is within the bound;
+    * a data metric: the share of bootstrap replicates within the bound.
+
+    Raises:
+        ValueError: the metric has no value on ``data``.
+    """
+    definition = metric_def(metric_id, data.spec)
+    if definition is None:
+        raise ValueError(f"category {data.name!r} has no metric {metric_id!r}")
+    if definition.outcome is not None:
+        indicator, over = outcome_indicator(data, definition.outcome)
+        m, x = int(over.sum()), int(indicator[over].sum())
+        if m == 0:
+            raise ValueError(f"`{metric_id}` has no value")
+        return _binomial_tail(x, m, bound, upper=side == "max")
+    value = compute_data(data, only=[metric_id]).metrics.get(metric_id)
+    if not isinstance(value, float):
+        raise ValueError(f"`{metric_id}` has no value")
+
+    def within(values: NDArray[np.float64]) -> NDArray[np.bool_]:
+        return values <= bound if side == "max" else values >= bound
+
+    kind: Literal["bootstrap", "posterior"] = "posterior" if definition.counts is not None else "bootstrap"
+    p = 0.0
+    for prior in PRIORS if kind == "posterior" else ("perks",):
+        for n_draws in (4000, 100_000):
+            drawn = bootstrap_draws(data, n_draws, seed, metrics=[metric_id], kind=kind, prior=prior).get(metric_id)
+            kept = drawn[np.isfinite(drawn)] if drawn is not None else np.zeros(0)
+            if len(kept) < n_draws / 2:
+                raise ValueError(f"`{metric_id}` has no value in most draws")
+            count = max(int(within(kept).sum()), int(within(2 * value - kept).sum()) if kind == "posterior" else 0)
+            if count >= 20 or n_draws == 100_000:
+                p = max(p, (count + 1) / (len(kept) + 1))
+                break
+    if kind == "posterior" and LABELS in definition.reads:
+        for shares, fit in reference_fits(data, seed):
+            try:
+                at = definition.counts(resplit(point_stats(data), shares))  # type: ignore[misc]
+            except MetricUnavailable:
+                continue
+            if not isinstance(at, dict) and bool(within(np.asarray(at, dtype=np.float64))[0]):
+                p = max(p, fit)
+    return min(1.0, p)
+
+
+def _binomial_tail(x: int, m: int, p: float, upper: bool) -> float:
+    """P(X >= x) (``upper``) or P(X <= x) for X ~ Bin(m, p), exact, in log space."""
+    if p <= 0.0:
+        return 1.0 if (upper and x == 0) or not upper else 0.0
+    if p >= 1.0:
+        return 1.0 if upper or x == m else 0.0
+    ks = range(x, m + 1) if upper else range(0, x + 1)
+    logs = [
+        math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1) + k * math.log(p) + (m - k) * math.log1p(-p)
+        for k in ks
+    ]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
