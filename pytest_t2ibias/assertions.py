@@ -196,6 +196,20 @@ def assert_no_regression(result: CategoryResult) -> None:
     )
     if outcome.corrupt:
         pytest.fail(f"{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n{approve} to replace it", pytrace=False)
+    if outcome.refused:
+        pytest.fail(
+            "\n".join(
+                [
+                    _header(result),
+                    f"approval refused: this run is beyond the cumulative allowance from the anchor kept in "
+                    f"{outcome.location}:",
+                    *(f"  {line}" for line in outcome.refused),
+                    "  small approved steps may not walk the model that far; approve it on purpose with "
+                    "--t2i-reset-anchor (this run becomes the new anchor)",
+                ]
+            ),
+            pytrace=False,
+        )
     if outcome.missing and not outcome.updated:
         old = legacy_path(Path(outcome.location)) if outcome.location else None
         moved = (
@@ -227,7 +241,7 @@ def assert_policy(result: CategoryResult) -> None:
     checks = gate.bound_checks()
     if any(rule.regression is not None for rule in gate.rules.values()):
         outcome = gate.baseline_outcome()
-        if outcome.stale or outcome.corrupt or (outcome.missing and not outcome.updated):
+        if outcome.stale or outcome.corrupt or outcome.refused or (outcome.missing and not outcome.updated):
             assert_no_regression(result)  # fails with the baseline's own message
         checks += outcome.checks
         footer = [f"  baseline: {outcome.location}"] if outcome.checks else []

@@ -104,6 +104,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Allow updating baselines in a CI job (CI, GITHUB_ACTIONS, GITLAB_CI, ... set).",
     )
     group.addoption(
+        "--t2i-reset-anchor",
+        action="store_true",
+        dest="t2ibias_reset_anchor",
+        default=False,
+        help="When approving, make this run the new anchor (the cumulative allowance counts from it).",
+    )
+    group.addoption(
         "--t2i-prune-baselines",
         action="store_true",
         dest="t2ibias_prune",
@@ -258,6 +265,7 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
             path=session.baseline_path(request.node),
             store=session.baselines,
             update=session.update,
+            reset_anchor=bool(request.config.getoption("t2ibias_reset_anchor")),
             record=record,
             family=session.family_for(request.node.nodeid, result),
         )

@@ -349,10 +349,11 @@ class T2IBiasSession:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.not_run.append(NotRun(report.nodeid, str(reason).removeprefix("Skipped: ")))
 
-    def family_for(self, nodeid: str, result: CategoryResult) -> Callable[[BaselineRecord], RegressionFamily]:
+    def family_for(
+        self, nodeid: str, result: CategoryResult
+    ) -> Callable[[BaselineRecord | None], RegressionFamily]:
         """The comparisons and run-level adjusted p-values of one test, or the test's own family."""
-        from pytest_t2ibias.judge.compare import comparisons_for
-        from pytest_t2ibias.judge.family import build_family
+        from pytest_t2ibias.judge.family import build_family, gather
 
         family = self.run_family()
         if nodeid in family:
@@ -360,19 +361,19 @@ class T2IBiasSession:
         policy = self.policy()[0]
         rules = policy.rules_for(result.category) if policy else {}
 
-        def local(stored: BaselineRecord) -> RegressionFamily:
-            margin = policy.margin_test if policy else False
-            comparisons = comparisons_for(self.suite(), result, stored, rules, margin)
-            return build_family({nodeid: comparisons}, {nodeid: rules}, policy)[nodeid]
+        def local(stored: BaselineRecord | None) -> RegressionFamily:
+            suite = self.load_suite(result.suite) if result.suite != self.load_suite().name else self.load_suite()
+            return build_family({nodeid: gather(suite, result, stored, rules, policy)}, policy)[nodeid]
 
         return local
 
     def run_family(self) -> dict[str, RegressionFamily]:
-        """Compare every marked bias test with its baseline up front, then correct across all of them.
+        """Every marked bias test's checks up front (its regressions against a comparable baseline and
+        that baseline's anchor, its hard bounds), then one correction across all of them.
 
-        Holm needs every p-value of the family before any verdict, so the first regression check of the
-        run evaluates every marked category (each once per session; images and scored categories come
-        from the shared cache).
+        Holm needs every p-value of the family before any verdict, so the first bias test of the run
+        evaluates every marked category (each once per session; images and scored categories come from
+        the shared cache).
         """
         if self._family is not None:
             return self._family
@@ -380,31 +381,21 @@ class T2IBiasSession:
         policy = self.policy()[0]
         if policy is None or self.update:
             return self._family
-        from pytest_t2ibias.judge.baseline import BaselineRecord, staleness
-        from pytest_t2ibias.judge.compare import Comparison, comparisons_for
-        from pytest_t2ibias.judge.family import build_family
-        from pytest_t2ibias.judge.policy import MetricRule
+        from pytest_t2ibias.judge.family import TestChecks, build_family, gather
+        from pytest_t2ibias.snapshot import comparable_baseline
 
-        comparisons: dict[str, dict[str, Comparison]] = {}
-        rules: dict[str, dict[str, MetricRule]] = {}
+        checks: dict[str, TestChecks] = {}
         for item in self._marked:
             category, suite_name = marker_category(item)  # checked at collection
             assert category is not None
             suite = self.load_suite(suite_name)
-            test_rules = {m: r for m, r in policy.rules_for(category).items() if r.regression is not None}
-            if not test_rules:
+            rules = policy.rules_for(category)
+            if not rules:
                 continue
-            stored, _ = self.baselines.read(self.baseline_path(item))
-            if not isinstance(stored, BaselineRecord):
-                continue  # missing or corrupt: the test itself reports it
             result = self.evaluate(category, suite_name)
-            if staleness(stored, BaselineRecord.from_result(result)):
-                continue  # the test itself reports the stale baseline
-            if any(m not in stored.metrics for m in test_rules if m in result.metrics):
-                continue  # a gated metric missing: a corrupt baseline, reported by the test itself
-            comparisons[item.nodeid] = comparisons_for(suite, result, stored, test_rules, policy.margin_test)
-            rules[item.nodeid] = test_rules
-        self._family = build_family(comparisons, rules, policy)
+            stored = comparable_baseline(self.baselines, self.baseline_path(item), result, rules)
+            checks[item.nodeid] = gather(suite, result, stored, rules, policy)
+        self._family = build_family(checks, policy)
         return self._family
 
     # -- results and the summary ------------------------------------------------------------------------

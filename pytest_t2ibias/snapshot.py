@@ -34,12 +34,13 @@ from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.judge.baseline import (
     BaselineRecord,
     CorruptBaselineError,
+    anchor_staleness,
     check_gated,
     parse_baseline,
     staleness,
 )
 from pytest_t2ibias.judge.family import RegressionFamily
-from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
+from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions, worsening
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
@@ -130,10 +131,14 @@ class BaselineOutcome:
     updated: bool = False
     event: str | None = None  # created / updated / unchanged, when approving
     baseline: BaselineRecord | None = None
+    #: approving was refused: the run is beyond the cumulative allowance from the anchor (one line each)
+    refused: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.stale or self.corrupt) and not any(c.verdict == "fail" for c in self.checks)
+        return not (self.missing or self.stale or self.corrupt or self.refused) and not any(
+            c.verdict == "fail" for c in self.checks
+        )
 
 
 @dataclass
@@ -145,13 +150,33 @@ class Gate:
     path: Path | None = None  # the test's baseline file; None outside pytest
     store: BaselineStore | None = None
     update: bool = False
+    #: approving makes this run the new anchor (instead of keeping the first approved baseline's)
+    reset_anchor: bool = False
     record: Callable[[list[Check]], None] | None = None
-    #: stored baseline -> this test's comparisons and adjusted p-values (the run's correction)
-    family: Callable[[BaselineRecord], RegressionFamily] | None = None
+    #: a comparable stored baseline (or None) -> this test's comparisons and adjusted p-values (the run's
+    #: correction), its anchor's, and its bounds'
+    family: Callable[[BaselineRecord | None], RegressionFamily] | None = None
     _baseline: BaselineOutcome | None = None
+    _comparable: tuple[BaselineRecord | None] | None = None
+
+    def _family(self) -> RegressionFamily:
+        return self.family(self.comparable()) if self.family else RegressionFamily()
 
     def bound_checks(self) -> list[Check]:
-        return judge_bounds(self.result, self.rules)
+        """The rules' bounds, judged with the run's correction."""
+        family = self._family()
+        return judge_bounds(self.result, self.rules, family.adjusted, family.alpha)
+
+    def comparable(self) -> BaselineRecord | None:
+        """The stored baseline when it can be compared (present, sound, not stale), else None."""
+        if self._comparable is None:
+            self._comparable = (self._read_comparable(),)
+        return self._comparable[0]
+
+    def _read_comparable(self) -> BaselineRecord | None:
+        if self.path is None or self.store is None or self.update:
+            return None
+        return comparable_baseline(self.store, self.path, self.result, self.rules)
 
     def baseline_outcome(self) -> BaselineOutcome:
         """Compare with (or, when approving, write) the approved baseline, once per test."""
@@ -163,14 +188,11 @@ class Gate:
             outcome.missing = True
             return outcome
         outcome.location = str(self.path)
-        current = BaselineRecord.from_result(self.result)
-        if self.update:
-            # approving: this test got to its baseline, so it may write it (and only it)
-            outcome.event = self.store.write(self.path, current)
-            outcome.updated = True
-            return outcome
         stored, source = self.store.read(self.path)
+        if self.update:
+            return self._approve(outcome, stored if isinstance(stored, BaselineRecord) else None)
         outcome.location = str(source)
+        current = BaselineRecord.from_result(self.result)
         if stored is None:
             outcome.missing = True
             self.store.note(self.path, "missing")
@@ -191,12 +213,93 @@ class Gate:
             outcome.corrupt = str(err)
             self.store.note(self.path, "corrupt")
             return outcome
-        family = self.family(stored) if self.family else RegressionFamily()
+        family = self._family()
         outcome.checks = judge_regressions(
-            self.result, stored, regression_rules, family.comparisons, family.adjusted, family.alpha
+            self.result,
+            stored,
+            regression_rules,
+            family.comparisons,
+            family.adjusted,
+            family.alpha,
+            evidence=family.evidence,
+            family_size=family.size,
         )
+        if stored.anchor is not None and family.anchor_stale:
+            outcome.checks.append(_anchor_stale_check(self.result, family.anchor_stale))
+        elif stored.anchor is not None:
+            outcome.checks += judge_regressions(
+                self.result,
+                stored.anchor,
+                regression_rules,
+                family.anchor,
+                family.anchor_adjusted(),
+                family.alpha,
+                evidence=family.evidence,
+                family_size=family.size,
+                against="anchor",
+            )
         self.store.note(self.path, "compared")
         return outcome
+
+    def _approve(self, outcome: BaselineOutcome, stored: BaselineRecord | None) -> BaselineOutcome:
+        """Approve this run: it keeps the anchor of the baseline it replaces (or that baseline, as the
+        anchor), unless resetting; a run beyond the cumulative allowance from the anchor is refused."""
+        assert self.path is not None and self.store is not None
+        anchor = None if self.reset_anchor or stored is None else stored.as_anchor()
+        if anchor is not None and not anchor_staleness(anchor, BaselineRecord.from_result(self.result)):
+            outcome.refused = beyond_cumulative(self.result, anchor, self.rules)
+            if outcome.refused:
+                return outcome
+        outcome.event = self.store.write(self.path, BaselineRecord.from_result(self.result, anchor=anchor))
+        outcome.updated = True
+        return outcome
+
+
+def comparable_baseline(
+    store: BaselineStore, path: Path, result: CategoryResult, rules: dict[str, MetricRule]
+) -> BaselineRecord | None:
+    """The baseline at ``path`` when it can be compared with ``result``: present, sound, not stale, and
+    holding every metric the rules gate (otherwise the test reports why, and nothing is compared)."""
+    stored, _ = store.read(path)
+    if not isinstance(stored, BaselineRecord) or staleness(stored, BaselineRecord.from_result(result)):
+        return None
+    try:
+        check_gated(stored, [m for m, r in rules.items() if r.regression and m in result.metrics], str(path))
+    except CorruptBaselineError:
+        return None
+    return stored
+
+
+def beyond_cumulative(result: CategoryResult, anchor: BaselineRecord, rules: dict[str, MetricRule]) -> list[str]:
+    """The metrics this run moves past their cumulative allowance from the anchor (one line each)."""
+    out = []
+    for metric_id, rule in rules.items():
+        value = result.metrics[metric_id].value if metric_id in result.metrics else None
+        old = anchor.metrics[metric_id].value if metric_id in anchor.metrics else None
+        if rule.regression is None or not isinstance(value, float | int) or not isinstance(old, float | int):
+            continue
+        worse = worsening(metric_id, result.mode, float(value), float(old))
+        allowed = rule.regression.cumulative_allowed(float(old))
+        if worse > allowed:
+            out.append(
+                f"{result.category}.{metric_id} = {value:.4f} is worse than the anchor's {old:.4f} by {worse:+.4f} "
+                f"(cumulative allowance {allowed:.4f})"
+            )
+    return out
+
+
+def _anchor_stale_check(result: CategoryResult, changes: list[str]) -> Check:
+    return Check(
+        category=result.category,
+        metric="*",
+        kind="anchor",
+        verdict="warn",
+        value=None,
+        interval=None,
+        threshold="-",
+        note=f"anchor not compared: recorded with other inputs ({'; '.join(changes)}); reset it with "
+        "--t2i-reset-anchor when approving",
+    )
 
 
 _GATES: dict[int, tuple[CategoryResult, Gate]] = {}

@@ -23,7 +23,7 @@ from pytest_t2ibias.generate.synthetic import SyntheticGenerator
 from pytest_t2ibias.metrics.engine import compute_category
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.result import CategoryResult, with_intervals
-from pytest_t2ibias.stats import Interval, images_for_power, mcnemar_exact, unpaired_z
+from pytest_t2ibias.stats import Interval, mcnemar_exact, unpaired_z
 from pytest_t2ibias.types import Mode
 
 SEEDS = tuple(range(240))
@@ -183,12 +183,18 @@ class TestMcNemarMetrics:
         assert comparison.delta == pytest.approx(expected, abs=1e-12)
         assert math.copysign(1, comparison.delta) == sign
 
-    def test_images_needed_is_the_power_formula(
+    def test_spread_and_images_needed(
         self, compare, metric: str, category: str, change: Change, sign: int, indicator: Indicator
     ) -> None:
         comparison = compare(metric, category, change)
         assert comparison.discordant is not None
-        assert comparison.images_needed(0.01) == images_for_power(comparison.delta, comparison.discordant, 0.01)
+        # the change's spread under no change: each discordant pair swapped or not, sqrt(b + c) / n
+        assert comparison.se == pytest.approx(math.sqrt(comparison.discordant * len(SEEDS)) / len(SEEDS))
+        # at its own n the gate already catches this shift, so it needs no more (fewer) images; a stricter
+        # level or a wider margin needs more
+        needed = comparison.images_needed(0.01)
+        assert needed is not None and needed <= 2 * len(SEEDS)
+        assert comparison.images_needed(0.0001) > needed  # type: ignore[operator]
 
     def test_identical_runs(
         self, compare, metric: str, category: str, change: Change, sign: int, indicator: Indicator
@@ -198,7 +204,7 @@ class TestMcNemarMetrics:
         assert comparison.images_needed(0.01) is None
 
 
-# -- paired bootstrap: everything else ---------------------------------------------------------------------
+# -- paired permutation: everything else -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -212,44 +218,42 @@ class TestMcNemarMetrics:
     ],
     ids=["composite", "parity_difference", "entropy_normalized", "cas", "gmr"],
 )
-class TestBootstrapMetrics:
-    def test_method_is_paired_bootstrap(self, compare, metric: str, category: str, change: Change, sign: int) -> None:
+class TestPermutationMetrics:
+    def test_method_is_the_paired_permutation_test(
+        self, compare, metric: str, category: str, change: Change, sign: int
+    ) -> None:
         comparison = compare(metric, category, change)
-        assert comparison.method == "paired bootstrap"
+        assert comparison.method == "paired permutation"
         assert comparison.paired
         assert comparison.n_pairs == len(SEEDS)
         assert comparison.discordant is None
 
-    def test_delta_sign_interval_and_p(
-        self, run, compare, metric: str, category: str, change: Change, sign: int
-    ) -> None:
+    def test_delta_sign_spread_and_p(self, run, compare, metric: str, category: str, change: Change, sign: int) -> None:
         comparison = compare(metric, category, change)
         expected = _value(run(category, change), metric) - _value(run(category), metric)
         assert comparison.delta == pytest.approx(expected, abs=1e-12)
         assert math.copysign(1, comparison.delta) == sign
-        assert comparison.interval is not None
-        assert comparison.interval.low < comparison.delta < comparison.interval.high
-        assert 0 < sign * comparison.interval.low  # the whole interval on the side of the shift
-        # the bootstrap standard deviation, consistent with the percentile interval's width
-        assert comparison.se == pytest.approx(
-            (comparison.interval.high - comparison.interval.low) / (2 * 1.959964), rel=0.1
-        )
+        assert comparison.se is not None and 0 < comparison.se < abs(comparison.delta)
         assert comparison.p_value < 0.01
+        assert comparison.p_value > 0  # a Monte Carlo permutation p-value is never 0
 
     def test_identical_runs(self, compare, metric: str, category: str, change: Change, sign: int) -> None:
         comparison = compare(metric, category, change, base_change=change)
-        assert (comparison.method, comparison.delta, comparison.p_value) == ("paired bootstrap", 0, 1)
-        assert comparison.interval is not None
-        assert comparison.interval.low == comparison.interval.high == 0
+        assert (comparison.method, comparison.delta, comparison.p_value, comparison.se) == (
+            "paired permutation",
+            0,
+            1,
+            0,
+        )
         assert comparison.images_needed(0.01) is None
 
 
-def test_paired_bootstrap_is_seeded(suite, run, compare) -> None:
+def test_permutation_test_is_seeded(suite, run, compare) -> None:
     stored = BaselineRecord.from_result(run("doctor"))
     again = compare_metric(suite, run("doctor", MALE_65), stored, "composite")
     other_seed = compare_metric(suite, run("doctor", MALE_65), stored, "composite", seed=1)
     assert again == compare("composite", "doctor", MALE_65)
-    assert other_seed.interval != again.interval
+    assert other_seed.se != again.se
     assert other_seed.delta == again.delta
 
 
@@ -259,10 +263,10 @@ WITH_UNKNOWN = {"attribute": {"female": 0.45, "male": 0.45, "unknown": 0.1}}
 WITH_UNKNOWN_BIASED = {"attribute": {"female": 0.3, "male": 0.6, "unknown": 0.1}}
 
 
-def test_male_share_with_unknown_labels_in_strict_mode_is_bootstrapped(compare) -> None:
+def test_male_share_with_unknown_labels_in_strict_mode_is_permuted(compare) -> None:
     # strict shares are over known labels only: not a mean of a per-image indicator
     comparison = compare("male_share", "doctor", WITH_UNKNOWN_BIASED, base_change=WITH_UNKNOWN)
-    assert comparison.method == "paired bootstrap"
+    assert comparison.method == "paired permutation"
     assert comparison.delta > 0
 
 
@@ -275,7 +279,7 @@ def test_male_share_with_unknown_labels_in_paper_mode_is_mcnemar(run, compare) -
     assert comparison.p_value == mcnemar_exact(base, cand)[0]
 
 
-# -- unpaired fallback ----------------------------------------------------------------------------------------
+# -- unpaired: the pooled permutation test, or the runs' intervals ----------------------------------------
 
 
 def _stored_interval(stored: BaselineRecord, metric: str) -> Interval | None:
@@ -283,10 +287,12 @@ def _stored_interval(stored: BaselineRecord, metric: str) -> Interval | None:
     return None if m.low is None or m.high is None else Interval(m.low, m.high, m.method or "", 0.95)
 
 
-def _assert_unpaired(comparison: Comparison, stored: BaselineRecord, candidate: CategoryResult, metric: str) -> None:
+def _assert_on_intervals(
+    comparison: Comparison, stored: BaselineRecord, candidate: CategoryResult, metric: str
+) -> None:
     delta = _value(candidate, metric) - float(stored.metrics[metric].value)  # type: ignore[arg-type]
     base_iv, cand_iv = _stored_interval(stored, metric), candidate.metrics[metric].interval
-    assert comparison.method == "unpaired"
+    assert comparison.method == "unpaired intervals"
     assert not comparison.paired
     assert comparison.n_pairs == len(candidate.records)  # unpaired: the candidate's images
     assert comparison.delta == pytest.approx(delta, abs=1e-12)
@@ -295,47 +301,61 @@ def _assert_unpaired(comparison: Comparison, stored: BaselineRecord, candidate: 
     assert comparison.se == pytest.approx(math.hypot(*widths))
 
 
+def _assert_pooled(comparison: Comparison, stored: BaselineRecord, candidate: CategoryResult, metric: str) -> None:
+    delta = _value(candidate, metric) - float(stored.metrics[metric].value)  # type: ignore[arg-type]
+    assert comparison.method == "permutation"
+    assert not comparison.paired
+    assert comparison.n_pairs == len(candidate.records)
+    assert comparison.delta == pytest.approx(delta, abs=1e-12)
+    assert comparison.p_value < 0.01  # 0.50 -> 0.65 male over 200 images each: found unpaired too
+    assert comparison.se is not None and comparison.se > 0
+
+
 @pytest.mark.parametrize("metric", ["male_share", "composite", "hallucination"])
-class TestUnpairedFallback:
-    def test_baseline_drawn_on_other_seeds(self, suite, run, metric: str) -> None:
+class TestUnpaired:
+    def test_baseline_drawn_on_other_seeds_is_a_pooled_permutation(self, suite, run, metric: str) -> None:
         stored = BaselineRecord.from_result(run("doctor", seeds=range(1000, 1000 + len(SEEDS))))
         candidate = run("doctor", MALE_65)
-        _assert_unpaired(compare_metric(suite, candidate, stored, metric), stored, candidate, metric)
+        comparison = compare_metric(suite, candidate, stored, metric)
+        if metric == "hallucination":  # no change in presence: only the test's kind is checked
+            assert comparison.method == "permutation"
+        else:
+            _assert_pooled(comparison, stored, candidate, metric)
 
-    def test_baseline_without_labels(self, suite, run, metric: str) -> None:
+    def test_baseline_without_labels_falls_back_to_the_intervals(self, suite, run, metric: str) -> None:
         stored = BaselineRecord.from_result(run("doctor")).model_copy(update={"labels": {}, "present": {}})
         candidate = run("doctor", MALE_65)
-        _assert_unpaired(compare_metric(suite, candidate, stored, metric), stored, candidate, metric)
+        _assert_on_intervals(compare_metric(suite, candidate, stored, metric), stored, candidate, metric)
 
-    def test_seeds_only_partly_shared(self, suite, run, metric: str) -> None:
+    def test_seeds_only_partly_shared_is_a_pooled_permutation(self, suite, run, metric: str) -> None:
         stored = BaselineRecord.from_result(run("doctor"))
         candidate = run("doctor", MALE_65, seeds=range(len(SEEDS) + 30))
-        _assert_unpaired(compare_metric(suite, candidate, stored, metric), stored, candidate, metric)
+        assert compare_metric(suite, candidate, stored, metric).method == "permutation"
 
 
-def test_records_without_seeds_fall_back_to_unpaired(suite, run) -> None:
+def test_records_without_seeds_are_compared_pooled(suite, run) -> None:
     def seedless(result: CategoryResult) -> CategoryResult:
         return dataclasses.replace(result, records=[r.model_copy(update={"seed": None}) for r in result.records])
 
     stored = BaselineRecord.from_result(seedless(run("doctor")))
     candidate = seedless(run("doctor", MALE_65))
-    _assert_unpaired(compare_metric(suite, candidate, stored, "male_share"), stored, candidate, "male_share")
+    _assert_pooled(compare_metric(suite, candidate, stored, "male_share"), stored, candidate, "male_share")
 
 
 @pytest.mark.parametrize("metric", ["vendi", "clip_score"])
-def test_caption_and_embedding_metrics_are_unpaired_on_the_same_seeds(suite, run, metric: str) -> None:
+def test_caption_and_embedding_metrics_are_compared_on_intervals(suite, run, metric: str) -> None:
     stored = BaselineRecord.from_result(run("doctor", seeds=CAPTIONED_SEEDS, extras=True))
     candidate = run("doctor", MALE_65, seeds=CAPTIONED_SEEDS, extras=True)
     assert stored.labels.keys() == {str(s) for s in CAPTIONED_SEEDS}  # pairs could be formed; the metric cannot
     comparison = compare_metric(suite, candidate, stored, metric)
     assert comparison.delta != 0
-    _assert_unpaired(comparison, stored, candidate, metric)
+    _assert_on_intervals(comparison, stored, candidate, metric)
 
 
 def test_unpaired_identical_runs(suite, run) -> None:
     stored = BaselineRecord.from_result(run("doctor", seeds=CAPTIONED_SEEDS, extras=True))
     comparison = compare_metric(suite, run("doctor", seeds=CAPTIONED_SEEDS, extras=True), stored, "vendi")
-    assert (comparison.method, comparison.delta, comparison.p_value) == ("unpaired", 0, 1)
+    assert (comparison.method, comparison.delta, comparison.p_value) == ("unpaired intervals", 0, 1)
 
 
 def test_metric_without_a_value_error(suite, run) -> None:

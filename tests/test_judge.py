@@ -15,10 +15,9 @@ from scipy.stats import norm
 from pytest_t2ibias.baseline import BaselineMetric, BaselineRecord
 from pytest_t2ibias.compare import Comparison
 from pytest_t2ibias.judge import Check, direction, judge_bounds, judge_regressions, worsening
-from pytest_t2ibias.judge.compare import comparisons_for
-from pytest_t2ibias.judge.family import RegressionFamily, build_family
+from pytest_t2ibias.judge.family import RegressionFamily, build_family, gather
 from pytest_t2ibias.judge.policy import MetricRule, Policy, Regression
-from pytest_t2ibias.judge.stats import Interval, images_for_power
+from pytest_t2ibias.judge.stats import Interval
 from pytest_t2ibias.metrics.intervals import MetricEstimate
 from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.types import Mode
@@ -184,8 +183,8 @@ RULES = {"composite": MetricRule(regression=Regression(absolute=0.05))}
 #: composite (lower is better) approved at 0.30; the candidate at 0.40 is 0.10 worse, twice the margin.
 BASELINE = _baseline({"composite": 0.30})
 WORSE = _result({"composite": _estimate(0.40, 0.33, 0.47)})
-BOOT = Comparison(metric="composite", delta=0.10, p_value=0.001, method="paired bootstrap", n_pairs=200,
-                  interval=Interval(0.03, 0.17, "paired bootstrap", 0.95), se=0.06)  # fmt: skip
+BOOT = Comparison(metric="composite", delta=0.10, p_value=0.001, method="paired permutation", n_pairs=200,
+                  se=0.02)  # fmt: skip
 
 
 def _regression(
@@ -204,9 +203,9 @@ def _regression(
 
 def test_significant_regression_beyond_the_margin_fails() -> None:
     check = _regression()
-    assert (check.kind, check.verdict, check.method) == ("regression", "fail", "paired bootstrap")
+    assert (check.kind, check.verdict, check.method) == ("regression", "fail", "paired permutation")
     assert check.note.startswith("real regression: beyond the margin and significant")
-    assert "(paired bootstrap over 200 pairs, adjusted p=0.002)" in check.note
+    assert "(paired permutation over 200 pairs, adjusted p=0.002)" in check.note
     assert (check.value, check.baseline, check.allowed, check.p_value) == (0.40, 0.30, 0.05, 0.002)
     assert check.delta == pytest.approx(0.10)
     assert check.threshold == "worse by <= 0.0500"
@@ -219,29 +218,50 @@ def test_significant_regression_with_warn_severity_warns() -> None:
     assert check.note.startswith("real regression")
 
 
+def _images_for_power(delta: float, se: float, n: int, allowed: float, alpha: float) -> int:
+    """The gate's power model written out independently: the smallest n' where
+    P(worsening beyond the margin) * P(test rejects) reaches 0.9, with the spread ~ 1/sqrt(n)."""
+    z = norm.ppf(1 - alpha / 2)
+    for images in range(1, 10**7):
+        spread = se * math.sqrt(n / images)
+        if norm.cdf((delta - allowed) / spread) * norm.cdf(delta / spread - z) >= 0.9:
+            return images
+    raise AssertionError("not reached")
+
+
 def test_regression_beyond_the_margin_not_significant_is_inconclusive() -> None:
-    check = _regression(adjusted=0.2)
-    # images that give a test at alpha = 0.01 power 0.9 for this delta and the bootstrap's standard error
-    z = norm.ppf(1 - 0.01 / 2) + norm.ppf(0.9)
-    images = math.ceil(200 * (z * 0.06 / 0.10) ** 2)
-    assert images == 1072
+    wide = Comparison(metric="composite", delta=0.10, p_value=0.2, method="paired permutation", n_pairs=200, se=0.06)
+    check = _regression(comparison=wide, adjusted=0.2)
+    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01)
     assert check.verdict == "warn"
     assert check.note.startswith("inconclusive: beyond the margin but not significant")
     assert "adjusted p=0.2" in check.note
     assert f"about {images} images ({math.ceil(images / 4)} per prompt) would settle it" in check.note
 
 
-def test_inconclusive_mcnemar_regression_asks_for_the_power_formula() -> None:
-    # male_share (either way is worse) from 0.50 to 0.60, 30 of 200 pairs discordant
+def test_images_needed_use_the_level_the_correction_gives_the_check() -> None:
+    wide = Comparison(metric="composite", delta=0.10, p_value=0.2, method="paired permutation", n_pairs=200, se=0.06)
+    comparisons, p_adj = {"composite": wide}, {"composite": 0.2}
+    (alone,) = judge_regressions(WORSE, BASELINE, RULES, comparisons, p_adj, 0.01)
+    (in_a_family,) = judge_regressions(WORSE, BASELINE, RULES, comparisons, p_adj, 0.01, family_size=12)
+    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01 / 12)
+    assert f"about {images} images" in in_a_family.note
+    assert images > _images_for_power(0.10, 0.06, 200, 0.05, 0.01)
+    assert alone.note != in_a_family.note
+
+
+def test_inconclusive_mcnemar_regression_asks_for_the_images_that_settle_it() -> None:
+    # male_share (either way is worse) from 0.50 to 0.60, 30 of 200 pairs discordant: spread sqrt(30) / 200
+    se = math.sqrt(30) / 200
     comparison = Comparison(
-        metric="male_share", delta=0.10, p_value=0.03, method="mcnemar", n_pairs=200, discordant=0.15
+        metric="male_share", delta=0.10, p_value=0.03, method="mcnemar", n_pairs=200, discordant=0.15, se=se
     )
     rules = {"male_share": MetricRule(regression=Regression(absolute=0.05))}
     result = _result({"male_share": _estimate(0.60)})
     (check,) = judge_regressions(
         result, _baseline({"male_share": 0.50}), rules, {"male_share": comparison}, {"male_share": 0.06}, 0.01
     )
-    images = images_for_power(0.10, 0.15, 0.01)
+    images = _images_for_power(0.10, se, 200, 0.05, 0.01)
     assert check.verdict == "warn"
     assert "(mcnemar over 200 pairs, adjusted p=0.06)" in check.note
     assert f"about {images} images ({math.ceil(images / 4)} per prompt)" in check.note
@@ -251,11 +271,37 @@ def test_adjusted_p_equal_to_alpha_is_not_significant() -> None:
     assert _regression(adjusted=0.01).verdict == "warn"
 
 
-def test_regression_within_the_margin_passes() -> None:
+def test_regression_within_the_margin_passes_when_the_data_rule_out_a_large_one() -> None:
+    # worsening 0.04, spread 0.02: upper bound 0.04 + 1.645 * 0.02 = 0.073 <= 2 x 0.05
     check = _regression(result=_result({"composite": _estimate(0.34)}), adjusted=0.0001)
     assert check.verdict == "pass"
     assert check.note.startswith("within the allowed regression")
     assert check.delta == pytest.approx(0.04)
+
+
+def test_a_pass_needs_evidence() -> None:
+    # the same worsening with a spread of 0.05 (few images): its upper bound 0.122 exceeds 2 x 0.05
+    wide = Comparison(metric="composite", delta=0.04, p_value=0.4, method="paired permutation", n_pairs=15, se=0.05)
+    check = _regression(result=_result({"composite": _estimate(0.34)}), comparison=wide, adjusted=0.4)
+    assert check.verdict == "warn"
+    assert check.note.startswith(
+        "inconclusive: within the allowed regression, but the data cannot rule out a worsening of 0.1222 "
+        "(a pass needs it within 2 x the allowed 0.0500)"
+    )
+    images = math.ceil(15 * (1.6448536269514722 * 0.05 / (0.10 - 0.04)) ** 2)
+    assert f"about {images} images" in check.note
+    # a policy asking less evidence passes it
+    (lenient,) = judge_regressions(
+        _result({"composite": _estimate(0.34)}), BASELINE, RULES, {"composite": wide}, {"composite": 0.4}, 0.01,
+        evidence=3.0,
+    )  # fmt: skip
+    assert lenient.verdict == "pass"
+
+
+def test_identical_images_pass() -> None:
+    same = Comparison(metric="composite", delta=0.0, p_value=1.0, method="paired permutation", n_pairs=15, se=0.0)
+    check = _regression(result=_result({"composite": _estimate(0.30)}), comparison=same, adjusted=1.0)
+    assert check.verdict == "pass"
 
 
 def test_improvement_passes_with_a_negative_worsening() -> None:
@@ -279,15 +325,22 @@ def test_regression_without_a_test_is_inconclusive() -> None:
     for comparison, adjusted in ((None, None), (BOOT, None)):
         check = _regression(comparison=comparison, adjusted=adjusted)
         assert check.verdict == "warn"
-        assert check.note == "inconclusive: beyond the margin, and no test of the change was possible"
+        assert check.note == "inconclusive: no test of the change was possible"
 
 
-def test_unpaired_fallback_is_named() -> None:
-    unpaired = Comparison(metric="composite", delta=0.10, p_value=0.001, method="unpaired", n_pairs=0, se=0.05)
+@pytest.mark.parametrize(
+    ("method", "why"),
+    [
+        ("unpaired intervals", "unpaired: the baseline stores no per-image data for this metric"),
+        ("permutation", "unpaired: the images cannot be paired by seed"),
+    ],
+)
+def test_unpaired_comparisons_say_why(method: str, why: str) -> None:
+    unpaired = Comparison(metric="composite", delta=0.10, p_value=0.001, method=method, n_pairs=0, se=0.05)
     check = _regression(comparison=unpaired)
     assert check.verdict == "fail"
-    assert check.method == "unpaired"
-    assert "unpaired fallback: the baseline has no per-image labels for these seeds" in check.note
+    assert check.method == method
+    assert why in check.note
 
 
 @pytest.mark.parametrize(
@@ -375,11 +428,10 @@ def test_signed_parity_regression_is_judged_by_distance_from_zero() -> None:
 
 
 def local_family(suite: Any, rules: dict[str, MetricRule], policy: Policy | None = None):  # type: ignore[no-untyped-def]
-    """What the plugin does for a test outside the run's family: compare, then the one correction routine."""
+    """What the plugin does for a test outside the run's family: gather its tests, then the one correction."""
 
     def family(result: CategoryResult, stored: BaselineRecord) -> RegressionFamily:
-        comparisons = comparisons_for(suite, result, stored, rules)
-        return build_family({"test": comparisons}, {"test": rules}, policy)["test"]
+        return build_family({"test": gather(suite, result, stored, rules, policy)}, policy)["test"]
 
     return family
 
@@ -449,7 +501,7 @@ def test_local_family_skips_metrics_without_a_value(suite) -> None:  # type: ign
     family = local_family(suite, rules)(result, baseline)
     comparisons, adjusted = family.comparisons, family.adjusted
     assert list(comparisons) == ["hallucination"]
-    assert comparisons["hallucination"].method == "unpaired"
+    assert comparisons["hallucination"].method == "unpaired intervals"
     assert adjusted == {"hallucination": comparisons["hallucination"].p_value}
 
 

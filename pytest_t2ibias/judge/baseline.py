@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import pytest_t2ibias
 from pytest_t2ibias.errors import CorruptBaselineError
@@ -31,6 +31,7 @@ __all__ = [
     "BaselineMetric",
     "BaselineRecord",
     "CorruptBaselineError",
+    "anchor_staleness",
     "check_gated",
     "parse_baseline",
     "read_baseline",
@@ -73,9 +74,25 @@ class BaselineRecord(BaseModel):
         description="seed (or id:<image id> for an image without one) -> attribute -> label, for pairing"
     )
     present: dict[str, dict[str, list[str]]] = Field(default_factory=dict, description="seed -> list -> terms")
+    anchor: BaselineRecord | None = Field(
+        default=None,
+        description="The first approved baseline of this test (kept through re-approvals): every run is also "
+        "judged against it with the cumulative allowance, so small approved steps cannot walk the model far. "
+        "None: this baseline is its own anchor.",
+    )
+
+    @model_validator(mode="after")
+    def _anchor_has_no_anchor(self) -> BaselineRecord:
+        if self.anchor is not None and self.anchor.anchor is not None:
+            raise ValueError("an anchor has no anchor of its own")
+        return self
+
+    def as_anchor(self) -> BaselineRecord:
+        """The anchor this baseline passes on to the next approval: its own, or itself."""
+        return self.anchor if self.anchor is not None else self.model_copy(update={"anchor": None})
 
     @classmethod
-    def from_result(cls, result: CategoryResult) -> BaselineRecord:
+    def from_result(cls, result: CategoryResult, anchor: BaselineRecord | None = None) -> BaselineRecord:
         metrics = {}
         for metric_id, estimate in result.metrics.items():
             iv = estimate.interval
@@ -99,6 +116,7 @@ class BaselineRecord(BaseModel):
             metrics=metrics,
             labels={_key(r.seed, r.image_id): dict(r.labels) for r in result.records},
             present={_key(r.seed, r.image_id): {k: list(v) for k, v in r.present.items()} for r in result.records},
+            anchor=anchor,
         )
 
     def to_json(self) -> str:
@@ -187,6 +205,19 @@ def read_baseline(path: str | Path) -> BaselineRecord | None:
         raise CorruptBaselineError(f"{path}: cannot read baseline: {err.strerror}") from None
     # an undecodable file must read as corrupt, not as missing
     return parse_baseline(raw.decode("utf-8", errors="replace"), str(path))
+
+
+#: Inputs an anchor must share with the baseline to be compared (it may have another n, seed or size).
+ANCHOR_FIELDS = ("suite", "suite_hash", "category", "mode", "scorer")
+
+
+def anchor_staleness(anchor: BaselineRecord, baseline: BaselineRecord) -> list[str]:
+    """What changed between the anchor and the baseline that carries it, among the inputs that must match."""
+    return [
+        f"{name}: {getattr(anchor, name)!r} -> {getattr(baseline, name)!r}"
+        for name in ANCHOR_FIELDS
+        if getattr(anchor, name) != getattr(baseline, name)
+    ]
 
 
 def staleness(stored: BaselineRecord, current: BaselineRecord) -> list[str]:

@@ -1,16 +1,18 @@
-"""Paired comparison of a candidate run against its approved baseline, image by image.
+"""A candidate run against its approved baseline (or its anchor), metric by metric, with a test of "no change".
 
 Baseline and candidate share seeds, so image i of each forms a pair. A metric that is the mean of a
-per-image yes/no outcome (the registry says which) gets the exact McNemar test; other count metrics the
-paired bootstrap over kinds of pairs (pairs with the same baseline and candidate statistics are
-exchangeable); data metrics the paired bootstrap over single pairs. When pairs cannot be formed (an
-older baseline without per-image labels, or other seeds) the comparison falls back to an unpaired test
-and says so.
+per-image yes/no outcome (the registry says which) gets the exact McNemar test; every other count metric
+a paired permutation test (within-pair swaps, :func:`~pytest_t2ibias.judge.stats.swap_permutation_test`),
+exact in level at any n, where a normal approximation of a bootstrap was not. Runs whose images cannot be
+paired (other seeds, another n: an anchor approved at a smaller n) but whose per-image labels are stored
+get the unpaired permutation test on the pooled images. Only metrics whose inputs a baseline does not
+store (captions, embeddings) fall back to a normal test on the two runs' intervals, and say so.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -20,15 +22,16 @@ from numpy.typing import NDArray
 
 from pytest_t2ibias.judge.stats import (
     Interval,
-    images_for_power,
+    PermutationResult,
+    TwoSampleStatistic,
     mcnemar_exact,
-    paired_bootstrap_draws,
-    se_p_value,
+    pooled_permutation_test,
+    swap_permutation_test,
     unpaired_se,
     unpaired_z,
 )
 from pytest_t2ibias.judge.verdicts import worsening
-from pytest_t2ibias.metrics.counts import paired_type_tables, stats_of
+from pytest_t2ibias.metrics.counts import Stats, TypeTable, pooled_types, stats_of
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import outcome_indicator
@@ -41,10 +44,11 @@ if TYPE_CHECKING:
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
 
-#: Metrics whose value needs captions or embeddings, which baselines do not store: compared unpaired.
+#: Metrics whose value needs captions or embeddings, which baselines do not store: compared on intervals.
 UNPAIRABLE = frozenset({"vendi", "vendi_embedding", "clip_score"})
-#: Bootstrap replicates for paired differences.
+#: Kept for compatibility: the permutation tests choose their own sizes (judge.stats.PERMUTATIONS).
 N_PAIRED_BOOT = 1000
+_Z90 = NormalDist().inv_cdf(0.9)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,27 +58,45 @@ class Comparison:
     metric: str
     delta: float  # candidate - baseline
     p_value: float
-    method: str  # "mcnemar", "paired bootstrap", "unpaired"
-    n_pairs: int  # pairs compared (for an unpaired comparison: the candidate's images)
+    method: str  # "mcnemar", "paired permutation", "permutation", "unpaired intervals"
+    n_pairs: int  # pairs compared (unpaired: the candidate's images)
     interval: Interval | None = None
-    discordant: float | None = None  # share of discordant pairs (McNemar), for the power calculation
-    se: float | None = None  # standard error of the difference (bootstrap / unpaired)
+    discordant: float | None = None  # share of discordant pairs (McNemar)
+    se: float | None = None  # spread of the change under no change (permutation) or its standard error
     margin_p: float | None = None  # one-sided p of "worse than the allowed regression" (see with_margin)
 
     @property
     def paired(self) -> bool:
-        return self.method != "unpaired"
+        return self.method in ("mcnemar", "paired permutation")
 
-    def images_needed(self, alpha: float, power: float = 0.9) -> int | None:
-        """Images (pairs) a test at ``alpha`` needs to detect a change of this size with ``power``."""
-        if self.delta == 0:
+    def images_needed(self, alpha: float, power: float = 0.9, allowed: float = 0.0) -> int | None:
+        """Images (pairs) at which this change would fail the gate with probability ``power``.
+
+        The gate fails a change whose worsening is beyond ``allowed`` and whose test rejects at ``alpha``
+        (the level the run's correction gives this check: alpha over the family's size, Holm's first
+        step). With the change's spread at n, ``se * sqrt(n / n')`` at n' images, the chance of both is
+        about ``Phi((|d| - allowed) / se') * Phi(|d| / se' - z(1 - alpha / 2))``; the smallest n' where it
+        reaches ``power`` is returned (None when there is no change or no spread to scale).
+        """
+        change = abs(self.delta)
+        if change == 0 or not self.se or self.n_pairs == 0 or change <= allowed:
             return None
-        if self.method == "mcnemar" and self.discordant is not None:
-            return images_for_power(self.delta, self.discordant, alpha, power)
-        if self.se is None or self.se == 0 or self.n_pairs == 0:
-            return None
-        z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
-        return math.ceil(self.n_pairs * (z * self.se / abs(self.delta)) ** 2)
+        z = NormalDist().inv_cdf(1 - alpha / 2)
+
+        def chance(n: float) -> float:
+            se = self.se * math.sqrt(self.n_pairs / n)  # type: ignore[operator]
+            return NormalDist().cdf((change - allowed) / se) * NormalDist().cdf(change / se - z)
+
+        high = self.n_pairs
+        while chance(high) < power:
+            high *= 2
+            if high > 10**9:
+                return None
+        low = 1
+        while low < high:  # the smallest n' that reaches it
+            mid = (low + high) // 2
+            low, high = (mid + 1, high) if chance(mid) < power else (low, mid)
+        return high
 
 
 def baseline_records(stored: BaselineRecord) -> dict[int, ImageRecord]:
@@ -92,6 +114,20 @@ def baseline_records(stored: BaselineRecord) -> dict[int, ImageRecord]:
     }
 
 
+def stored_records(stored: BaselineRecord) -> list[ImageRecord]:
+    """Every image the baseline stored, paired by seed or not."""
+    return [
+        ImageRecord(
+            image_id=f"baseline-{key}",
+            category=stored.category,
+            labels=labels,
+            present=stored.present.get(key, {}),
+            seed=int(key) if key.lstrip("-").isdigit() else None,
+        )
+        for key, labels in stored.labels.items()
+    ]
+
+
 def compare_metric(
     suite: Suite, result: CategoryResult, stored: BaselineRecord, metric_id: str, seed: int = 0
 ) -> Comparison:
@@ -101,19 +137,24 @@ def compare_metric(
     if not isinstance(value, float | int) or not isinstance(old, float | int):
         raise ValueError(f"`{metric_id}` has no value in the candidate or the baseline")
     delta = float(value) - float(old)
-    base_by_seed = baseline_records(stored)
-    pairs = [(base_by_seed[r.seed], r) for r in result.records if r.seed is not None and r.seed in base_by_seed]
-    pairable = metric_id not in UNPAIRABLE and pairs and len(pairs) == len(result.records) == len(base_by_seed)
-    if pairable:
+    if metric_id not in UNPAIRABLE and stored.labels:
+        base_by_seed = baseline_records(stored)
+        pairs = [(base_by_seed[r.seed], r) for r in result.records if r.seed is not None and r.seed in base_by_seed]
         try:
-            return _paired(suite, result, pairs, metric_id, delta, seed)
+            if pairs and len(pairs) == len(result.records) == len(base_by_seed):
+                base = category_data(suite, result.category, [p[0] for p in pairs], result.mode)
+                cand = category_data(suite, result.category, [p[1] for p in pairs], result.mode)
+                return compare_paired(base, cand, metric_id, delta, seed)
+            base = category_data(suite, result.category, stored_records(stored), result.mode)
+            cand = result.columns(suite)
+            return compare_unpaired(base, cand, metric_id, delta, seed)
         except ValueError:
-            pass  # the stored labels do not give the metric (e.g. labels outside the suite): compare unpaired
-    return _unpaired(result, stored, metric_id, delta)
+            pass  # the stored labels do not give the metric (e.g. labels outside the suite)
+    return _on_intervals(result, stored, metric_id, delta)
 
 
-def _unpaired(result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float) -> Comparison:
-    """The two runs' own (95%) intervals, as independent samples."""
+def _on_intervals(result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float) -> Comparison:
+    """The two runs' own (95%) intervals, as independent samples (a normal approximation)."""
     bm = stored.metrics[metric_id]
     base_iv = Interval(bm.low, bm.high, bm.method or "", 0.95) if bm.low is not None and bm.high is not None else None
     cand_iv = result.metrics[metric_id].interval
@@ -121,23 +162,10 @@ def _unpaired(result: CategoryResult, stored: BaselineRecord, metric_id: str, de
         metric=metric_id,
         delta=delta,
         p_value=unpaired_z(delta, base_iv, cand_iv),
-        method="unpaired",
+        method="unpaired intervals",
         n_pairs=len(result.records),
         se=unpaired_se(base_iv, cand_iv),
     )
-
-
-def _paired(
-    suite: Suite,
-    result: CategoryResult,
-    pairs: list[tuple[ImageRecord, ImageRecord]],
-    metric_id: str,
-    delta: float,
-    seed: int,
-) -> Comparison:
-    base = category_data(suite, result.category, [p[0] for p in pairs], result.mode)
-    cand = category_data(suite, result.category, [p[1] for p in pairs], result.mode)
-    return compare_paired(base, cand, metric_id, delta, seed)
 
 
 def compare_paired(
@@ -145,15 +173,14 @@ def compare_paired(
 ) -> Comparison:
     """The paired test of one metric: image i of ``base`` and image i of ``cand`` form a pair.
 
-    ``delta`` is the change reported (candidate - baseline, as the runs measured it); ``n_boot`` the
-    bootstrap replicates of a metric that is not a per-image outcome.
+    ``delta`` is the change reported (candidate - baseline, as the runs measured it). ``n_boot`` is kept
+    for compatibility (the permutation test sizes itself).
 
     Raises:
         ValueError: the metric is not one of the category's, or not available on the pairs themselves.
     """
-    definition = metric_def(metric_id, base.spec)
-    if definition is None:
-        raise ValueError(f"category {base.name!r} has no metric {metric_id!r}")
+    del n_boot
+    definition = _definition(base, metric_id)
     n = base.n
     if definition.outcome is not None:
         base_ind, base_over = outcome_indicator(base, definition.outcome)
@@ -167,60 +194,65 @@ def compare_paired(
                 method="mcnemar",
                 n_pairs=n,
                 discordant=(b + c) / n,
+                se=math.sqrt(b + c) / n,  # the change's spread under no change (a swap of each discordant pair)
             )
-    if definition.counts is not None:
-        base_table, cand_table = paired_type_tables(base, cand, reads_of(definition, base.spec))
-        units: NDArray[np.float64] | int = base_table.counts.astype(np.float64)
+    if definition.counts is None:
+        raise ValueError(f"`{metric_id}` is not a count metric: no permutation test")
+    pooled = pooled_types(base, cand, reads_of(definition, base.spec), paired=True)
+    assert pooled.pairs is not None
+    test = swap_permutation_test(
+        _difference(definition, pooled.data, pooled.table), pooled.pairs, len(pooled.table.counts), seed,
+        stream=f"swap:{metric_id}",
+    )  # fmt: skip
+    return _from_test(metric_id, delta, test, "paired permutation", n)
 
-        def statistic(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-            return (
-                _counts_value(definition, stats_of(base, base_table, weights)),
-                _counts_value(definition, stats_of(cand, cand_table, weights)),
-            )
 
-    else:
-        units = n
+def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, delta: float, seed: int = 0) -> Comparison:
+    """The unpaired permutation test of one metric between two runs' images (any sizes).
 
-        def statistic(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-            return _replicates(definition, base, weights), _replicates(definition, cand, weights)
-
-    observed, draws = paired_bootstrap_draws(statistic, units, n_boot, seed=seed, stream=f"paired:{metric_id}")
-    low, high = np.quantile(draws, [0.025, 0.975])
-    return Comparison(
-        metric=metric_id,
-        delta=delta,
-        p_value=se_p_value(observed, draws),
-        method="paired bootstrap",
-        n_pairs=n,
-        interval=Interval(float(low), float(high), "paired bootstrap", 0.95),
-        se=float(draws.std(ddof=1)),
+    Raises:
+        ValueError: the metric is not a count metric of the category, or not available on the data.
+    """
+    definition = _definition(base, metric_id)
+    if definition.counts is None:
+        raise ValueError(f"`{metric_id}` is not a count metric: no permutation test")
+    pooled = pooled_types(base, cand, reads_of(definition, base.spec), paired=False)
+    test = pooled_permutation_test(
+        _difference(definition, pooled.data, pooled.table), pooled.base, pooled.cand, seed, stream=f"pool:{metric_id}"
     )
+    return _from_test(metric_id, delta, test, "permutation", cand.n)
 
 
-def _point(definition: MetricDef, data: CategoryData) -> float:
-    try:
-        value = definition.fn(data)
-    except MetricUnavailable:
-        return math.nan
-    return float(value) if isinstance(value, float | int) else math.nan
+def _definition(data: CategoryData, metric_id: str) -> MetricDef:
+    definition = metric_def(metric_id, data.spec)
+    if definition is None:
+        raise ValueError(f"category {data.name!r} has no metric {metric_id!r}")
+    return definition
 
 
-def _counts_value(definition: MetricDef, stats: object) -> NDArray[np.float64]:
+def _difference(definition: MetricDef, data: CategoryData, table: TypeTable) -> TwoSampleStatistic:
+    """candidate - baseline of the metric, for samples given as weights over ``table``'s types."""
+
+    def statistic(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
+        cand = _counts_value(definition, stats_of(data, table, cand_w))
+        base = _counts_value(definition, stats_of(data, table, base_w))
+        return cand - base
+
+    return statistic
+
+
+def _from_test(metric_id: str, delta: float, test: PermutationResult, method: str, n: int) -> Comparison:
+    return Comparison(metric=metric_id, delta=delta, p_value=test.p_value, method=method, n_pairs=n, se=test.se)
+
+
+def _counts_value(definition: MetricDef, stats: Stats) -> NDArray[np.float64]:
     assert definition.counts is not None
     try:
-        values = definition.counts(stats)  # type: ignore[arg-type]
+        values = definition.counts(stats)
     except MetricUnavailable:
-        return np.full(stats.samples, np.nan)  # type: ignore[attr-defined]
+        return np.full(stats.samples, np.nan)
     assert not isinstance(values, dict)
     return np.asarray(values, dtype=np.float64)
-
-
-def _replicates(definition: MetricDef, data: CategoryData, weights: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A data metric on each row of resampling multiplicities (replicate by replicate)."""
-    out = np.full(weights.shape[0], np.nan)
-    for b, row in enumerate(weights):
-        out[b] = _point(definition, data.resample(np.repeat(np.arange(data.n), row.astype(np.intp))))
-    return out
 
 
 def with_margin(comparison: Comparison, worse_by: float, allowed: float) -> Comparison:
@@ -249,11 +281,13 @@ def comparisons_for(
     suite: Suite,
     result: CategoryResult,
     stored: BaselineRecord,
-    rules: dict[str, MetricRule],
+    rules: Mapping[str, MetricRule],
     margin_test: bool = False,
+    cumulative: bool = False,
 ) -> dict[str, Comparison]:
-    """The paired comparison of every metric with a regression rule (skipping metrics without values);
-    with ``margin_test`` each also tests that the worsening exceeds the allowed regression."""
+    """The comparison of every metric with a regression rule (skipping metrics without values); with
+    ``margin_test`` each also tests that the worsening exceeds the allowed regression (the cumulative one,
+    for ``cumulative``: ``stored`` is the anchor)."""
     out = {}
     for metric_id, rule in rules.items():
         if rule.regression is None or metric_id not in result.metrics or metric_id not in stored.metrics:
@@ -268,5 +302,7 @@ def comparisons_for(
         value, old = result.metrics[metric_id].value, stored.metrics[metric_id].value
         assert isinstance(value, float | int) and isinstance(old, float | int)  # compare_metric checked
         worse_by = worsening(metric_id, result.mode, float(value), float(old))
-        out[metric_id] = with_margin(comparison, worse_by, rule.regression.allowed(float(old)))
+        regression = rule.regression
+        allowed = regression.cumulative_allowed(float(old)) if cumulative else regression.allowed(float(old))
+        out[metric_id] = with_margin(comparison, worse_by, allowed)
     return out

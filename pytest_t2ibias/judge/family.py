@@ -1,34 +1,78 @@
-"""The family of a run's regression checks and its one multiple-comparison correction.
+"""The family of a run's checks and its one multiple-comparison correction.
 
-Every gated regression check of a run is a hypothesis test; failing a build when any of a dozen tests
-at alpha = 1% rejects would fail far more often than 1% of the builds. So the p-values of every fail-level check
-of the run are adjusted together with the policy's ``correction`` (Holm: family-wise error rate), and
-those of the warn-level checks with its ``warn_correction`` (Benjamini-Hochberg: false discovery rate).
-:func:`build_family` is the one routine that does it, for the whole run (the plugin, up front) and for a
-single test that is outside the run's family.
+Every gated check of a run is a hypothesis test: each regression against its baseline, each regression
+against the anchor (the first approved baseline), each hard bound. Failing a build when any of two dozen
+tests at alpha = 1% rejects would fail far more often than 1% of the builds. So the p-values of every
+fail-level check of the run are adjusted together with the policy's ``correction`` (Holm: family-wise
+error rate), and those of the warn-level checks with its ``warn_correction`` (Benjamini-Hochberg: false
+discovery rate). :func:`build_family` is the one routine that does it, for the whole run (the plugin, up
+front) and for a single test that is outside the run's family; :func:`gather` collects one test's tests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, Policy
+from pytest_t2ibias.judge.baseline import anchor_staleness
+from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE, Policy
 from pytest_t2ibias.judge.stats import benjamini_hochberg, holm
+from pytest_t2ibias.judge.verdicts import bound_key
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.judge.baseline import BaselineRecord
     from pytest_t2ibias.judge.compare import Comparison
     from pytest_t2ibias.judge.policy import MetricRule
+    from pytest_t2ibias.metrics.result import CategoryResult
+    from pytest_t2ibias.suites.schema import Suite
+
+Severity = Literal["fail", "warn"]
+#: Prefix of an anchor comparison's key in a family (beside the regressions' metric ids and the bounds').
+ANCHOR = "anchor:"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestChecks:
+    """One test's tests before the correction: comparisons with its baseline and its anchor, the raw
+    p-values of its hard bounds, and the severity of each (keyed as in :attr:`RegressionFamily.adjusted`)."""
+
+    comparisons: dict[str, Comparison] = field(default_factory=dict)
+    anchor: dict[str, Comparison] = field(default_factory=dict)
+    bounds: dict[str, float] = field(default_factory=dict)
+    severities: dict[str, Severity] = field(default_factory=dict)
+    anchor_stale: list[str] = field(default_factory=list)
+
+    def p_values(self) -> dict[str, float]:
+        return {
+            **{m: c.p_value for m, c in self.comparisons.items()},
+            **{ANCHOR + m: c.p_value for m, c in self.anchor.items()},
+            **self.bounds,
+        }
+
+
+TestChecks.__test__ = False  # type: ignore[attr-defined]  # a class named Test*, not a test
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegressionFamily:
-    """One test's share of the family: its comparisons, their adjusted p-values, and the level."""
+    """One test's share of the family: its comparisons, their adjusted p-values, and the level.
+
+    ``adjusted`` holds the regressions under their metric ids, the anchor comparisons under
+    ``anchor:<metric>`` and the bounds under :func:`~pytest_t2ibias.judge.verdicts.bound_key`; ``size`` is
+    the number of fail-level checks the correction spread ``alpha`` over.
+    """
 
     comparisons: dict[str, Comparison] = field(default_factory=dict)
+    anchor: dict[str, Comparison] = field(default_factory=dict)
     adjusted: dict[str, float] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
+    evidence: float = DEFAULT_EVIDENCE
+    size: int = 1
+    anchor_stale: list[str] = field(default_factory=list)
+
+    def anchor_adjusted(self) -> dict[str, float]:
+        return {k.removeprefix(ANCHOR): v for k, v in self.adjusted.items() if k.startswith(ANCHOR)}
 
 
 def correct(p_values: Sequence[float], method: str) -> list[float]:
@@ -42,23 +86,72 @@ def correct(p_values: Sequence[float], method: str) -> list[float]:
     raise ValueError(f"`method` must be 'holm', 'bh' or 'none', got {method!r}")
 
 
-def build_family(
-    comparisons: Mapping[str, Mapping[str, Comparison]],
-    rules: Mapping[str, Mapping[str, MetricRule]],
+def gather(
+    suite: Suite,
+    result: CategoryResult,
+    stored: BaselineRecord | None,
+    rules: Mapping[str, MetricRule],
     policy: Policy | None,
-) -> dict[str, RegressionFamily]:
-    """Adjust every comparison of every test (keyed by test id) together, by severity.
+) -> TestChecks:
+    """One test's tests: its regressions against ``stored`` (when given and comparable), against the
+    anchor ``stored`` keeps (when it has one), and its hard bounds (when the result keeps its data)."""
+    from pytest_t2ibias.judge.compare import comparisons_for
+    from pytest_t2ibias.metrics.intervals import bound_p_value
 
-    ``rules[test][metric].severity`` puts each comparison in the fail-level or the warn-level family.
-    """
+    margin = policy.margin_test if policy else False
+    regression_rules = {m: r for m, r in rules.items() if r.regression is not None}
+    comparisons: dict[str, Comparison] = {}
+    anchor: dict[str, Comparison] = {}
+    stale: list[str] = []
+    if stored is not None:
+        comparisons = comparisons_for(suite, result, stored, regression_rules, margin)
+        if stored.anchor is not None:
+            stale = anchor_staleness(stored.anchor, stored)
+            if not stale:
+                anchor = comparisons_for(suite, result, stored.anchor, regression_rules, margin, cumulative=True)
+    bounds: dict[str, float] = {}
+    data = result.data
+    if data is None and result.records:
+        data = result.columns(suite)
+    severities: dict[str, Severity] = {m: regression_rules[m].severity for m in comparisons}
+    severities.update({ANCHOR + m: regression_rules[m].severity for m in anchor})
+    for metric_id, rule in rules.items():
+        estimate = result.metrics.get(metric_id)
+        if data is None or estimate is None or not isinstance(estimate.value, float):
+            continue
+        sides: tuple[tuple[float | None, Literal["max", "min"]], ...] = ((rule.max, "max"), (rule.min, "min"))
+        for bound, side in sides:
+            if bound is None:
+                continue
+            try:
+                bounds[bound_key(metric_id, side)] = bound_p_value(data, metric_id, bound, side, seed=result.seed)
+            except ValueError:
+                continue  # no value to test: judge_bounds says so
+            severities[bound_key(metric_id, side)] = rule.severity
+    return TestChecks(comparisons=comparisons, anchor=anchor, bounds=bounds, severities=severities, anchor_stale=stale)
+
+
+def build_family(tests: Mapping[str, TestChecks], policy: Policy | None) -> dict[str, RegressionFamily]:
+    """Adjust every test's p-values (keyed by test id) together, by severity: the run's one correction."""
     policy = policy or Policy()
-    adjusted: dict[str, dict[str, float]] = {test: {} for test in comparisons}
+    adjusted: dict[str, dict[str, float]] = {test: {} for test in tests}
+    sizes: dict[str, int] = {}
     for severity, method in (("fail", policy.correction), ("warn", policy.warn_correction)):
-        keys = [(t, m) for t, comps in comparisons.items() for m in comps if rules[t][m].severity == severity]
-        values = correct([comparisons[t][m].p_value for t, m in keys], method)
-        for (test, metric_id), value in zip(keys, values, strict=True):
-            adjusted[test][metric_id] = value
+        keys = [(t, k) for t, checks in tests.items() for k in checks.p_values() if checks.severities[k] == severity]
+        raw = {t: checks.p_values() for t, checks in tests.items()}
+        values = correct([raw[t][k] for t, k in keys], method)
+        for (test, key), value in zip(keys, values, strict=True):
+            adjusted[test][key] = value
+        sizes[severity] = len(keys)
     return {
-        test: RegressionFamily(comparisons=dict(comps), adjusted=adjusted[test], alpha=policy.alpha)
-        for test, comps in comparisons.items()
+        test: RegressionFamily(
+            comparisons=dict(checks.comparisons),
+            anchor=dict(checks.anchor),
+            adjusted=adjusted[test],
+            alpha=policy.alpha,
+            evidence=policy.evidence,
+            size=max(sizes.get("fail", 0), 1),
+            anchor_stale=list(checks.anchor_stale),
+        )
+        for test, checks in tests.items()
     }

@@ -29,11 +29,22 @@ from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resol
 from pytest_t2ibias.suites.loader import format_validation_error
 from pytest_t2ibias.suites.schema import Suite
 
-__all__ = ["DEFAULT_ALPHA", "MetricRule", "Policy", "PolicyError", "Regression", "find_policy", "load_policy"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_EVIDENCE",
+    "MetricRule",
+    "Policy",
+    "PolicyError",
+    "Regression",
+    "find_policy",
+    "load_policy",
+]
 
 Severity = Literal["fail", "warn"]
 #: The family-wise error rate of a run's checks when the policy does not set ``alpha`` (or there is none).
 DEFAULT_ALPHA = 0.01
+#: A regression passes when the data rule out a worsening beyond this many times the allowed regression.
+DEFAULT_EVIDENCE = 2.0
 
 
 class _Strict(BaseModel):
@@ -47,6 +58,12 @@ class Regression(_Strict):
 
     absolute: float | None = Field(default=None, ge=0)
     relative: float | None = Field(default=None, ge=0, description="A fraction of the baseline value.")
+    cumulative: float | None = Field(
+        default=None,
+        ge=0,
+        description="How much worse than the anchor (the first approved baseline) the metric may get in all, "
+        "across re-approvals; default: the allowed regression itself.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Regression:
@@ -57,6 +74,10 @@ class Regression(_Strict):
     def allowed(self, baseline: float) -> float:
         """The allowed worsening for this baseline value."""
         return self.absolute if self.absolute is not None else abs(baseline) * (self.relative or 0.0)
+
+    def cumulative_allowed(self, anchor: float) -> float:
+        """The allowed worsening from the anchor, across re-approvals."""
+        return self.cumulative if self.cumulative is not None else self.allowed(anchor)
 
 
 class MetricRule(_Strict):
@@ -97,6 +118,13 @@ class Policy(_Strict):
     )
     warn_correction: Literal["bh", "none"] = Field(
         default="bh", description="Benjamini-Hochberg across the warn-level regression checks."
+    )
+    evidence: float = Field(
+        default=DEFAULT_EVIDENCE,
+        ge=1,
+        allow_inf_nan=False,
+        description="A regression check passes only when the data rule out a worsening beyond this many "
+        "times the allowed regression (its 95% upper bound); wider than that is inconclusive.",
     )
     margin_test: bool = Field(
         default=False,

@@ -19,10 +19,12 @@ Rules (documented in docs/plugin.md):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pytest_t2ibias.judge.policy import DEFAULT_ALPHA
+from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
 from pytest_t2ibias.metrics.intervals import Interval
 from pytest_t2ibias.metrics.registry import direction_of
 
@@ -43,7 +45,7 @@ class Check:
 
     category: str
     metric: str
-    kind: Literal["bound", "soft_bound", "regression", "missing"]
+    kind: Literal["bound", "soft_bound", "regression", "anchor", "missing"]
     verdict: Verdict
     value: float | None
     interval: Interval | None
@@ -79,8 +81,28 @@ def _interval_text(interval: Interval | None) -> str:
     return "" if interval is None else f" [{interval.low:.4f}, {interval.high:.4f}]"
 
 
-def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[Check]:
-    """Absolute bounds of every ruled metric."""
+def bound_key(metric_id: str, side: str) -> str:
+    """The key of a hard bound's test in a family of p-values (beside the regressions' metric ids)."""
+    return f"bound:{metric_id}:{side}"
+
+
+def judge_bounds(
+    result: CategoryResult,
+    rules: dict[str, MetricRule],
+    adjusted: Mapping[str, float] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Check]:
+    """Absolute bounds of every ruled metric.
+
+    A hard bound (``min``/``max``) fails only when the point value is beyond it and its test (the p-value
+    of "the metric is within the bound", :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`, corrected
+    with the run's family: ``adjusted[bound_key(metric, side)]``) is significant at ``alpha``; beyond it but
+    not significant is inconclusive (a warning). Without a test (no p-value given) the interval decides:
+    fail when it lies wholly beyond. Within the bound, it passes only when the whole interval is within
+    (a pass needs evidence); an interval that straddles the bound warns. A soft bound (``warn_min``/
+    ``warn_max``) warns when the point value is beyond it.
+    """
+    adjusted = adjusted or {}
     checks = []
     for metric_id, rule in rules.items():
         estimate = result.metrics.get(metric_id)
@@ -97,12 +119,20 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
         for bound, side in ((rule.max, "max"), (rule.min, "min")):
             if bound is None:
                 continue
+            beyond_point = value > bound if side == "max" else value < bound
             beyond_all = low > bound if side == "max" else high < bound
             beyond_some = high > bound if side == "max" else low < bound
-            symbol = "<=" if side == "max" else ">="
-            if beyond_all:
-                verdict: Verdict = rule.severity
-                note = f"whole interval {'above' if side == 'max' else 'below'} the bound"
+            symbol, where = ("<=", "above") if side == "max" else (">=", "below")
+            p_adj = adjusted.get(bound_key(metric_id, side))
+            verdict: Verdict
+            if p_adj is not None and beyond_point:
+                if p_adj < alpha:
+                    verdict, note = rule.severity, f"{where} the bound and significant (adjusted p={p_adj:.2g})"
+                else:
+                    verdict = "warn"
+                    note = f"inconclusive: {where} the bound but not significant (adjusted p={p_adj:.2g})"
+            elif p_adj is None and beyond_all:
+                verdict, note = rule.severity, f"whole interval {where} the bound"
             elif beyond_some:
                 verdict, note = "warn", "interval straddles the bound: more images would settle it"
             else:
@@ -117,6 +147,7 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
                     interval=interval,
                     threshold=f"{symbol} {bound}",
                     note=note,
+                    p_value=p_adj,
                 )
             )
         for bound, side in ((rule.warn_max, "max"), (rule.warn_min, "min")):
@@ -139,6 +170,10 @@ def judge_bounds(result: CategoryResult, rules: dict[str, MetricRule]) -> list[C
     return checks
 
 
+#: One-sided 95 % normal quantile: the upper bound of a worsening a pass must stay under.
+_Z95 = 1.6448536269514722
+
+
 def judge_regressions(
     result: CategoryResult,
     baseline: BaselineRecord,
@@ -146,13 +181,22 @@ def judge_regressions(
     comparisons: dict[str, Comparison] | None = None,
     adjusted: dict[str, float] | None = None,
     alpha: float = DEFAULT_ALPHA,
+    *,
+    evidence: float = DEFAULT_EVIDENCE,
+    family_size: int = 1,
+    against: Literal["baseline", "anchor"] = "baseline",
 ) -> list[Check]:
-    """Each ruled metric against its approved value.
+    """Each ruled metric against its approved value (or, ``against="anchor"``, against the anchor: the
+    first approved baseline, with the rule's cumulative allowance).
 
-    Fails only when the change in the bad direction is beyond the allowed regression **and** the
-    paired test of the change is significant after the run's multiple-comparison correction
-    (``adjusted`` p-values); beyond the margin but not significant is ``inconclusive`` (a warning that
-    says how many images per prompt would settle it).
+    * **fail** (or warn, with ``severity: warn``): the worsening is beyond the allowed regression **and**
+      the test of "no change" is significant after the run's correction (``adjusted`` p-values);
+    * **pass**: the worsening is within the allowed regression **and** the data rule it out beyond
+      ``evidence`` times the allowance (its one-sided 95 % upper bound, the worsening plus 1.645 times
+      the change's spread under no change, is within it): a pass needs evidence;
+    * **inconclusive** (a warning) otherwise: beyond the allowance but not significant, or within it but
+      too uncertain, with the images that would settle it (at the level the correction gives the check,
+      ``alpha / family_size``).
     """
     comparisons = comparisons or {}
     adjusted = adjusted or {}
@@ -165,34 +209,43 @@ def judge_regressions(
         old = stored.value if stored is not None else None
         value = estimate.value
         if not isinstance(old, float | int) or not isinstance(value, float | int):
-            note = "no baseline value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
+            note = f"no {against} value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
             checks.append(_missing(result, metric_id, note))
             continue
-        allowed = rule.regression.allowed(float(old))
+        regression = rule.regression
+        allowed = regression.allowed(float(old)) if against == "baseline" else regression.cumulative_allowed(float(old))
         delta = worsening(metric_id, result.mode, float(value), float(old))
-        threshold = f"worse by <= {allowed:.4f}"
+        threshold = f"worse by <= {allowed:.4f}" + (" than the anchor" if against == "anchor" else "")
         comparison = comparisons.get(metric_id)
         p_adj = adjusted.get(metric_id)
         test = "" if comparison is None else _test_text(comparison, p_adj)
-        if delta <= allowed:
-            verdict: Verdict = "pass"
-            note = f"within the allowed regression{test}"
-        elif comparison is None or p_adj is None:
-            verdict, note = "warn", "inconclusive: beyond the margin, and no test of the change was possible"
-        elif p_adj < alpha:
+        level = alpha / max(family_size, 1)
+        if comparison is None or p_adj is None:
+            verdict: Verdict = "warn"
+            note = "inconclusive: no test of the change was possible"
+        elif delta > allowed and p_adj < alpha:
             verdict, note = rule.severity, f"real regression: beyond the margin and significant{test}"
-        else:
+        elif delta > allowed:
             verdict = "warn"
-            needed = comparison.images_needed(alpha)
-            settle = (
-                f"; about {needed} images ({_per_prompt(needed, result)} per prompt) would settle it" if needed else ""
-            )
-            note = f"inconclusive: beyond the margin but not significant{test}{settle}"
+            needed = comparison.images_needed(level, allowed=allowed)
+            note = f"inconclusive: beyond the margin but not significant{test}{_settle(needed, result)}"
+        else:
+            upper = delta + _Z95 * (comparison.se or 0.0)
+            if upper <= evidence * allowed:
+                verdict, note = "pass", f"within the allowed regression{test}"
+            else:
+                verdict = "warn"
+                needed = _images_for_evidence(comparison, delta, evidence * allowed)
+                note = (
+                    f"inconclusive: within the allowed regression, but the data cannot rule out a worsening of "
+                    f"{upper:.4f} (a pass needs it within {evidence:g} x the allowed {allowed:.4f}){test}"
+                    f"{_settle(needed, result)}"
+                )
         checks.append(
             Check(
                 category=result.category,
                 metric=metric_id,
-                kind="regression",
+                kind="regression" if against == "baseline" else "anchor",
                 verdict=verdict,
                 value=float(value),
                 interval=estimate.interval,
@@ -206,6 +259,22 @@ def judge_regressions(
             )
         )
     return checks
+
+
+def _images_for_evidence(comparison: Comparison, delta: float, limit: float) -> int | None:
+    """Images at which the upper bound of this worsening would be within ``limit`` (spread ~ 1/sqrt(n))."""
+    if not comparison.se or limit <= delta or comparison.n_pairs == 0:
+        return None
+    return math.ceil(comparison.n_pairs * (_Z95 * comparison.se / (limit - delta)) ** 2)
+
+
+def _settle(needed: int | None, result: CategoryResult) -> str:
+    if not needed:
+        return ""
+    return (
+        f"; about {needed} images ({_per_prompt(needed, result)} per prompt) would settle it: approve the "
+        "baseline model at that size first (docs/statistics.md, more images)"
+    )
 
 
 def _missing(result: CategoryResult, metric_id: str, note: str) -> Check:
@@ -223,10 +292,14 @@ def _missing(result: CategoryResult, metric_id: str, note: str) -> Check:
 
 def _test_text(comparison: Comparison, p_adj: float | None) -> str:
     shown = "-" if p_adj is None else f"{p_adj:.2g}"
-    fallback = (
-        "; unpaired fallback: the baseline has no per-image labels for these seeds" if not comparison.paired else ""
+    if comparison.paired:
+        return f" ({comparison.method} over {comparison.n_pairs} pairs, adjusted p={shown})"
+    why = (
+        "the baseline stores no per-image data for this metric"
+        if comparison.method == "unpaired intervals"
+        else "the images cannot be paired by seed"
     )
-    return f" ({comparison.method} over {comparison.n_pairs} pairs, adjusted p={shown}{fallback})"
+    return f" ({comparison.method} over {comparison.n_pairs} images, adjusted p={shown}; unpaired: {why})"
 
 
 def _per_prompt(images: int, result: CategoryResult) -> int:

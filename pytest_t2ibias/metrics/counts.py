@@ -253,25 +253,57 @@ def multinomial_draws(counts: NDArray[np.int64], n_boot: int, seed: int, stream:
     return rng.multinomial(total, counts / total, size=n_boot)
 
 
-def paired_type_tables(
-    base: CategoryData, cand: CategoryData, features: tuple[str, ...]
-) -> tuple[TypeTable, TypeTable]:
-    """Pairs (image i of ``base`` with image i of ``cand``) collapsed into distinct kinds of pair.
+@dataclass(frozen=True)
+class PooledTypes:
+    """The images of two runs of one category, collapsed into the types both runs share.
 
-    Returns one table per side over the same kinds (the same ``counts``): resampling pairs is then a
-    multinomial draw over kinds, and each side's statistics follow from the same draw.
+    ``data`` holds both runs' images (the baseline's first), so one label vocabulary serves both;
+    ``table`` their distinct types; ``base`` / ``cand`` how many images of each run are of each type.
+    For paired runs (image i of one with image i of the other), ``pairs`` are the distinct kinds of pair:
+    (baseline type, candidate type, how many pairs).
     """
-    if base.n != cand.n:
+
+    data: CategoryData
+    table: TypeTable
+    base: NDArray[np.int64]
+    cand: NDArray[np.int64]
+    pairs: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.int64]] | None
+
+
+def pooled_types(base: CategoryData, cand: CategoryData, features: tuple[str, ...], paired: bool) -> PooledTypes:
+    """Both runs' images in one set of types (see :class:`PooledTypes`).
+
+    Raises:
+        ValueError: ``paired`` runs of different sizes.
+    """
+    if paired and base.n != cand.n:
         raise ValueError(f"paired data must have equal n, got {base.n} and {cand.n}")
-    columns = [image_features(base, f) for f in features] + [image_features(cand, f) for f in features]
-    if base.n == 0:
-        empty = TypeTable({f: np.zeros(0, dtype=np.int64) for f in features}, np.zeros(0, dtype=np.int64))
-        return empty, empty
+    both = CategoryData(
+        base.name,
+        base.spec,
+        base.attribute,
+        base.mode,
+        tuple(base.labels) + tuple(cand.labels),
+        {name: np.concatenate([base.present[name], cand.present[name]]) for name in base.present},
+        (),
+        _n=base.n + cand.n,
+    )
+    columns = [image_features(both, f) for f in features]
+    total = base.n + cand.n
     if not columns:
-        whole = TypeTable({}, np.array([base.n], dtype=np.int64))
-        return whole, whole
-    _, first, counts = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_counts=True)
-    k = len(features)
-    base_table = TypeTable({f: c[first] for f, c in zip(features, columns[:k], strict=True)}, counts.astype(np.int64))
-    cand_table = TypeTable({f: c[first] for f, c in zip(features, columns[k:], strict=True)}, counts.astype(np.int64))
-    return base_table, cand_table
+        inverse = np.zeros(total, dtype=np.intp)
+        table = TypeTable({}, np.array([total], dtype=np.int64))
+    else:
+        _, first, inverse, counts = np.unique(
+            np.stack(columns, axis=1), axis=0, return_index=True, return_inverse=True, return_counts=True
+        )
+        inverse = inverse.reshape(-1)
+        table = TypeTable({f: c[first] for f, c in zip(features, columns, strict=True)}, counts.astype(np.int64))
+    k = len(table.counts)
+    base_counts = np.bincount(inverse[: base.n], minlength=k).astype(np.int64)
+    cand_counts = np.bincount(inverse[base.n :], minlength=k).astype(np.int64)
+    pairs = None
+    if paired:
+        kinds, m = np.unique(np.stack([inverse[: base.n], inverse[base.n :]], axis=1), axis=0, return_counts=True)
+        pairs = (kinds[:, 0].astype(np.intp), kinds[:, 1].astype(np.intp), m.astype(np.int64))
+    return PooledTypes(both, table, base_counts, cand_counts, pairs)

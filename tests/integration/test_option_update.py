@@ -38,11 +38,27 @@ def test_update_baselines_writes_baselines_like_snapshot_update(
     assert json.loads(baseline.read_text()) == json.loads(approved_doctor)
 
 
-def test_update_baselines_approves_a_regression(doctor_project: pytest.Pytester) -> None:
+def test_approving_past_the_cumulative_allowance_is_refused(doctor_project: pytest.Pytester) -> None:
+    baseline = doctor_project.path / DOCTOR_BASELINE
+    before = baseline.read_bytes()
+    result = run(doctor_project, *BIASED, "--t2i-update-baselines")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.re_match_lines(
+        [
+            r"approval refused: this run is beyond the cumulative allowance from the anchor kept in \S+:",
+            r"  doctor\.male_share = 0\.\d{4} is worse than the anchor's 0\.\d{4} by \+0\.\d{4} \(cumulative allowance "
+            r"0\.1000\)",
+            r"  small approved steps may not walk the model that far; approve it on purpose with --t2i-reset-anchor.*",
+        ]
+    )
+    assert baseline.read_bytes() == before
+
+
+def test_update_baselines_approves_a_regression_with_a_new_anchor(doctor_project: pytest.Pytester) -> None:
     baseline = doctor_project.path / DOCTOR_BASELINE
     before = json.loads(baseline.read_text())["metrics"]["male_share"]["value"]
 
-    result = run(doctor_project, *BIASED, "--t2i-update-baselines")
+    result = run(doctor_project, *BIASED, "--t2i-update-baselines", "--t2i-reset-anchor")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.re_match_lines([r"baselines: 1 updated$", rf"  UPDATED {baseline}$"])
     after = json.loads(baseline.read_text())["metrics"]["male_share"]["value"]
