@@ -1,69 +1,88 @@
-"""Statistical validity of the gate: false failures, power and images needed, our rule against the naive one.
+"""Statistical validity of the gate: false failures, power, evidence, ratchet, coverage, images needed.
 
-    python benchmarks/bench_stat_validity.py [--runs 500] [--boot 1000] [--quick]
+    python benchmarks/bench_stat_validity.py [--runs 1000] [--workers 2] [--quick]
 
-Simulated on the synthetic model (labels and present terms drawn by ``SyntheticGenerator.columns``, no image
-rendered), with the shipped policy ``thresholds/t2i-biasbench.yaml`` (its fail-level rules only: warn-level
-rules never fail a build) in strict mode. A run fails when any fail-level check of any simulated category
-fails. Side by side:
+Every run is judged by the package itself, as the plugin judges it: values by the engine
+(``metrics.engine.compute_data``), comparisons by ``judge.compare.compare_paired`` / ``compare_unpaired``
+(exact McNemar, paired or pooled permutation tests, each with the upper bound of the worsening a pass
+needs), hard bounds by ``metrics.intervals.bound_p_value``, one family per run (``judge.family.
+build_family``: Holm over every fail-level check of the run: regressions, anchor comparisons, bounds) and
+the verdicts by ``judge_bounds`` / ``judge_regressions``; intervals by ``metrics.result.measure``.
+Nothing here re-implements a metric or a test (``tests/test_bench_stat_validity.py`` checks that these
+calls give what the plugin's own path gives). The shipped policy ``thresholds/t2i-biasbench.yaml``, strict
+mode, its fail-level rules (warn-level rules never fail a build).
 
-* **ours**: the package's verdict rule, computed by the package itself: ``metrics.result.measure`` (values
-  and intervals), ``judge.compare.compare_paired`` (exact McNemar for per-image outcomes, the paired
-  bootstrap otherwise), ``judge.family.build_family`` (Holm across every fail-level comparison of the run)
-  and ``judge_bounds`` / ``judge_regressions``. Nothing here re-implements a metric or a test: the engine
-  is vectorised, so the benchmark calls it on columns (``CategoryData.from_columns``) instead of records.
-* **naive**: the point estimate beyond a bound, or worse than the baseline by more than the tolerance.
+The synthetic model (``SyntheticGenerator.columns``; no image rendered) draws each image's labels and
+terms from its uniforms. Its scenarios (``redraw`` in its YAML, see ``generate/synthetic.py``) are drawn
+here with vectorised uniforms, the same distributions as the generator's per-seed path: a **tied**
+candidate shows the same images as its baseline wherever the model did not change; **redraw 20%** re-draws
+a fifth of them independently (an irrelevant change: a scheduler, a library version); **independent**
+re-draws every image (a retrain, a new base model), still paired by seed; **new seeds** draws the
+candidate on other seeds, so the images cannot be paired and the pooled permutation test compares them.
 
-Rows: (1) false-failure rate when baseline and candidate are two models with the same distribution (the
-candidate's images drawn from an independent seed stream, paired with the baseline's seeds), the whole
-suite at its 100 images per prompt, for the default synthetic model (uniform over the declared groups)
-and for a skewed, paper-like model whose population values sit inside the bounds (target <= 1% for
-ours); (2) power against doctor male 0.50 -> 0.65 at 200 images per category (the synthetic model's
-coupling flips only the seeds whose uniform falls in the shifted band; target >= 90%); (3) the images per
-category our rule needs for 90% power at 0.50 -> 0.60, by simulation over a grid of n (each run's images
-are the first n of one sequence, as the seed plan makes them; the search stops two grid points after both
-rules reach 90%), beside the analytic ``images_for_power``; (4) a change within the allowed regression
-(0.50 -> 0.54: parity +0.08 of the 0.10 allowed) for reference. Rows 3 and 4 simulate the doctor category
-only: the unchanged categories' images are identical in baseline and candidate, so their comparisons enter
-Holm with p = 1 (row 2, simulated in full, asserts it).
+Rows (R runs each, default 1,000; every rate with its 95% Wilson interval over the runs):
+
+1. false failures per full-suite run, the candidate the same model as the baseline, in each scenario:
+   unchanged (tied), new seeds, redraw 20%, independent, a skewed paper-like model, sparse terms (each
+   term in ~2% of images), a value on a bound (doctor parity exactly on its max 0.5), at n in
+   {15, 32, 100, 200} images per category (target <= 1% everywhere);
+2. power, doctor 50% -> 65% male (15 points), n = 200, per scenario (target >= 90% with 20% re-drawn);
+   the n the independent case needs for 90% is row 6's;
+3. a real 15-point regression at n = 15: how often a check of a metric worsened by at least 1.5x its
+   allowance passes (target <= 5%; inconclusive otherwise);
+4. ratchet: five re-approvals of +4 points each (50% -> 70% male, tied, n = 200), each judged against its
+   baseline and the anchor; caught when a step fails or its approval is refused (target >= 90%);
+5. interval coverage at nominal 95%, every ruled metric of every category, uniform and skewed models,
+   n in {15, 32, 100, 200} (target >= 93%);
+6. images needed for 90% power at a 15-point shift, for ``male_share`` (McNemar) and ``parity_difference``
+   (permutation): the gate's own advice (``Check.images_needed``, median over the runs at n = 100 where it gives
+   one: beyond the allowance but not significant) against the n at which the check fails 90% of runs
+   (target within +-30%).
+
+Rows 1, 2 and 5 simulate the whole suite. Rows 3, 4 and 6 change only the doctor category and simulate
+only it: the other categories' fail-level checks enter each run's family with p = 1 (what identical
+images give), so the correction is the full suite's.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import math
+import os
 import time
+import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_t2ibias.generate.seeds import image_seed
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
 from pytest_t2ibias.judge.baseline import BaselineMetric, BaselineRecord
-from pytest_t2ibias.judge.compare import N_PAIRED_BOOT, Comparison, compare_paired, with_margin
-from pytest_t2ibias.judge.family import build_family
+from pytest_t2ibias.judge.compare import Comparison, compare_paired, compare_unpaired
+from pytest_t2ibias.judge.family import ANCHOR, TestChecks, build_family
 from pytest_t2ibias.judge.policy import MetricRule, Policy, load_policy
-from pytest_t2ibias.judge.stats import Interval, images_for_power, wilson_interval
-from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions, worsening
+from pytest_t2ibias.judge.stats import wilson_interval
+from pytest_t2ibias.judge.verdicts import Check, bound_key, judge_bounds, judge_regressions, worsening
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import compute_data, metric_ids
-from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate
+from pytest_t2ibias.metrics.intervals import MetricEstimate, bound_p_value
 from pytest_t2ibias.metrics.result import CategoryResult, measure
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
 
 ROOT = Path(__file__).resolve().parents[1]
 MODE = "strict"
-TARGET_POWER = 0.9
+NS = (15, 32, 100, 200)
+TARGETS = {"false_fail": 0.01, "power": 0.90, "n15_pass": 0.05, "ratchet": 0.90, "coverage": 0.93, "images": 0.30}
 
-#: A skewed, paper-like synthetic model (doctors mostly male, beauty mostly white, a few species and insects,
-#: stereotype terms more frequent than diverse ones) whose population values sit inside every hard bound of
-#: the shipped policy, some of them close (doctor parity 0.40 of 0.5, nature composite ~0.50 of 0.55).
+#: A skewed, paper-like model (doctors mostly male, beauty mostly white, stereotype terms more frequent
+#: than diverse ones) whose population values sit inside every hard bound of the shipped policy.
 SKEWED: dict[str, Any] = {
     "presence": 0.5,
     "categories": {
@@ -93,44 +112,67 @@ SKEWED: dict[str, Any] = {
         },
     },
 }
+#: Sparse terms: every term in about 2% of images (CAS and presence rates near zero, often exactly 0).
+SPARSE: dict[str, Any] = {"presence": 0.02}
+#: Doctor parity exactly on its ``max: 0.5`` bound (75% male: (0.75 - 0.25) = 0.5).
+ON_BOUND: dict[str, Any] = {"categories": {"doctor": {"attribute": {"male": 0.75, "female": 0.25}}}}
+
+Pairing = Literal["tied", "redraw", "independent", "new seeds"]
 
 
-# -- one category of one run, judged by the package ---------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    model: str  # "uniform", "skewed", "sparse", "on bound"
+    pairing: Pairing
+    redraw: float = 0.0
 
 
-def fail_rules(policy: Policy, suite: Suite, category: str) -> dict[str, MetricRule]:
-    """The category's fail-level rules over metrics it reports (warn-level rules never fail a build)."""
-    reported = set(metric_ids(suite.categories[category], MODE))
-    return {m: r for m, r in policy.rules_for(category).items() if r.severity == "fail" and m in reported}
+FALSE_FAIL = (
+    Scenario("unchanged", "uniform", "tied"),
+    Scenario("new seeds", "uniform", "new seeds"),
+    Scenario("redraw 20%", "uniform", "redraw", 0.2),
+    Scenario("independent", "uniform", "independent"),
+    Scenario("skewed", "skewed", "independent"),
+    Scenario("sparse terms", "sparse", "independent"),
+    Scenario("on a bound", "on bound", "independent"),
+)
+CHANGED = (
+    Scenario("tied", "uniform", "tied"),
+    Scenario("redraw 20%", "uniform", "redraw", 0.2),
+    Scenario("independent", "uniform", "independent"),
+)
 
 
-@dataclass
-class CategoryEval:
-    """One category of one run, ready for the judge: both rules' results, the baseline, the comparisons."""
-
-    category: str
-    ours: CategoryResult
-    naive: CategoryResult
-    baseline: BaselineRecord
-    comparisons: dict[str, Comparison]
-    deltas: dict[str, float]
+# -- the package's judgement of one run ---------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: one context per process, its generators cached
 class Context:
     suite: Suite
     policy: Policy
-    rules: dict[str, dict[str, MetricRule]]
-    n_pair_boot: int
-    n_iv_boot: int
+    rules: dict[str, dict[str, MetricRule]]  # fail-level rules over metrics each category reports
 
     @classmethod
-    def make(cls, suite: Suite, policy: Policy, n_boot: int | None) -> Context:
-        rules = {c: fail_rules(policy, suite, c) for c in suite.categories}
-        return cls(suite, policy, rules, n_boot or N_PAIRED_BOOT, n_boot or N_BOOT)
+    def make(cls, policy_path: Path = ROOT / "thresholds" / "t2i-biasbench.yaml") -> Context:
+        suite = load_suite("t2i-biasbench")
+        policy = load_policy(policy_path, suite)
+        rules = {}
+        for category in suite.categories:
+            reported = set(metric_ids(suite.categories[category], MODE))
+            rules[category] = {
+                m: r for m, r in policy.rules_for(category).items() if r.severity == "fail" and m in reported
+            }
+        return cls(suite, policy, rules)
 
-    def family_size(self, category: str) -> int:
-        return sum(1 for r in self.rules[category].values() if r.regression is not None)
+    @cache  # noqa: B019  (one context per process)
+    def generator(self, model: str) -> SyntheticGenerator:
+        config = {"uniform": None, "skewed": SKEWED, "sparse": SPARSE, "on bound": ON_BOUND}[model]
+        return SyntheticGenerator(self.suite, config)
+
+    @cache  # noqa: B019
+    def width(self, category: str) -> int:
+        return int(self.generator("uniform").uniforms(category, [0]).shape[1])
 
     def data(self, category: str, generator: SyntheticGenerator, uniforms: NDArray[np.float64]) -> CategoryData:
         """One side's images as the engine's columns (labels of the attribute under test, term presence)."""
@@ -141,420 +183,532 @@ class Context:
             self.suite, category, MODE, labels=columns.labels[attribute], present=columns.present
         )
 
-    def evaluate(self, category: str, base: CategoryData, cand: CategoryData) -> CategoryEval:
-        """The candidate's values and intervals, the baseline's values, and the paired comparisons of the
-        gated metrics: every number from the package's own functions."""
-        rules, seed, n = self.rules[category], self.suite.seed, cand.n
-        ours = measure(
-            self.suite,
-            cand,
-            model="synthetic",
-            scorer="synthetic",
-            seed=seed,
-            images_per_prompt=n,
-            n_boot=self.n_iv_boot,
-            metrics=list(rules),
-        )
-        base_values = compute_data(base, only=list(rules)).metrics
-        naive = CategoryResult(
-            category=category,
-            suite=self.suite.name,
-            suite_hash=ours.suite_hash,
-            mode=MODE,
-            model="synthetic",
-            scorer="synthetic",
-            n=n,
-            metrics={m: MetricEstimate(e.value, None, e.reason) for m, e in ours.metrics.items()},
-            seed=seed,
-            images_per_prompt=n,
-        )
-        comparisons: dict[str, Comparison] = {}
-        deltas: dict[str, float] = {}
+    def family_keys(self, category: str, anchor: bool = False) -> list[str]:
+        """The keys of a category's fail-level checks in a family (for categories not simulated)."""
+        rules = self.rules[category]
+        keys = [m for m, r in rules.items() if r.regression is not None]
+        keys += [ANCHOR + m for m, r in rules.items() if r.regression is not None and anchor]
         for metric_id, rule in rules.items():
-            value_c, value_b = ours.metrics[metric_id].value, base_values[metric_id]
-            if rule.regression is None or not isinstance(value_c, float) or not isinstance(value_b, float):
-                continue  # compare_metric raises on a missing value; judge_regressions reports it
-            deltas[metric_id] = value_c - value_b
-            try:
-                comparison = compare_paired(base, cand, metric_id, value_c - value_b, seed, n_boot=self.n_pair_boot)
-            except ValueError:
-                continue  # the paired bootstrap is unavailable: no comparison, the judge says inconclusive
-            if self.policy.margin_test:  # as judge.compare.comparisons_for applies it
-                worse_by = worsening(metric_id, MODE, value_c, value_b)
-                comparison = with_margin(comparison, worse_by, rule.regression.allowed(value_b))
-            comparisons[metric_id] = comparison
-        baseline = BaselineRecord(
-            package_version="bench",
-            suite=self.suite.name,
-            suite_hash=ours.suite_hash,
-            category=category,
-            mode=MODE,
-            model="synthetic",
-            scorer="synthetic",
-            n=n,
-            seed=seed,
-            images_per_prompt=n,
-            metrics={m: BaselineMetric(value=v if isinstance(v, float) else None) for m, v in base_values.items()},
+            keys += [
+                bound_key(metric_id, side)
+                for bound, side in ((rule.max, "max"), (rule.min, "min"))
+                if bound is not None
+            ]
+        return keys
+
+    def baseline(self, category: str, values: dict[str, Any], n: int) -> BaselineRecord:
+        return BaselineRecord(
+            package_version="bench", suite=self.suite.name, suite_hash=self.suite.fingerprint(), category=category,
+            mode=MODE, model="synthetic", scorer="synthetic", n=n, seed=self.suite.seed, images_per_prompt=n,
+            metrics={m: BaselineMetric(value=v if isinstance(v, float) else None) for m, v in values.items()},
             labels={},
-        )
-        return CategoryEval(category, ours, naive, baseline, comparisons, deltas)
-
-    def judge(self, evals: Sequence[CategoryEval], extra_p: Sequence[float] = ()) -> tuple[list[Check], list[Check]]:
-        """Both rules' checks of one run. Ours: the run's family (``extra_p``: the fail-level comparisons of
-        categories not simulated); naive: no test, the point change decides."""
-        comparisons: dict[str, dict[str, Comparison]] = {e.category: e.comparisons for e in evals}
-        rules = {e.category: self.rules[e.category] for e in evals}
-        if extra_p:
-            comparisons["not simulated"] = {
-                f"m{i}": Comparison(metric=f"m{i}", delta=0.0, p_value=p, method="mcnemar", n_pairs=0)
-                for i, p in enumerate(extra_p)
-            }
-            rules["not simulated"] = {f"m{i}": MetricRule(max=1.0) for i in range(len(extra_p))}
-        family = build_family(comparisons, rules, self.policy)
-        ours: list[Check] = []
-        naive: list[Check] = []
-        for e in evals:
-            ruled = self.rules[e.category]
-            reg = {m: r for m, r in ruled.items() if r.regression is not None}
-            fam = family[e.category]
-            ours += judge_bounds(e.ours, ruled)
-            ours += judge_regressions(e.ours, e.baseline, reg, fam.comparisons, fam.adjusted, fam.alpha)
-            point = {
-                m: Comparison(metric=m, delta=d, p_value=0.0, method="point", n_pairs=e.ours.n)
-                for m, d in e.deltas.items()
-            }
-            naive += judge_bounds(e.naive, ruled)
-            naive += judge_regressions(e.naive, e.baseline, reg, point, dict.fromkeys(point, 0.0), fam.alpha)
-        return ours, naive
-
-
-def failed(checks: Sequence[Check]) -> list[str]:
-    return [f"{c.category}.{c.metric} {c.kind}" for c in checks if c.verdict == "fail"]
-
-
-# -- simulation -------------------------------------------------------------------------------------------
-
-
-def stream(*parts: object) -> int:
-    """A reproducible seed for one stream of images (a run, a role)."""
-    digest = hashlib.sha256("|".join(map(str, ("bench-stat-validity", *parts))).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def seeds_for(stream_seed: int, category: str, n: int, start: int = 0) -> list[int]:
-    """Image seeds as the generation stage plans them (prompt 0, images 0..n-1), from a stream's suite seed."""
-    return [image_seed(stream_seed, category, 0, i) for i in range(start, n)]
-
-
-def run_pair(
-    ctx: Context,
-    base: SyntheticGenerator,
-    cand: SyntheticGenerator,
-    category: str,
-    n: int,
-    run_id: tuple[object, ...],
-    coupled: bool,
-    start: int = 0,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The uniforms of images ``start``..n-1 of one category's baseline and candidate: the candidate on the
-    baseline's own seeds (``coupled``: a model changed a little) or on an independent stream (a retrained
-    model); either way the candidate's image i is paired with the baseline's image i."""
-    base_u = base.uniforms(category, seeds_for(stream(*run_id, "baseline"), category, n, start))
-    cand_u = base_u if coupled else cand.uniforms(category, seeds_for(stream(*run_id, "candidate"), category, n, start))
-    return base_u, cand_u
+        )  # fmt: skip
 
 
 @dataclass
-class Rates:
-    """Failing runs of one scenario under each rule, and which checks failed."""
+class Side:
+    """One category of one run: the candidate's data, what it is compared with, and how they pair."""
+
+    category: str
+    cand: CategoryData
+    base: CategoryData | None = None
+    paired: bool = True
+    anchor: CategoryData | None = None
+    anchor_paired: bool = True
+
+
+def compare(
+    base: CategoryData, cand: CategoryData, metric_id: str, delta: float, paired: bool, seed: int
+) -> Comparison:
+    """The comparison the plugin makes: paired when the seeds match, unpaired otherwise."""
+    return (compare_paired if paired else compare_unpaired)(base, cand, metric_id, delta, seed)
+
+
+def test_checks(ctx: Context, side: Side, values: dict[str, Any]) -> tuple[TestChecks, dict[str, Any], dict[str, Any]]:
+    """One category's tests before the correction, as ``judge.family.gather`` makes them, from columns."""
+    rules, seed = ctx.rules[side.category], ctx.suite.seed
+    regression = {m: r for m, r in rules.items() if r.regression is not None}
+
+    def comparisons(other: CategoryData | None, paired: bool) -> tuple[dict[str, Comparison], dict[str, Any]]:
+        if other is None:
+            return {}, {}
+        old = compute_data(other, only=list(rules)).metrics
+        out = {}
+        for metric_id in regression:
+            value, before = values.get(metric_id), old.get(metric_id)
+            if not isinstance(value, float) or not isinstance(before, float):
+                continue
+            try:
+                out[metric_id] = compare(other, side.cand, metric_id, value - before, paired, seed)
+            except ValueError:
+                continue  # no test possible: judge_regressions says inconclusive
+        return out, old
+
+    base_cmp, base_values = comparisons(side.base, side.paired)
+    anchor_cmp, anchor_values = comparisons(side.anchor, side.anchor_paired)
+    bounds: dict[str, float] = {}
+    for metric_id, rule in rules.items():
+        if not isinstance(values.get(metric_id), float):
+            continue
+        for bound, which in ((rule.max, "max"), (rule.min, "min")):
+            if bound is not None:
+                bounds[bound_key(metric_id, which)] = bound_p_value(side.cand, metric_id, bound, which, seed=seed)  # type: ignore[arg-type]
+    severities = {k: "fail" for k in [*base_cmp, *(ANCHOR + m for m in anchor_cmp), *bounds]}
+    checks = TestChecks(comparisons=base_cmp, anchor=anchor_cmp, bounds=bounds, severities=severities)  # type: ignore[arg-type]
+    return checks, base_values, anchor_values
+
+
+def judge_run(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) -> list[Check]:
+    """Every fail-level check of one run: its simulated categories, the rest entering the family at p = 1."""
+    tests: dict[str, TestChecks] = {}
+    prepared = {}
+    for side in sides:
+        values = compute_data(side.cand, only=list(ctx.rules[side.category])).metrics
+        checks, base_values, anchor_values = test_checks(ctx, side, values)
+        tests[side.category] = checks
+        prepared[side.category] = (side, values, base_values, anchor_values)
+    for category in ctx.suite.categories:
+        if category not in tests:
+            keys = ctx.family_keys(category, anchor=others_anchor)
+            tests[category] = TestChecks(bounds={k: 1.0 for k in keys}, severities={k: "fail" for k in keys})
+    family = build_family(tests, ctx.policy)
+    out: list[Check] = []
+    for category, (side, values, base_values, anchor_values) in prepared.items():
+        rules, fam = ctx.rules[category], family[category]
+        result = CategoryResult(
+            category=category, suite=ctx.suite.name, suite_hash=ctx.suite.fingerprint(), mode=MODE,
+            model="synthetic", scorer="synthetic", n=side.cand.n,
+            metrics={m: MetricEstimate(v, None, None) for m, v in values.items()}, seed=ctx.suite.seed,
+            images_per_prompt=side.cand.n,
+        )  # fmt: skip
+        out += judge_bounds(result, rules, fam.adjusted, fam.alpha)
+        regression = {m: r for m, r in rules.items() if r.regression is not None}
+        kwargs = {"evidence": fam.evidence, "family_size": fam.size}
+        if side.base is not None:
+            baseline = ctx.baseline(category, base_values, side.cand.n)
+            out += judge_regressions(result, baseline, regression, fam.comparisons, fam.adjusted, fam.alpha, **kwargs)  # type: ignore[arg-type]
+        if side.anchor is not None:
+            anchor = ctx.baseline(category, anchor_values, side.cand.n)
+            out += judge_regressions(result, anchor, regression, fam.anchor, fam.anchor_adjusted(), fam.alpha,
+                                     against="anchor", **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    return out
+
+
+def failed(checks: Sequence[Check]) -> list[str]:
+    return [f"{c.category}.{c.metric}:{c.kind}" for c in checks if c.verdict == "fail"]
+
+
+# -- drawing runs -------------------------------------------------------------------------------------------
+
+
+def rng_for(seed: int, *tag: object) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(repr(tag).encode())])
+
+
+def draw_pair(
+    rng: np.random.Generator, n: int, width: int, scenario: Scenario
+) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """Baseline and candidate uniforms of one category, and whether they pair by seed."""
+    base = rng.random((n, width))
+    if scenario.pairing == "tied":
+        return base, base, True
+    if scenario.pairing == "redraw":
+        cand = base.copy()
+        again = rng.random(n) < scenario.redraw
+        cand[again] = rng.random((int(again.sum()), width))
+        return base, cand, True
+    return base, rng.random((n, width)), scenario.pairing != "new seeds"
+
+
+@dataclass
+class Tally:
+    """Runs of one cell and how many had the event; which checks caused it."""
 
     runs: int = 0
-    ours: int = 0
-    naive: int = 0
-    ours_by: Counter[str] = field(default_factory=Counter)
-    naive_by: Counter[str] = field(default_factory=Counter)
-    beyond: Counter[str] = field(default_factory=Counter)  # worsening beyond the allowed regression, any test
-    ours_kind: Counter[str] = field(default_factory=Counter)  # runs failing a bound / a regression check
-    naive_kind: Counter[str] = field(default_factory=Counter)
+    hits: int = 0
+    by: Counter[str] = field(default_factory=Counter)
 
-    def add(self, ours: Sequence[Check], naive: Sequence[Check]) -> None:
+    def add(self, hit: bool, reasons: Sequence[str] = ()) -> None:
         self.runs += 1
-        self.beyond.update(
-            {
-                f"{c.category}.{c.metric}"
-                for c in ours
-                if c.kind == "regression" and c.delta is not None and c.allowed is not None and c.delta > c.allowed
-            }
-        )
-        f_ours, f_naive = failed(ours), failed(naive)
-        self.ours += bool(f_ours)
-        self.naive += bool(f_naive)
-        self.ours_by.update(set(f_ours))
-        self.naive_by.update(set(f_naive))
-        self.ours_kind.update({c.kind for c in ours if c.verdict == "fail"})
-        self.naive_kind.update({c.kind for c in naive if c.verdict == "fail"})
+        self.hits += bool(hit)
+        self.by.update(set(reasons))
 
-    def rate(self, rule: str) -> float:
-        return (self.ours if rule == "ours" else self.naive) / max(self.runs, 1)
+    def merge(self, other: Tally) -> Tally:
+        return Tally(self.runs + other.runs, self.hits + other.hits, self.by + other.by)
 
-    def interval(self, rule: str) -> Interval:
-        return wilson_interval(self.ours if rule == "ours" else self.naive, max(self.runs, 1))
+    @property
+    def rate(self) -> float:
+        return self.hits / max(self.runs, 1)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "runs": self.runs,
-            "ours": self.rate("ours"),
-            "naive": self.rate("naive"),
-            "ours_by": dict(self.ours_by),
-            "naive_by": dict(self.naive_by),
-            "beyond_margin": dict(self.beyond),
-            "ours_by_kind": dict(self.ours_kind),
-            "naive_by_kind": dict(self.naive_kind),
-        }
+    def text(self) -> str:
+        iv = wilson_interval(self.hits, max(self.runs, 1))
+        return f"{100 * self.rate:5.1f}% [{100 * iv.low:4.1f}, {100 * iv.high:4.1f}]"
 
 
-def simulate_suite(
-    ctx: Context, base: SyntheticGenerator, cand: SyntheticGenerator, n: int, runs: int, tag: str, coupled: bool
-) -> Rates:
-    """Whole-suite runs: every category drawn, every fail-level check judged, Holm across the run."""
-    rates = Rates()
-    for r in range(runs):
-        evals = []
+def shifted(ctx: Context, male: float, model: str = "uniform") -> SyntheticGenerator:
+    return ctx.generator(model).with_probabilities("doctor", {"male": male, "female": round(1 - male, 10)})
+
+
+# -- the rows, one work unit each (a worker process runs several) -------------------------------------------
+
+
+def false_failures(ctx: Context, scenario: Scenario, n: int, runs: range, seed: int) -> Tally:
+    generator = ctx.generator(scenario.model)
+    tally = Tally()
+    for run in runs:
+        rng = rng_for(seed, "null", scenario.name, n, run)
+        sides = []
         for category in ctx.suite.categories:
-            base_u, cand_u = run_pair(ctx, base, cand, category, n, (tag, r), coupled)
-            evals.append(ctx.evaluate(category, ctx.data(category, base, base_u), ctx.data(category, cand, cand_u)))
-        if coupled:  # unchanged categories are identical image for image: their tests must say "no change"
-            for e in evals:
-                if e.category != "doctor":
-                    assert all(c.p_value == 1.0 for c in e.comparisons.values()), e.category
-        rates.add(*ctx.judge(evals))
-    return rates
+            base_u, cand_u, paired = draw_pair(rng, n, ctx.width(category), scenario)
+            base = ctx.data(category, generator, base_u)
+            cand = base if cand_u is base_u else ctx.data(category, generator, cand_u)
+            sides.append(Side(category, cand, base, paired))
+        fails = failed(judge_run(ctx, sides))
+        tally.add(bool(fails), fails)
+    return tally
 
 
-def others_p(ctx: Context, category: str) -> list[float]:
-    """P-values of the unchanged categories' fail-level comparisons: identical images give exactly 1."""
-    return [1.0] * sum(ctx.family_size(c) for c in ctx.suite.categories if c != category)
+def power(ctx: Context, scenario: Scenario, n: int, male: float, runs: range, seed: int, full: bool) -> Tally:
+    base_gen, cand_gen = ctx.generator("uniform"), shifted(ctx, male)
+    tally = Tally()
+    for run in runs:
+        rng = rng_for(seed, "power", scenario.name, n, male, run, full)
+        sides = []
+        for category in ctx.suite.categories if full else ["doctor"]:
+            base_u, cand_u, paired = draw_pair(rng, n, ctx.width(category), scenario)
+            gen = cand_gen if category == "doctor" else base_gen
+            sides.append(Side(category, ctx.data(category, gen, cand_u), ctx.data(category, base_gen, base_u), paired))
+        fails = failed(judge_run(ctx, sides))
+        tally.add(bool(fails), fails)
+    return tally
 
 
-def simulate_one_category(
-    ctx: Context,
-    base: SyntheticGenerator,
-    cand: SyntheticGenerator,
-    category: str,
-    grid: Sequence[int],
-    runs: int,
-    tag: str,
-    target: float | None = None,
-    confirm: int = 2,
-) -> dict[int, Rates]:
-    """Runs with only ``category`` changed (coupled draws), at each n of ``grid`` in increasing order.
+def regression_passes(
+    ctx: Context, scenario: Scenario, n: int, male: float, runs: range, seed: int
+) -> dict[str, Tally]:
+    """Per doctor metric truly worsened by >= 1.5x its allowance: runs where its regression check passes."""
+    base_gen, cand_gen = ctx.generator("uniform"), shifted(ctx, male)
+    truth_b, truth_c = population_values(ctx, "uniform", "doctor"), population_values(ctx, "uniform", "doctor", male)
+    worse = {}
+    for metric_id, rule in ctx.rules["doctor"].items():
+        if rule.regression is not None:
+            allowed = rule.regression.allowed(truth_b[metric_id])
+            w = worsening(metric_id, MODE, truth_c[metric_id], truth_b[metric_id])
+            if w >= 1.5 * allowed - 1e-6:
+                worse[metric_id] = Tally()
+    for run in runs:
+        rng = rng_for(seed, "n15", scenario.name, n, male, run)
+        base_u, cand_u, paired = draw_pair(rng, n, ctx.width("doctor"), scenario)
+        side = Side("doctor", ctx.data("doctor", cand_gen, cand_u), ctx.data("doctor", base_gen, base_u), paired)
+        checks = {c.metric: c for c in judge_run(ctx, [side]) if c.kind == "regression"}
+        for metric_id, tally in worse.items():
+            tally.add(checks[metric_id].verdict == "pass" if metric_id in checks else False)
+    return worse
 
-    A run's images at n are the first n of one sequence (the seed plan's images 0..n-1), drawn as n grows,
-    so the grid shares its random numbers. With a ``target`` the search stops ``confirm`` grid points after
-    both rules reach it. The unchanged categories enter Holm with p = 1 (what identical draws give;
-    asserted in the full-suite power row); their bounds do not depend on the change and are left out.
-    """
-    extra = others_p(ctx, category)
-    width = base.uniforms(category, [0]).shape[1]
-    drawn: list[NDArray[np.float64]] = [np.zeros((0, width))] * runs
-    per_n: dict[int, Rates] = {}
-    reached: dict[str, int | None] = {"ours": None, "naive": None}
-    for n in sorted(grid):
-        rates = per_n[n] = Rates()
-        for r in range(runs):
-            if len(drawn[r]) < n:
-                new, _ = run_pair(ctx, base, cand, category, n, (tag, r), True, start=len(drawn[r]))
-                drawn[r] = np.vstack([drawn[r], new])
-            u = drawn[r][:n]
-            rates.add(
-                *ctx.judge([ctx.evaluate(category, ctx.data(category, base, u), ctx.data(category, cand, u))], extra)
-            )
-        if target is None:
-            continue
-        for rule in reached:
-            if reached[rule] is None and rates.rate(rule) >= target:
-                reached[rule] = n
-        if all(v is not None for v in reached.values()):
-            confirm -= 1
-            if confirm < 0:
+
+def ratchet(ctx: Context, n: int, steps: int, step: float, runs: range, seed: int) -> dict[str, Tally]:
+    """Chains of re-approvals, each ``step`` more male; caught by a failing gate or a refused approval."""
+    models = [shifted(ctx, round(0.5 + i * step, 10)) for i in range(steps + 1)]
+    out = {"caught": Tally(), "gate": Tally(), "direct": Tally()}
+    width = ctx.width("doctor")
+    for run in runs:
+        rng = rng_for(seed, "ratchet", n, step, run)
+        uniforms = rng.random((n, width))  # tied: each step changes only the images its shift moves
+        data = [ctx.data("doctor", model, uniforms) for model in models]
+        gate_failed = refused = False
+        for i in range(1, steps + 1):
+            side = Side("doctor", data[i], data[i - 1], True, anchor=data[0] if i > 1 else None)
+            if failed(judge_run(ctx, [side], others_anchor=i > 1)):
+                gate_failed = True
                 break
-    return per_n
+            # approval keeps the anchor and is refused beyond the cumulative allowance (snapshot.beyond_cumulative)
+            anchor_values = compute_data(data[0], only=list(ctx.rules["doctor"])).metrics
+            values = compute_data(data[i], only=list(ctx.rules["doctor"])).metrics
+            for metric_id, rule in ctx.rules["doctor"].items():
+                if rule.regression is None:
+                    continue
+                a, v = anchor_values.get(metric_id), values.get(metric_id)
+                if isinstance(a, float) and isinstance(v, float):
+                    if worsening(metric_id, MODE, v, a) > rule.regression.cumulative_allowed(a):
+                        refused = True
+            if refused:
+                break
+        out["gate"].add(gate_failed)
+        out["caught"].add(gate_failed or refused)
+        direct = Side("doctor", data[steps], data[0], True)
+        out["direct"].add(bool(failed(judge_run(ctx, [direct]))))
+    return out
 
 
-# -- report -------------------------------------------------------------------------------------------------
-
-
-def percent(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def rate_text(rates: Rates, rule: str) -> str:
-    iv = rates.interval(rule)
-    return f"{percent(rates.rate(rule)):>6} [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
-
-
-def top_checks(counter: Counter[str], runs: int, k: int = 3) -> str:
-    if not counter:
-        return "-"
-    return ", ".join(f"{name} {percent(count / runs)}" for name, count in counter.most_common(k))
-
-
-def population_values(ctx: Context, generator: SyntheticGenerator, category: str, n: int = 200_000) -> dict[str, float]:
-    """The gated metrics at the model's own distribution (a very large sample: the engine on 2e5 images)."""
-    rng = np.random.default_rng(12345)
-    width = generator.uniforms(category, [0]).shape[1]
-    values = compute_data(ctx.data(category, generator, rng.random((n, width))), only=list(ctx.rules[category]))
-    return {m: float(v) for m, v in values.metrics.items() if isinstance(v, float)}
-
-
-def bounds_text(ctx: Context, generator: SyntheticGenerator) -> str:
-    parts = []
+def coverage(ctx: Context, model: str, n: int, runs: range, seed: int) -> dict[str, Tally]:
+    """Per category.metric (every ruled metric, any severity): runs whose 95% interval holds the truth."""
+    generator = ctx.generator(model)
+    out: dict[str, Tally] = {}
     for category in ctx.suite.categories:
-        values = population_values(ctx, generator, category)
-        for metric_id, rule in ctx.rules[category].items():
-            if rule.min is None and rule.max is None:
-                continue
-            limits = "/".join(f"{b:g}" for b in (rule.min, rule.max) if b is not None)
-            parts.append(f"{category}.{metric_id} {values[metric_id]:.2f} ({limits})")
-    return ", ".join(parts)
+        truth = population_values(ctx, model, category)
+        ruled = [m for m in ctx.policy.rules_for(category) if m in truth]
+        for run in runs:
+            rng = rng_for(seed, "coverage", model, category, n, run)
+            data = ctx.data(category, generator, rng.random((n, ctx.width(category))))
+            result = measure(ctx.suite, data, model="synthetic", scorer="synthetic", metrics=ruled)
+            for metric_id in ruled:
+                estimate = result.metrics.get(metric_id)
+                if estimate is None or estimate.interval is None:
+                    continue  # no value in this run (e.g. CAS without any term): nothing to cover
+                out.setdefault(f"{category}.{metric_id}", Tally()).add(estimate.interval.contains(truth[metric_id]))
+    return out
 
 
-def parse_grid(text: str) -> list[int]:
-    if ":" in text:
-        lo, hi, step = (int(x) for x in text.split(":"))
-        return list(range(lo, hi + 1, step))
-    return sorted({int(x) for x in text.split(",")})
+NEEDED_METRICS = ("male_share", "parity_difference")
+
+
+def images_needed(
+    ctx: Context, scenario: Scenario, grid: Sequence[int], male: float, runs: range, seed: int, n0: int = 100
+) -> dict[str, Any]:
+    """Per metric of ``NEEDED_METRICS``: the gate's own advice at ``n0`` (``Check.images`` of the checks
+    that end "inconclusive: beyond the margin but not significant ... about N images would settle it") and
+    the rate at which that check fails at each n of ``grid``."""
+    base_gen, cand_gen = ctx.generator("uniform"), shifted(ctx, male)
+    advice: dict[str, list[int]] = {m: [] for m in NEEDED_METRICS}
+    for run in runs:
+        rng = rng_for(seed, "advice", scenario.name, male, run)
+        base_u, cand_u, paired = draw_pair(rng, n0, ctx.width("doctor"), scenario)
+        side = Side("doctor", ctx.data("doctor", cand_gen, cand_u), ctx.data("doctor", base_gen, base_u), paired)
+        for check in judge_run(ctx, [side]):
+            if (
+                check.kind == "regression"
+                and check.metric in advice
+                and check.images_needed
+                and "beyond the margin" in check.note
+            ):
+                advice[check.metric].append(check.images_needed)
+    rates: dict[str, dict[int, Tally]] = {m: {} for m in NEEDED_METRICS}
+    for n in grid:
+        tallies = {m: Tally() for m in NEEDED_METRICS}
+        for run in runs:
+            rng = rng_for(seed, "needed", scenario.name, male, n, run)
+            base_u, cand_u, paired = draw_pair(rng, n, ctx.width("doctor"), scenario)
+            side = Side("doctor", ctx.data("doctor", cand_gen, cand_u), ctx.data("doctor", base_gen, base_u), paired)
+            verdicts = {c.metric: c.verdict for c in judge_run(ctx, [side]) if c.kind == "regression"}
+            for metric_id, tally in tallies.items():
+                tally.add(verdicts.get(metric_id) == "fail")
+        for metric_id, tally in tallies.items():
+            rates[metric_id][n] = tally
+    return {"advice": advice, "rates": rates}
+
+
+@cache
+def _population(model: str, category: str, male: float | None) -> dict[str, float]:
+    ctx = _context()
+    generator = ctx.generator(model) if male is None else shifted(ctx, male, model)
+    rng = np.random.default_rng(12345)
+    size, width = 1_000_000, ctx.width(category)
+    # stratified uniforms: every column's shares are the model's own to 1e-6 (labels and term presence)
+    grid = (np.arange(size) + 0.5) / size
+    uniforms = np.stack([rng.permutation(grid) for _ in range(width)], axis=1)
+    data = ctx.data(category, generator, uniforms)
+    values = compute_data(data, only=list(ctx.policy.rules_for(category))).metrics
+    return {m: float(v) for m, v in values.items() if isinstance(v, float)}
+
+
+def population_values(ctx: Context, model: str, category: str, male: float | None = None) -> dict[str, float]:
+    """The ruled metrics at the model's own distribution (the engine on 10^6 stratified images)."""
+    return _population(model, category, male)
+
+
+@cache
+def _context() -> Context:
+    return Context.make()
+
+
+def _unit(job: tuple[str, tuple[Any, ...]]) -> tuple[str, tuple[Any, ...], Any]:
+    """One work unit in a worker process (the context is built once per process)."""
+    kind, args = job
+    ctx = _context()
+    fn: Callable[..., Any] = {
+        "null": false_failures, "power": power, "n15": regression_passes, "ratchet": ratchet,
+        "coverage": coverage, "needed": images_needed,
+    }[kind]  # fmt: skip
+    return kind, args, fn(ctx, *args)
+
+
+def chunks(runs: int, parts: int) -> Iterator[range]:
+    step = math.ceil(runs / parts)
+    for start in range(0, runs, step):
+        yield range(start, min(start + step, runs))
+
+
+def merge(a: Any, b: Any) -> Any:
+    if isinstance(a, Tally):
+        return a.merge(b)
+    if isinstance(a, list):
+        return a + b
+    return {k: merge(a[k], b[k]) if k in a else b[k] for k in {**a, **b}} if isinstance(a, dict) else a
+
+
+# -- main -----------------------------------------------------------------------------------------------------
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=None, help="simulated runs per row (default 500; --quick 60)")
-    parser.add_argument(
-        "--boot", type=int, default=None, help=f"bootstrap replicates (default the package's, {N_PAIRED_BOOT})"
-    )
-    parser.add_argument("--n", type=int, default=None, help="images per category for row 1 (default the suite's)")
-    parser.add_argument("--power-n", type=int, default=200, help="images per category for rows 2 and 4")
-    parser.add_argument("--grid", default="100:1600:50", help="n searched in row 3: lo:hi:step or a,b,c")
-    parser.add_argument("--seed", type=int, default=0, help="master seed of the image streams")
-    parser.add_argument("--policy", type=Path, default=ROOT / "thresholds" / "t2i-biasbench.yaml")
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 runs, B 200, coarse grid")
-    parser.add_argument(
-        "--margin-test", action="store_true", help="judge with the policy's margin_test on (see docs/plugin.md)"
-    )
+    parser.add_argument("--runs", type=int, default=1000, help="runs per cell of rows 1-5 (default 1000)")
+    parser.add_argument("--needed-runs", type=int, default=None, help="runs per grid point of row 6 (default runs/2)")
+    parser.add_argument("--ns", default=",".join(map(str, NS)), help="images per category of rows 1 and 5")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--seed", type=int, default=0, help="master seed of every draw")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 runs, n 15 and 100, a coarse grid")
+    parser.add_argument("--grid", default=None, help="row 6's n grid per scenario, e.g. '150,200,300' (all three)")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.runs = args.runs or 60
-        args.boot = args.boot or 200
-        args.grid = "100,200,400,800,1600" if args.grid == "100:1600:50" else args.grid
-    runs = args.runs or 500
+    runs = 40 if args.quick and args.runs == 1000 else args.runs
+    ns = [15, 100] if args.quick and args.ns == ",".join(map(str, NS)) else [int(x) for x in args.ns.split(",")]
+    needed_runs = args.needed_runs or max(runs // 2, 1)
+    grids = {
+        "tied": [40, 60, 80, 100, 125, 150, 200, 250, 300],
+        "redraw 20%": [100, 150, 200, 250, 300, 350, 400, 500],
+        "independent": [200, 300, 400, 500, 600, 700, 800, 1000, 1200],
+    }
+    if args.grid:
+        grids = {k: [int(x) for x in args.grid.split(",")] for k in grids}
+    elif args.quick:
+        grids = {"tied": [60, 200], "redraw 20%": [200, 500], "independent": [400, 1000]}
     start = time.perf_counter()
+    ctx = _context()
+    parts = max(args.workers, 1) * 2
 
-    suite = load_suite("t2i-biasbench")
-    policy = load_policy(args.policy, suite)
-    if args.margin_test:
-        policy = policy.model_copy(update={"margin_test": True})
-    ctx = Context.make(suite, policy, args.boot)
-    n_suite = args.n or suite.images_per_prompt * len(suite.categories["doctor"].prompts)
-    grid = parse_grid(args.grid)
-    uniform = SyntheticGenerator(suite)
-    skewed = SyntheticGenerator(suite, SKEWED)
+    jobs: list[tuple[str, tuple[Any, ...]]] = []
+    for scenario in FALSE_FAIL:
+        for n in ns:
+            jobs += [("null", (scenario, n, r, args.seed)) for r in chunks(runs, parts)]
+    for scenario in CHANGED:
+        jobs += [("power", (scenario, 200, 0.65, r, args.seed, True)) for r in chunks(runs, parts)]
+        jobs += [("n15", (scenario, 15, 0.65, r, args.seed)) for r in chunks(runs, parts)]
+        jobs += [("needed", (scenario, grids[scenario.name], 0.65, r, args.seed)) for r in chunks(needed_runs, parts)]
+    jobs += [("ratchet", (200, 5, 0.04, r, args.seed)) for r in chunks(runs, parts)]
+    for model in ("uniform", "skewed"):
+        for n in ns:
+            jobs += [("coverage", (model, n, r, args.seed)) for r in chunks(runs, parts)]
 
-    def shifted(male: float) -> SyntheticGenerator:
-        return uniform.with_probabilities("doctor", {"male": male, "female": round(1 - male, 10)})
+    results: dict[tuple[Any, ...], Any] = {}
 
-    report: dict[str, Any] = {"runs": runs, "boot": ctx.n_pair_boot, "n": n_suite}
-    family = sum(ctx.family_size(c) for c in suite.categories)
-    hard = sum((r.min is not None) + (r.max is not None) for rules in ctx.rules.values() for r in rules.values())
+    def key(kind: str, a: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (kind, *(x for x in a if not isinstance(x, range | list)))
+
+    def collect(kind: str, a: tuple[Any, ...], value: Any) -> None:
+        k = key(kind, a)
+        results[k] = merge(results[k], value) if k in results else value
+
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            for kind, a, value in pool.map(_unit, jobs):
+                collect(kind, a, value)
+    else:
+        for job in jobs:
+            collect(*_unit(job))
+
+    family = len([k for c in ctx.suite.categories for k in ctx.family_keys(c)])
     print(
-        f"synthetic model, suite {suite.name} ({len(suite.categories)} categories), policy {args.policy.name}, "
-        f"{MODE} mode: fail-level rules only, {family} regression checks ({policy.correction}, alpha "
-        f"{policy.alpha}), {hard} hard bounds"
+        f"synthetic model, suite {ctx.suite.name}, policy t2i-biasbench.yaml, {MODE} mode: {family} fail-level "
+        f"checks per run without anchors (Holm, alpha {ctx.policy.alpha}), evidence {ctx.policy.evidence} x the "
+        f"allowance; {runs} runs per cell (row 6: {needed_runs} per grid point), seed {args.seed}"
     )
-    print(
-        f"{runs} runs per row, B = {ctx.n_pair_boot} paired / {ctx.n_iv_boot} interval bootstrap replicates "
-        f"(package: {N_PAIRED_BOOT} / {N_BOOT}), image streams seeded from {args.seed}; every value, interval, "
-        "test and verdict computed by the package"
-    )
+    print("[ ]: 95% Wilson interval over the runs")
+    report: dict[str, Any] = {"runs": runs, "ns": ns}
 
-    rows: list[tuple[str, str, Rates, str]] = []
-    null_uniform = simulate_suite(ctx, uniform, uniform, n_suite, runs, f"null-uniform-{args.seed}", coupled=False)
-    rows.append((f"1. false failures, no change, uniform, n={n_suite}", "1 uniform", null_uniform, "<= 1%"))
-    null_skewed = simulate_suite(ctx, skewed, skewed, n_suite, runs, f"null-skewed-{args.seed}", coupled=False)
-    rows.append((f"   false failures, no change, skewed,  n={n_suite}", "1 skewed", null_skewed, "<= 1%"))
-    power = simulate_suite(ctx, uniform, shifted(0.65), args.power_n, runs, f"power-{args.seed}", coupled=True)
-    rows.append((f"2. power, doctor male .50 -> .65, n={args.power_n}", "2 power", power, f">= {TARGET_POWER:.0%}"))
-    search = simulate_one_category(
-        ctx, uniform, shifted(0.60), "doctor", grid, runs, f"search-{args.seed}", target=TARGET_POWER
-    )
-    margin = simulate_one_category(ctx, uniform, shifted(0.54), "doctor", [args.power_n], runs, f"margin-{args.seed}")
-    margin_rates = margin[args.power_n]
-    rows.append((f"4. within the margin, doctor .50 -> .54, n={args.power_n}", "4 in margin", margin_rates, "-"))
+    print("\n1. false failures per full-suite run (target <= 1%)")
+    print(f"   {'scenario':<14}" + "".join(f"{'n=' + str(n):>22}" for n in ns))
+    false_max = 0.0
+    report["false_failures"] = {}
+    for scenario in FALSE_FAIL:
+        cells = [results[("null", scenario, n, args.seed)] for n in ns]
+        false_max = max([false_max, *(c.rate for c in cells)])
+        report["false_failures"][scenario.name] = {n: c.rate for n, c in zip(ns, cells, strict=True)}
+        print(f"   {scenario.name:<14}" + "".join(f"{c.text():>22}" for c in cells))
+        worst = Counter[str]()
+        for c in cells:
+            worst.update(c.by)
+        if worst:
+            print(f"   {'':<14}   failing: " + ", ".join(f"{k} x{v}" for k, v in worst.most_common(3)))
 
-    def needed(rule: str) -> int | None:
-        return next((n for n in sorted(search) if search[n].rate(rule) >= TARGET_POWER), None)
+    print("\n2. power, doctor 50% -> 65% male (15 points), n = 200, full suite (target >= 90% with 20% re-drawn)")
+    report["power"] = {}
+    for scenario in CHANGED:
+        tally = results[("power", scenario, 200, 0.65, args.seed, True)]
+        report["power"][scenario.name] = tally.rate
+        print(f"   {scenario.name:<14} {tally.text()}")
 
-    found = {rule: needed(rule) for rule in ("ours", "naive")}
-    analytic = images_for_power(0.10, 0.10, policy.alpha)
-    analytic_holm = images_for_power(0.10, 0.10, policy.alpha / family)
+    print("\n3. a real 15-point regression at n = 15: checks that pass (target <= 5%; otherwise inconclusive or fail)")
+    n15_max = 0.0
+    report["n15_pass"] = {}
+    for scenario in CHANGED:
+        per_metric = results[("n15", scenario, 15, 0.65, args.seed)]
+        n15_max = max([n15_max, *(t.rate for t in per_metric.values())])
+        report["n15_pass"][scenario.name] = {m: t.rate for m, t in per_metric.items()}
+        print(f"   {scenario.name:<14} " + "; ".join(f"{m} {t.text()}" for m, t in sorted(per_metric.items())))
 
-    def shown(value: int | None) -> str:
-        return f"> {max(search)}" if value is None else str(value)
+    chains = results[("ratchet", 200, 5, 0.04, args.seed)]
+    print("\n4. ratchet: five re-approvals of +4 points (50% -> 70% male), tied, n = 200 (target >= 90% caught)")
+    print(f"   caught (a gate fails or an approval is refused) {chains['caught'].text()}")
+    print(f"   of which a gate failed                          {chains['gate'].text()}")
+    print(f"   for reference, step 5 against step 0 directly   {chains['direct'].text()}")
+    report["ratchet"] = {k: t.rate for k, t in chains.items()}
 
-    width = 52
-    print()
-    print(f"{'':<{width}} {'ours':>17}  {'naive':>17}   target (ours)")
-    for label, _, rates, target in rows[:3]:
-        print(f"{label:<{width}} {rate_text(rates, 'ours')}  {rate_text(rates, 'naive')}   {target}")
-    label3 = f"3. images/category for {TARGET_POWER:.0%} power, .50 -> .60"
-    print(
-        f"{label3:<{width}} {shown(found['ours']):>17}  {shown(found['naive']):>17}   "
-        f"(analytic images_for_power(0.10, discordant 0.10): {analytic} at alpha {policy.alpha}, "
-        f"{analytic_holm} at alpha/{family})"
-    )
-    label4, _, rates4, _ = rows[3]
-    print(
-        f"{label4:<{width}} {rate_text(rates4, 'ours')}  {rate_text(rates4, 'naive')}   (reference: PD +0.08 <= 0.10)"
-    )
-    print("   [ ]: 95% Wilson interval over the runs")
-    print()
-    print(
-        f"   row 3, failing runs by n (ours / naive; search stops 2 grid points after both reach {TARGET_POWER:.0%}):"
-    )
-    points = sorted(search)
-    for i in range(0, len(points), 5):
-        chunk = points[i : i + 5]
-        print(
-            "     "
-            + "; ".join(f"{n}: {percent(search[n].rate('ours'))} / {percent(search[n].rate('naive'))}" for n in chunk)
-        )
-    chosen = found["ours"] or max(search)
-    at = search[chosen]
-    print(
-        f"   row 3 at n={chosen}: checks failing (ours): {top_checks(at.ours_by, at.runs, 4)}; "
-        f"worsening beyond the allowed regression: {top_checks(at.beyond, at.runs, 4)}"
-    )
-    print("   runs failing a bound / a regression check, and the most frequent failing checks:")
-    for _, short, rates, _ in rows:
-        for rule, kinds, by in (("ours", rates.ours_kind, rates.ours_by), ("naive", rates.naive_kind, rates.naive_by)):
-            split = " / ".join(percent(kinds[k] / rates.runs) for k in ("bound", "regression"))
-            print(
-                f"     {short if rule == 'ours' else '':<12} {rule + ':':<6} {split:>13};  {top_checks(by, rates.runs)}"
-            )
-    print(f"   skewed model's population values (bounds): {bounds_text(ctx, skewed)}")
+    print("\n5. interval coverage at nominal 95%, every ruled metric (target >= 93%)")
+    cov_min, cov_where = 1.0, ""
+    report["coverage"] = {}
+    for model in ("uniform", "skewed"):
+        for n in ns:
+            cells = results[("coverage", model, n, args.seed)]
+            lowest = sorted(cells.items(), key=lambda kv: kv[1].rate)
+            report["coverage"][f"{model} n={n}"] = {k: t.rate for k, t in cells.items()}
+            name, tally = lowest[0]
+            if tally.rate < cov_min:
+                cov_min, cov_where = tally.rate, f"{model} n={n} {name}"
+            shown = ", ".join(f"{k} {100 * t.rate:.1f}%" for k, t in lowest[:3])
+            print(f"   {model:<8} n={n:<4} lowest: {shown}  ({len(cells)} metrics)")
+    print(f"   minimum {100 * cov_min:.1f}% ({cov_where})")
+
+    print("\n6. images for 90% power at a 15-point shift: the gate's advice (median at n = 100 over the runs it gives")
+    print("   one: beyond the allowance, not significant) against the n at which the check fails 90% of runs")
+    print("   (target within +-30%)")
+    report["images"] = {}
+    worst_ratio = 0.0
+    independent_n: int | None = None
+    for scenario in CHANGED:
+        unit = results[("needed", scenario, 0.65, args.seed)]
+        for metric_id in NEEDED_METRICS:
+            rates = unit["rates"][metric_id]
+            advised = int(np.median(unit["advice"][metric_id])) if unit["advice"][metric_id] else None
+            simulated = next((n for n in sorted(rates) if rates[n].rate >= 0.9), None)
+            curve = "; ".join(f"{n}: {100 * rates[n].rate:.0f}%" for n in sorted(rates))
+            ratio = advised / simulated if advised and simulated else float("nan")
+            given = len(unit["advice"][metric_id])
+            counted = given >= 0.1 * needed_runs  # a handful of runs that barely cross the margin is no estimate
+            if advised and simulated and counted:
+                worst_ratio = max(worst_ratio, abs(ratio - 1))
+            if scenario.name == "independent" and simulated:
+                independent_n = max(independent_n or 0, simulated)
+            report["images"][f"{scenario.name} {metric_id}"] = {
+                "advised": advised,
+                "simulated": simulated,
+                "curve": {n: t.rate for n, t in rates.items()},
+            }
+            shown = f"{simulated}" if simulated else f"> {max(rates)}"
+            note = "" if counted else " (advice in under 10% of runs: not counted)"
+            print(f"   {scenario.name:<12} {metric_id:<18} advised {advised} ({given} runs), simulated {shown}: "
+                  f"ratio {ratio:.2f}{note}   [{curve}]")  # fmt: skip
+    print(f"   worst |advised / simulated - 1| = {worst_ratio:.2f} (over the cells where the gate gives advice)")
     elapsed = time.perf_counter() - start
-    print(f"elapsed {elapsed:.0f} s")
-
-    report.update(
-        {
-            "false_failure_uniform": null_uniform.as_dict(),
-            "false_failure_skewed": null_skewed.as_dict(),
-            "power": power.as_dict(),
-            "within_margin": margin_rates.as_dict(),
-            "images_needed": found,
-            "power_curve": {n: search[n].as_dict() for n in points},
-            "analytic_images": {"alpha": analytic, "alpha_over_family": analytic_holm},
-            "elapsed_s": elapsed,
-        }
+    print(f"\nelapsed {elapsed:.0f} s ({args.workers} workers)")
+    report.update({"false_fail_max": false_max, "n15_max": n15_max, "coverage_min": cov_min, "elapsed_s": elapsed,
+                   "images_worst_ratio": worst_ratio, "independent_n": independent_n})  # fmt: skip
+    print(
+        f"RESULT false_fail_max={pct(false_max)} power15_n200_redraw20={pct(report['power']['redraw 20%'])} "
+        f"power15_n200_independent={pct(report['power']['independent'])} n15_regression_pass={pct(n15_max)} "
+        f"ratchet_caught={pct(chains['caught'].rate)} coverage_min={pct(cov_min)}"
     )
     return report
 

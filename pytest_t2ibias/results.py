@@ -44,6 +44,14 @@ class ImageResult(_Model):
     present: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class BaselineImages(_Model):
+    """The approved baseline's images of a category, for showing what changed: the model that drew them
+    and, per image, its seed, labels, terms and (when the image cache still holds it) its path."""
+
+    model: str
+    images: list[ImageResult] = Field(default_factory=list)
+
+
 class CategoryResultModel(_Model):
     """One category's metrics with their intervals and the inputs that made them."""
 
@@ -59,6 +67,9 @@ class CategoryResultModel(_Model):
     intervals: dict[str, Interval] = Field(default_factory=dict)
     null_reasons: dict[str, str] = Field(default_factory=dict)
     images: list[ImageResult] = Field(default_factory=list)
+    baseline: BaselineImages | None = Field(
+        default=None, description="The approved baseline's images (pytest runs that compared one)."
+    )
 
     @classmethod
     def from_result(cls, result: CategoryResult, images: bool = True) -> CategoryResultModel:

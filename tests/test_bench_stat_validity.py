@@ -3,27 +3,27 @@ run completes.
 
 The benchmark (``benchmarks/bench_stat_validity.py``) calls the engine on columns drawn by the synthetic
 model; these tests check that this gives exactly what the plugin's path gives (records -> ``measure`` ->
-``comparisons_for``), and run it end to end on a few small runs.
+``gather`` -> ``build_family`` -> verdicts), and run it end to end on a few small runs.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
 from pytest_t2ibias.judge.baseline import BaselineRecord
-from pytest_t2ibias.judge.compare import comparisons_for
-from pytest_t2ibias.judge.policy import load_policy
+from pytest_t2ibias.judge.family import build_family, gather
+from pytest_t2ibias.judge.verdicts import judge_bounds, judge_regressions
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.result import measure
 from pytest_t2ibias.records import ImageRecord
-from pytest_t2ibias.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,57 +37,83 @@ def bench() -> ModuleType:
         sys.path.remove(str(ROOT / "benchmarks"))
 
 
-@pytest.fixture(scope="module")
-def ctx(bench: ModuleType):  # type: ignore[no-untyped-def]
-    suite = load_suite("t2i-biasbench")
-    return bench.Context.make(suite, load_policy(ROOT / "thresholds" / "t2i-biasbench.yaml", suite), None)
+def _records(generator: SyntheticGenerator, category: str, uniforms: np.ndarray, seeds: list[int]) -> list[ImageRecord]:
+    columns = generator.columns(category, uniforms)
+    spec = generator.suite.categories[category]
+    terms = {name: spec.term_list(name) for name in columns.present}
+    return [
+        ImageRecord(
+            image_id=f"{category}-{i}",
+            category=category,
+            labels={a: str(v[i]) for a, v in columns.labels.items()},
+            present={
+                name: [t for t, hit in zip(listed, columns.present[name][i], strict=True) if hit]
+                for name, listed in terms.items()
+            },
+            seed=seed,
+        )
+        for i, seed in enumerate(seeds)
+    ]
 
 
-def _records(generator: SyntheticGenerator, category: str, seeds: list[int]) -> list[ImageRecord]:
-    out = []
-    for i, seed in enumerate(seeds):
-        truth = generator.draw(category, seed)
-        out.append(ImageRecord(image_id=f"{category}-{i}", category=category, labels=truth.labels,
-                               present=truth.present, seed=seed))  # fmt: skip
-    return out
+@pytest.mark.parametrize(("category", "pairing"), [("doctor", "redraw"), ("nature", "independent"), ("beauty", "tied")])
+def test_the_benchmark_judges_what_the_plugin_judges(bench: ModuleType, category: str, pairing: str) -> None:
+    ctx = bench.Context.make()
+    uniform = ctx.generator("skewed")
+    shifted = uniform.with_probabilities("doctor", {"male": 0.9, "female": 0.1})
+    scenario = bench.Scenario("test", "skewed", pairing, 0.2)
+    base_u, cand_u, paired = bench.draw_pair(np.random.default_rng(3), 60, ctx.width(category), scenario)
+    assert paired
+    side = bench.Side(category, ctx.data(category, shifted, cand_u), ctx.data(category, uniform, base_u), True)
+    ours = bench.judge_run(ctx, [side])
 
+    # the plugin's path: records of the same images, measured, gathered against the stored baseline
+    suite, seeds = ctx.suite, list(range(100, 160))
+    base_records = _records(uniform, category, base_u, seeds)
+    cand_records = _records(shifted, category, cand_u, seeds)
 
-@pytest.mark.parametrize("category", ["doctor", "nature", "beauty"])
-def test_the_benchmark_judges_what_the_plugin_judges(bench: ModuleType, ctx, category: str) -> None:  # type: ignore[no-untyped-def]
-    uniform = SyntheticGenerator(ctx.suite, bench.SKEWED)
-    shifted = uniform.with_probabilities("doctor", {"male": 0.85, "female": 0.15})
-    seeds = bench.seeds_for(bench.stream("test"), category, 80)
-    base_u = uniform.uniforms(category, seeds)
-    e = ctx.evaluate(category, ctx.data(category, uniform, base_u), ctx.data(category, shifted, base_u))
+    def result(records: list[ImageRecord]):  # type: ignore[no-untyped-def]
+        data = category_data(suite, category, records, "strict")
+        return measure(suite, data, model="synthetic", scorer="synthetic", records=records, images_per_prompt=60,
+                       metrics=list(ctx.rules[category]))  # fmt: skip
 
-    # the plugin's path: records from the synthetic model's ground truth, measured and compared
-    base_records, cand_records = _records(uniform, category, seeds), _records(shifted, category, seeds)
-    suite = ctx.suite
-    result = measure(suite, category_data(suite, category, cand_records, "strict"), model="synthetic",
-                     scorer="synthetic", records=cand_records, images_per_prompt=80)  # fmt: skip
-    base = measure(suite, category_data(suite, category, base_records, "strict"), model="synthetic",
-                   scorer="synthetic", records=base_records, images_per_prompt=80)  # fmt: skip
+    cand, stored = result(cand_records), BaselineRecord.from_result(result(base_records))
     rules = ctx.rules[category]
-    for metric_id in rules:
-        assert e.ours.metrics[metric_id] == result.metrics[metric_id], metric_id
-    plugin = comparisons_for(suite, result, BaselineRecord.from_result(base), rules)
-    assert plugin.keys() == e.comparisons.keys()
-    for metric_id, comparison in plugin.items():
-        assert comparison == e.comparisons[metric_id], metric_id
-    assert {c.method for c in plugin.values()} >= {"paired bootstrap"}
+    tests = {c: bench.TestChecks() for c in suite.categories}
+    for other in suite.categories:
+        keys = ctx.family_keys(other)
+        tests[other] = bench.TestChecks(bounds={k: 1.0 for k in keys}, severities={k: "fail" for k in keys})
+    tests[category] = gather(suite, cand, stored, rules, ctx.policy)
+    family = build_family(tests, ctx.policy)[category]
+    regression = {m: r for m, r in rules.items() if r.regression is not None}
+    plugin = judge_bounds(cand, rules, family.adjusted, family.alpha) + judge_regressions(
+        cand, stored, regression, family.comparisons, family.adjusted, family.alpha,
+        evidence=family.evidence, family_size=family.size,
+    )  # fmt: skip
+
+    def key(checks):  # type: ignore[no-untyped-def]
+        # the benchmark leaves intervals out: within a bound they only tell pass from warn (a straddle)
+        return sorted((c.metric, c.kind, c.threshold, c.verdict if c.kind != "bound" else c.verdict == "fail",
+                       c.p_value, c.delta) for c in checks)  # fmt: skip
+
+    assert key(ours) == key(plugin)
+    assert {c.kind for c in plugin} >= {"regression"}
 
 
 def test_smoke_run(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--runs", "5", "--n", "40", "--power-n", "40", "--grid", "40,80", "--boot", "100"]
+    argv = ["--quick", "--runs", "3", "--workers", "1", "--ns", "15", "--grid", "150"]
     report = bench.main(argv)
     out = capsys.readouterr().out
-    for row in ("1. false failures", "skewed", "2. power", "3. images/category", "4. within the margin", "elapsed"):
+    for row in ("1. false failures", "2. power", "3. a real 15-point regression", "4. ratchet", "5. interval coverage",
+                "6. images for 90% power"):  # fmt: skip
         assert row in out
-    assert report["runs"] == 5 and report["boot"] == 100 and report["n"] == 40
-    for key in ("false_failure_uniform", "false_failure_skewed", "power", "within_margin"):
-        assert report[key]["runs"] == 5
-        assert 0.0 <= report[key]["ours"] <= 1.0 and 0.0 <= report[key]["naive"] <= 1.0
-    assert set(report["power_curve"]) == {40, 80}
-    assert set(report["images_needed"]) == {"ours", "naive"}
-    assert report["analytic_images"]["alpha"] == 144  # images_for_power(0.10, 0.10, 0.01), its doctest
-    assert math.isfinite(report["elapsed_s"])
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"RESULT false_fail_max=[\d.]+ power15_n200_redraw20=[\d.]+ power15_n200_independent=[\d.]+ "
+        r"n15_regression_pass=[\d.]+ ratchet_caught=[\d.]+ coverage_min=[\d.]+",
+        last,
+    ), last
+    assert report["runs"] == 3 and report["ns"] == [15]
+    assert set(report["false_failures"]) == {s.name for s in bench.FALSE_FAIL}
+    assert all(0.0 <= r <= 1.0 for cells in report["false_failures"].values() for r in cells.values())
+    assert 0.0 <= report["coverage_min"] <= 1.0

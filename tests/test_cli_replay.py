@@ -158,7 +158,9 @@ def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path
             "intervals",
             "null_reasons",
             "images",
+            "baseline",
         }, name
+        assert entry["baseline"] is None  # a replay compares with no baseline
         assert entry["n"] == 4 == len(entry["images"])
         assert all(value is not None for value in entry["metrics"].values()), name
         assert entry["null_reasons"] == {}, name  # no metric is null on this file

@@ -16,11 +16,13 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
+from scipy.stats import binom
 
 from pytest_t2ibias.baseline import BaselineRecord
 from pytest_t2ibias.compare import Comparison, compare_metric
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
 from pytest_t2ibias.metrics.engine import compute_category
+from pytest_t2ibias.metrics.registry import direction_of
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.result import CategoryResult, with_intervals
 from pytest_t2ibias.stats import Interval, mcnemar_exact, unpaired_z
@@ -171,7 +173,12 @@ class TestMcNemarMetrics:
         cand = [indicator(r) for r in run(category, change).records]
         p, b, c = mcnemar_exact(base, cand)
         comparison = compare(metric, category, change)
-        assert comparison.p_value == p
+        if metric == "male_share":  # either way is worse: the two-sided test
+            assert comparison.p_value == p and not comparison.one_sided
+        else:  # one way is worse: the one-sided test of that way, P(X >= worse) for X ~ Bin(b + c, 1/2)
+            worse = c if direction_of(metric, "strict") == "lower" else b
+            assert comparison.one_sided
+            assert comparison.p_value == pytest.approx(binom.sf(worse - 1, b + c, 0.5), rel=1e-9)
         assert comparison.discordant == pytest.approx((b + c) / len(SEEDS))
         assert p < 0.01  # the shift is real and large enough to be found
 

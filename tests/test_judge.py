@@ -7,6 +7,7 @@ written in the test.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -218,10 +219,10 @@ def test_significant_regression_with_warn_severity_warns() -> None:
     assert check.note.startswith("real regression")
 
 
-def _images_for_power(delta: float, se: float, n: int, allowed: float, alpha: float) -> int:
+def _images_for_power(delta: float, se: float, n: int, allowed: float, alpha: float, one_sided: bool = True) -> int:
     """The gate's power model written out independently: the smallest n' where
     P(worsening beyond the margin) * P(test rejects) reaches 0.9, with the spread ~ 1/sqrt(n)."""
-    z = norm.ppf(1 - alpha / 2)
+    z = norm.ppf(1 - alpha) if one_sided else norm.ppf(1 - alpha / 2)
     for images in range(1, 10**7):
         spread = se * math.sqrt(n / images)
         if norm.cdf((delta - allowed) / spread) * norm.cdf(delta / spread - z) >= 0.9:
@@ -280,15 +281,15 @@ def test_regression_within_the_margin_passes_when_the_data_rule_out_a_large_one(
 
 
 def test_a_pass_needs_evidence() -> None:
-    # the same worsening with a spread of 0.05 (few images): its upper bound 0.122 exceeds 2 x 0.05
+    # the same worsening with a spread of 0.05 (few images): its upper bound 0.122 exceeds 1.5 x 0.05
     wide = Comparison(metric="composite", delta=0.04, p_value=0.4, method="paired permutation", n_pairs=15, se=0.05)
     check = _regression(result=_result({"composite": _estimate(0.34)}), comparison=wide, adjusted=0.4)
     assert check.verdict == "warn"
     assert check.note.startswith(
         "inconclusive: within the allowed regression, but the data cannot rule out a worsening of 0.1222 "
-        "(a pass needs it within 2 x the allowed 0.0500)"
+        "(a pass needs it within 1.5 x the allowed 0.0500)"
     )
-    images = math.ceil(15 * (1.6448536269514722 * 0.05 / (0.10 - 0.04)) ** 2)
+    images = math.ceil(15 * (1.6448536269514722 * 0.05 / (0.075 - 0.04)) ** 2)
     assert f"about {images} images" in check.note
     # a policy asking less evidence passes it
     (lenient,) = judge_regressions(
@@ -296,6 +297,11 @@ def test_a_pass_needs_evidence() -> None:
         evidence=3.0,
     )  # fmt: skip
     assert lenient.verdict == "pass"
+    # the comparison's own upper bound, when it has one, is what decides
+    bounded = replace(wide, upper=0.07)
+    assert (
+        _regression(result=_result({"composite": _estimate(0.34)}), comparison=bounded, adjusted=0.4).verdict == "pass"
+    )
 
 
 def test_identical_images_pass() -> None:
@@ -517,3 +523,32 @@ def test_local_family_uses_the_policys_alpha(monkeypatch, suite) -> None:  # typ
     raw = {"composite": 0.009, "hallucination": 0.008}
     _, checks = _family_checks(monkeypatch, suite, raw, Policy(alpha=0.05))
     assert {c.verdict for c in checks.values()} == {"fail"}  # Holm gives 0.016 each: below 0.05
+
+
+def test_bounds_and_regressions_share_alpha() -> None:
+    """Holm among the bounds within ``bounds_alpha`` of alpha, among the regressions within the rest."""
+    from pytest_t2ibias.judge.family import TestChecks, build_family
+    from pytest_t2ibias.judge.policy import Policy
+    from pytest_t2ibias.judge.stats import holm
+
+    def comparison(p: float) -> Comparison:
+        return Comparison(metric="m", delta=0.1, p_value=p, method="mcnemar", n_pairs=100, se=0.01)
+
+    regressions = {"a": 0.001, "b": 0.02, "c": 0.5}
+    bounds = {"bound:x:max": 0.0004, "bound:y:min": 0.3}
+    checks = TestChecks(
+        comparisons={k: comparison(p) for k, p in regressions.items()},
+        bounds=bounds,
+        severities=dict.fromkeys([*regressions, *bounds], "fail"),  # type: ignore[arg-type]
+    )
+    family = build_family({"t": checks}, Policy(bounds_alpha=0.2))["t"]
+    expected_r = [min(1.0, p / 0.8) for p in holm(list(regressions.values()))]
+    expected_b = [min(1.0, p / 0.2) for p in holm(list(bounds.values()))]
+    assert [family.adjusted[k] for k in regressions] == pytest.approx(expected_r)
+    assert [family.adjusted[k] for k in bounds] == pytest.approx(expected_b)
+    assert family.size == math.ceil(3 / 0.8)  # alpha spread over the regressions' share: 0.8 alpha / 3
+    # without bounds the regressions get all of alpha
+    alone = TestChecks(comparisons=checks.comparisons, severities=dict.fromkeys(regressions, "fail"))  # type: ignore[arg-type]
+    plain = build_family({"t": alone}, Policy(bounds_alpha=0.2))["t"]
+    assert [plain.adjusted[k] for k in regressions] == pytest.approx(holm(list(regressions.values())))
+    assert plain.size == 3

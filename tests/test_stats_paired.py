@@ -469,3 +469,108 @@ def test_images_for_power_more_for_stricter_alpha_and_more_power() -> None:
 def test_images_for_power_zero_effect_error() -> None:
     with pytest.raises(ValueError, match=r"`effect` must be non-zero, got 0\.0"):
         images_for_power(0.0, 0.1, 0.01)
+
+
+# -- permutation tests (statistics v2) ----------------------------------------------------------------------
+
+
+def _share_difference(onehot_true: NDArray[np.float64]):  # type: ignore[no-untyped-def]
+    """candidate - baseline share of types flagged in ``onehot_true``, for weights over the types."""
+
+    def statistic(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
+        return cand_w @ onehot_true / cand_w.sum(axis=1) - base_w @ onehot_true / base_w.sum(axis=1)
+
+    return statistic
+
+
+def _exact_swap_p(x: NDArray[np.bool_], y: NDArray[np.bool_]) -> float:
+    """Every one of the 2^d swaps of the discordant pairs, enumerated (the exact permutation p-value)."""
+    import itertools
+
+    n = len(x)
+    observed = abs(y.mean() - x.mean())
+    discordant = [i for i in range(n) if x[i] != y[i]]
+    extreme = 0
+    for flips in itertools.product((False, True), repeat=len(discordant)):
+        xs, ys = x.copy(), y.copy()
+        for i, flip in zip(discordant, flips, strict=True):
+            if flip:
+                xs[i], ys[i] = y[i], x[i]
+        extreme += abs(ys.mean() - xs.mean()) >= observed - 1e-12
+    return extreme / 2 ** len(discordant)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_swap_permutation_matches_the_exact_enumeration(seed: int) -> None:
+    from pytest_t2ibias.judge.stats import swap_permutation_test
+
+    rng = np.random.default_rng(seed)
+    n = 30
+    x = rng.random(n) < 0.4
+    y = np.where(rng.random(n) < 0.35, rng.random(n) < 0.6, x)  # about a third of the pairs re-drawn
+    # types: 0 = no, 1 = yes; kinds of pair (base type, candidate type, count)
+    kinds, counts = np.unique(np.stack([x, y], axis=1).astype(np.intp), axis=0, return_counts=True)
+    pairs = (kinds[:, 0], kinds[:, 1], counts.astype(np.int64))
+    test = swap_permutation_test(_share_difference(np.array([0.0, 1.0])), pairs, types=2, seed=seed)
+    exact = _exact_swap_p(x, y)
+    assert test.p_value == pytest.approx(exact, abs=0.03)  # Monte Carlo error of 2,000+ permutations
+    assert test.p_value > 0
+    # for a yes/no outcome the swap test is McNemar's exact test (same null distribution)
+    assert exact == pytest.approx(mcnemar_exact(x, y)[0], abs=1e-9)
+
+
+@pytest.mark.parametrize("test_kind", ["swap", "pooled"])
+def test_permutation_tests_hold_their_level_at_small_n(test_kind: str) -> None:
+    from pytest_t2ibias.judge.stats import pooled_permutation_test, swap_permutation_test
+
+    rng = np.random.default_rng(11)
+    rejections, trials, n = 0, 400, 15
+    statistic = _share_difference(np.array([0.0, 1.0, 0.0]))
+    for trial in range(trials):
+        x = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+        y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])  # the same model, independent images
+        if test_kind == "swap":
+            kinds, counts = np.unique(np.stack([x, y], axis=1), axis=0, return_counts=True)
+            pairs = (kinds[:, 0].astype(np.intp), kinds[:, 1].astype(np.intp), counts.astype(np.int64))
+            p = swap_permutation_test(statistic, pairs, types=3, seed=trial).p_value
+        else:
+            base, cand = np.bincount(x, minlength=3), np.bincount(y, minlength=3)
+            p = pooled_permutation_test(statistic, base, cand, seed=trial).p_value
+        rejections += p <= 0.05
+    assert rejections / trials <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / trials)
+
+
+def test_permutation_refines_small_p_values() -> None:
+    from pytest_t2ibias.judge.stats import PERMUTATIONS, pooled_permutation_test
+
+    statistic = _share_difference(np.array([0.0, 1.0]))
+    test = pooled_permutation_test(statistic, np.array([180, 20]), np.array([100, 100]), seed=0)
+    assert test.permutations == sum(PERMUTATIONS)  # fewer than 20 as extreme in the first pass: refined
+    assert 0 < test.p_value < 1e-3
+
+
+def test_identical_samples_give_p_one_and_no_spread() -> None:
+    from pytest_t2ibias.judge.stats import swap_permutation_test
+
+    pairs = (np.array([0, 1]), np.array([0, 1]), np.array([7, 8], dtype=np.int64))
+    test = swap_permutation_test(_share_difference(np.array([0.0, 1.0])), pairs, types=2)
+    assert (test.p_value, test.se) == (1.0, 0.0)
+
+
+def test_one_sided_permutation_counts_only_worse() -> None:
+    """``alternative="greater"``: the statistic is the worsening; an improvement of the same size has
+    p near 1, a worsening the exact tail of the swaps (all 8 discordant pairs worse: 1/256, so p ~ 1/256)."""
+    from pytest_t2ibias.judge.stats import swap_permutation_test
+
+    def worse(base_w, cand_w):  # type: ignore[no-untyped-def]
+        return cand_w[:, 1] - base_w[:, 1]  # share of type 1 grows: worse
+
+    pairs_worse = (np.array([0, 0]), np.array([0, 1]), np.array([12, 8]))  # 8 pairs type 0 -> type 1
+    pairs_better = (np.array([0, 1]), np.array([0, 0]), np.array([12, 8]))  # 8 pairs type 1 -> type 0
+    up = swap_permutation_test(worse, pairs_worse, 2, seed=1, alternative="greater")
+    down = swap_permutation_test(worse, pairs_better, 2, seed=1, alternative="greater")
+    both = swap_permutation_test(worse, pairs_worse, 2, seed=1)
+    assert up.p_value == pytest.approx(1 / 256, rel=0.35)
+    assert both.p_value == pytest.approx(2 / 256, rel=0.35)
+    assert down.p_value > 0.99
+    assert up.se == pytest.approx(math.sqrt(8), rel=0.05)  # root mean square of the swaps' change (counts)

@@ -24,14 +24,24 @@ from pytest_t2ibias.judge.stats import (
     Interval,
     PermutationResult,
     TwoSampleStatistic,
+    clopper_pearson_upper,
     mcnemar_exact,
     pooled_permutation_test,
+    sign_test_greater,
     swap_permutation_test,
     unpaired_se,
     unpaired_z,
 )
-from pytest_t2ibias.judge.verdicts import worsening
-from pytest_t2ibias.metrics.counts import Stats, TypeTable, pooled_types, stats_of
+from pytest_t2ibias.judge.verdicts import direction, worsening
+from pytest_t2ibias.metrics.counts import (
+    PooledTypes,
+    Stats,
+    TypeTable,
+    image_features,
+    pooled_types,
+    posterior_table,
+    stats_of,
+)
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import outcome_indicator
@@ -43,6 +53,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
+    from pytest_t2ibias.types import Mode
 
 #: Metrics whose value needs captions or embeddings, which baselines do not store: compared on intervals.
 UNPAIRABLE = frozenset({"vendi", "vendi_embedding", "clip_score"})
@@ -64,24 +75,32 @@ class Comparison:
     discordant: float | None = None  # share of discordant pairs (McNemar)
     se: float | None = None  # spread of the change under no change (permutation) or its standard error
     margin_p: float | None = None  # one-sided p of "worse than the allowed regression" (see with_margin)
+    #: one-sided 95 % upper bound of the worsening (how much worse the candidate may truly be); a pass
+    #: needs it within the policy's evidence x the allowance (see :func:`worsening_upper`)
+    upper: float | None = None
+    #: the test is of "worse" only (a metric with a better direction); otherwise of any change
+    one_sided: bool = True
 
     @property
     def paired(self) -> bool:
         return self.method in ("mcnemar", "paired permutation")
 
-    def images_needed(self, alpha: float, power: float = 0.9, allowed: float = 0.0) -> int | None:
+    def images_needed(
+        self, alpha: float, power: float = 0.9, allowed: float = 0.0, worse: float | None = None
+    ) -> int | None:
         """Images (pairs) at which this change would fail the gate with probability ``power``.
 
         The gate fails a change whose worsening is beyond ``allowed`` and whose test rejects at ``alpha``
         (the level the run's correction gives this check: alpha over the family's size, Holm's first
         step). With the change's spread at n, ``se * sqrt(n / n')`` at n' images, the chance of both is
-        about ``Phi((|d| - allowed) / se') * Phi(|d| / se' - z(1 - alpha / 2))``; the smallest n' where it
-        reaches ``power`` is returned (None when there is no change or no spread to scale).
+        about ``Phi((w - allowed) / se') * Phi(w / se' - z)``, w the worsening (``worse``, default the
+        size of the change) and z the test's critical value (one- or two-sided); the smallest n' where it
+        reaches ``power`` is returned (None when there is no worsening or no spread to scale).
         """
-        change = abs(self.delta)
-        if change == 0 or not self.se or self.n_pairs == 0 or change <= allowed:
+        change = abs(self.delta) if worse is None else worse  # the gate weighs the worsening against allowed
+        if change <= 0 or not self.se or self.n_pairs == 0 or change <= allowed:
             return None
-        z = NormalDist().inv_cdf(1 - alpha / 2)
+        z = NormalDist().inv_cdf(1 - alpha if self.one_sided else 1 - alpha / 2)
 
         def chance(n: float) -> float:
             se = self.se * math.sqrt(self.n_pairs / n)  # type: ignore[operator]
@@ -187,6 +206,10 @@ def compare_paired(
         cand_ind, cand_over = outcome_indicator(cand, definition.outcome)
         if base_over.all() and cand_over.all():  # then the metric is a plain mean over the pairs
             p, b, c = mcnemar_exact(base_ind.tolist(), cand_ind.tolist())
+            way = direction(metric_id, base.mode)
+            if way in ("lower", "higher"):  # one way is worse: the one-sided test of "worse"
+                worse, better = (c, b) if way == "lower" else (b, c)
+                p = sign_test_greater(worse, better)
             return Comparison(
                 metric=metric_id,
                 delta=float(cand_ind.mean() - base_ind.mean()),
@@ -195,16 +218,20 @@ def compare_paired(
                 n_pairs=n,
                 discordant=(b + c) / n,
                 se=math.sqrt(b + c) / n,  # the change's spread under no change (a swap of each discordant pair)
+                upper=_paired_upper(base, cand, metric_id, definition, delta, math.sqrt(b + c) / n),
+                one_sided=way in ("lower", "higher"),
             )
     if definition.counts is None:
         raise ValueError(f"`{metric_id}` is not a count metric: no permutation test")
     pooled = pooled_types(base, cand, reads_of(definition, base.spec), paired=True)
     assert pooled.pairs is not None
     test = swap_permutation_test(
-        _difference(definition, pooled.data, pooled.table), pooled.pairs, len(pooled.table.counts), seed,
-        stream=f"swap:{metric_id}",
+        _worsening(definition, metric_id, pooled.data, pooled.table), pooled.pairs, len(pooled.table.counts), seed,
+        stream=f"swap:{metric_id}", alternative="greater",
     )  # fmt: skip
-    return _from_test(metric_id, delta, test, "paired permutation", n)
+    upper = _paired_upper(base, cand, metric_id, definition, delta, test.se, pooled)
+    return replace(_from_test(metric_id, delta, test, "paired permutation", n), upper=upper,
+                   one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
 
 
 def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, delta: float, seed: int = 0) -> Comparison:
@@ -218,9 +245,88 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
         raise ValueError(f"`{metric_id}` is not a count metric: no permutation test")
     pooled = pooled_types(base, cand, reads_of(definition, base.spec), paired=False)
     test = pooled_permutation_test(
-        _difference(definition, pooled.data, pooled.table), pooled.base, pooled.cand, seed, stream=f"pool:{metric_id}"
-    )
-    return _from_test(metric_id, delta, test, "permutation", cand.n)
+        _worsening(definition, metric_id, pooled.data, pooled.table), pooled.base, pooled.cand, seed,
+        stream=f"pool:{metric_id}", alternative="greater",
+    )  # fmt: skip
+    upper = worsening(metric_id, base.mode, _value(definition, cand), _value(definition, base)) + _Z95 * test.se
+    return replace(_from_test(metric_id, delta, test, "permutation", cand.n), upper=upper,
+                   one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
+
+
+#: One-sided 95 % normal quantile.
+_Z95 = NormalDist().inv_cdf(0.95)
+#: Most images the search for the worst unseen change moves (beyond it the normal term dominates).
+_MAX_UNSEEN = 200
+
+
+def _paired_upper(
+    base: CategoryData,
+    cand: CategoryData,
+    metric_id: str,
+    definition: MetricDef,
+    delta: float,
+    se: float,
+    pooled: PooledTypes | None = None,
+) -> float:
+    """One-sided 95 % upper bound of the worsening of paired runs: the larger of
+
+    * the worsening plus 1.645 times the change's spread (w + 1.645 SE), and
+    * the worsening if the images that may have changed unseen did, the worst way: with D of n pairs seen
+      to differ, the exact (Clopper-Pearson) 95 % upper bound on the share of changed pairs allows
+      ``ceil(n * bound) - D`` more; they are moved one at a time to the type that worsens the metric most.
+
+    The second term is what makes small n honest: 15 pairs that all agree do not show that a change in
+    15 % of images is absent (0.85^15 = 9 % of such runs see none), so they cannot pass a 15-point
+    regression.
+    """
+    mode = base.mode
+    value_b = _value(definition, base)
+    value_c = _value(definition, cand)
+    worse = worsening(metric_id, mode, value_c, value_b)
+    normal = worse + _Z95 * se
+    n = base.n
+    changed = int(np.count_nonzero(np.any(_pair_types(base, cand, definition), axis=1))) if n else 0
+    unseen = min(math.ceil(n * clopper_pearson_upper(changed, n) - changed - 1e-9), _MAX_UNSEEN) if n else 0
+    if unseen <= 0:
+        return normal
+    features = reads_of(definition, base.spec)
+    pooled = pooled or pooled_types(base, cand, features, paired=True)
+    table, _ = posterior_table(pooled.data, features)
+    k0, k = len(pooled.table.counts), len(table.counts)
+    counts = np.zeros(k)
+    counts[:k0] = pooled.cand
+    origin = np.repeat(np.arange(k), k)
+    target = np.tile(np.arange(k), k)
+    keep = origin != target
+    origin, target = origin[keep], target[keep]
+    for _ in range(unseen):
+        moves = np.repeat(counts[None, :], len(origin), axis=0)
+        movable = moves[np.arange(len(origin)), origin] >= 1
+        moves[np.arange(len(origin)), origin] -= 1
+        moves[np.arange(len(origin)), target] += 1
+        values = _counts_value(definition, stats_of(pooled.data, table, moves))
+        worse_moved = np.where(movable, worsening(metric_id, mode, values, value_b), -np.inf)
+        worse_moved = np.where(np.isfinite(worse_moved), worse_moved, -np.inf)
+        best = int(np.argmax(worse_moved))
+        if not np.isfinite(worse_moved[best]):
+            break
+        counts = moves[best]
+        worse = max(worse, float(worse_moved[best]))
+    return max(normal, worse)
+
+
+def _pair_types(base: CategoryData, cand: CategoryData, definition: MetricDef) -> NDArray[np.bool_]:
+    """Per pair and feature the metric reads: do the two images differ?"""
+    features = reads_of(definition, base.spec)
+    if not features:
+        return np.zeros((base.n, 1), dtype=bool)
+    return np.stack([image_features(base, f) != image_features(cand, f) for f in features], axis=1)
+
+
+def _value(definition: MetricDef, data: CategoryData) -> float:
+    value = definition.fn(data)
+    assert isinstance(value, float | int)
+    return float(value)
 
 
 def _definition(data: CategoryData, metric_id: str) -> MetricDef:
@@ -230,15 +336,30 @@ def _definition(data: CategoryData, metric_id: str) -> MetricDef:
     return definition
 
 
-def _difference(definition: MetricDef, data: CategoryData, table: TypeTable) -> TwoSampleStatistic:
-    """candidate - baseline of the metric, for samples given as weights over ``table``'s types."""
+def _worsening(definition: MetricDef, metric_id: str, data: CategoryData, table: TypeTable) -> TwoSampleStatistic:
+    """How much worse the candidate is than the baseline (:func:`~pytest_t2ibias.judge.verdicts.worsening`),
+    for samples given as weights over ``table``'s types: the statistic of a one-sided test of "worse"
+    (for a metric where any change is worse, its size: a two-sided test of the change)."""
 
     def statistic(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
         cand = _counts_value(definition, stats_of(data, table, cand_w))
         base = _counts_value(definition, stats_of(data, table, base_w))
-        return cand - base
+        return _worse_elementwise(metric_id, data.mode, cand, base)
 
     return statistic
+
+
+def _worse_elementwise(
+    metric_id: str, mode: Mode, value: NDArray[np.float64], baseline: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    way = direction(metric_id, mode)
+    if way == "lower":
+        return value - baseline
+    if way == "higher":
+        return baseline - value
+    if way == "closer_to_zero":
+        return np.abs(value) - np.abs(baseline)
+    return np.abs(value - baseline)
 
 
 def _from_test(metric_id: str, delta: float, test: PermutationResult, method: str, n: int) -> Comparison:

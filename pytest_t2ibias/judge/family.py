@@ -4,13 +4,17 @@ Every gated check of a run is a hypothesis test: each regression against its bas
 against the anchor (the first approved baseline), each hard bound. Failing a build when any of two dozen
 tests at alpha = 1% rejects would fail far more often than 1% of the builds. So the p-values of every
 fail-level check of the run are adjusted together with the policy's ``correction`` (Holm: family-wise
-error rate), and those of the warn-level checks with its ``warn_correction`` (Benjamini-Hochberg: false
-discovery rate). :func:`build_family` is the one routine that does it, for the whole run (the plugin, up
-front) and for a single test that is outside the run's family; :func:`gather` collects one test's tests.
+error rate): the hard bounds among themselves within their share of alpha (``bounds_alpha``, default
+0.2), the regression and anchor checks among themselves within the rest, so the run as a whole holds
+alpha (a Bonferroni split between the two, Holm within each). Those of the warn-level checks are adjusted
+with its ``warn_correction`` (Benjamini-Hochberg: false discovery rate). :func:`build_family` is the one
+routine that does it, for the whole run (the plugin, up front) and for a single test that is outside the
+run's family; :func:`gather` collects one test's tests.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from pytest_t2ibias.judge.baseline import anchor_staleness
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE, Policy
 from pytest_t2ibias.judge.stats import benjamini_hochberg, holm
-from pytest_t2ibias.judge.verdicts import bound_key
+from pytest_t2ibias.judge.verdicts import BOUND, bound_key
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.baseline import BaselineRecord
@@ -60,7 +64,8 @@ class RegressionFamily:
 
     ``adjusted`` holds the regressions under their metric ids, the anchor comparisons under
     ``anchor:<metric>`` and the bounds under :func:`~pytest_t2ibias.judge.verdicts.bound_key`; ``size`` is
-    the number of fail-level checks the correction spread ``alpha`` over.
+    the number of checks ``alpha`` is spread over as thinly as a regression's first Holm step sees it
+    (its checks over the share of alpha they get).
     """
 
     comparisons: dict[str, Comparison] = field(default_factory=dict)
@@ -136,13 +141,22 @@ def build_family(tests: Mapping[str, TestChecks], policy: Policy | None) -> dict
     policy = policy or Policy()
     adjusted: dict[str, dict[str, float]] = {test: {} for test in tests}
     sizes: dict[str, int] = {}
+    raw = {t: checks.p_values() for t, checks in tests.items()}
     for severity, method in (("fail", policy.correction), ("warn", policy.warn_correction)):
         keys = [(t, k) for t, checks in tests.items() for k in checks.p_values() if checks.severities[k] == severity]
-        raw = {t: checks.p_values() for t, checks in tests.items()}
-        values = correct([raw[t][k] for t, k in keys], method)
-        for (test, key), value in zip(keys, values, strict=True):
-            adjusted[test][key] = value
-        sizes[severity] = len(keys)
+        bounds = [(t, k) for t, k in keys if k.startswith(BOUND)]
+        others = [(t, k) for t, k in keys if not k.startswith(BOUND)]
+        share = policy.bounds_alpha if severity == "fail" and bounds and others else None
+        groups = (
+            [(bounds, share), (others, None if share is None else 1 - share)] if share is not None else [(keys, None)]
+        )
+        for group, part in groups:
+            values = correct([raw[t][k] for t, k in group], method)
+            for (test, key), value in zip(group, values, strict=True):
+                # a share s of alpha: p / s against alpha is p against s * alpha
+                adjusted[test][key] = value if part is None else (min(1.0, value / part) if part > 0 else 1.0)
+        # the size that spreads alpha as thinly as the regressions' part of it is spread
+        sizes[severity] = math.ceil(len(others) / (1 - share)) if share is not None and share < 1 else len(keys)
     return {
         test: RegressionFamily(
             comparisons=dict(checks.comparisons),

@@ -31,6 +31,7 @@ from pytest_t2ibias.suites.schema import Suite
 
 __all__ = [
     "DEFAULT_ALPHA",
+    "DEFAULT_BOUNDS_ALPHA",
     "DEFAULT_EVIDENCE",
     "MetricRule",
     "Policy",
@@ -43,8 +44,11 @@ __all__ = [
 Severity = Literal["fail", "warn"]
 #: The family-wise error rate of a run's checks when the policy does not set ``alpha`` (or there is none).
 DEFAULT_ALPHA = 0.01
+#: The share of alpha the hard bounds of a run get (the regressions get the rest): a value on its bound
+#: is rare and a bound far away costs nothing, while every regression check is tested against a baseline.
+DEFAULT_BOUNDS_ALPHA = 0.2
 #: A regression passes when the data rule out a worsening beyond this many times the allowed regression.
-DEFAULT_EVIDENCE = 2.0
+DEFAULT_EVIDENCE = 1.5
 
 
 class _Strict(BaseModel):
@@ -112,9 +116,19 @@ class Policy(_Strict):
     """A default rule set plus per-category overrides, for one suite."""
 
     suite: str | None = None
-    alpha: float = Field(default=DEFAULT_ALPHA, gt=0, lt=1, description="Family-wise error rate of regression checks.")
+    alpha: float = Field(
+        default=DEFAULT_ALPHA, gt=0, lt=1, description="Family-wise error rate of a run's fail-level checks."
+    )
     correction: Literal["holm", "none"] = Field(
-        default="holm", description="Across every fail-level regression check of the run."
+        default="holm", description="Across every fail-level check of the run (regressions, anchors, bounds)."
+    )
+    bounds_alpha: float = Field(
+        default=DEFAULT_BOUNDS_ALPHA,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="The share of alpha spent on hard bounds (Holm among them), the rest on the regression "
+        "and anchor checks (Holm among them): together the run's fail-level checks hold alpha.",
     )
     warn_correction: Literal["bh", "none"] = Field(
         default="bh", description="Benjamini-Hochberg across the warn-level regression checks."

@@ -12,16 +12,24 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pytest_t2ibias.metrics.intervals import Interval, bootstrap_intervals, wilson_interval
+from pytest_t2ibias.metrics.intervals import (
+    Interval,
+    binomial_tail,
+    bootstrap_intervals,
+    clopper_pearson_upper,
+    wilson_interval,
+)
 
 __all__ = [
     "Interval",
     "benjamini_hochberg",
     "bootstrap_intervals",
+    "clopper_pearson_upper",
     "holm",
     "images_for_power",
     "mcnemar_exact",
@@ -29,6 +37,7 @@ __all__ = [
     "paired_bootstrap_draws",
     "pooled_permutation_test",
     "se_p_value",
+    "sign_test_greater",
     "swap_permutation_test",
     "unpaired_se",
     "unpaired_z",
@@ -75,6 +84,19 @@ def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[
     top = max(log_terms)
     tail = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
     return min(1.0, 2 * tail), b, c
+
+
+def sign_test_greater(worse: int, better: int) -> float:
+    """One-sided exact McNemar (sign) test: P(X >= worse) for X ~ Bin(worse + better, 1/2), the p-value of
+    "no change" against "worse" from the pairs that changed each way (1 when none changed).
+
+    Example:
+        >>> sign_test_greater(5, 0)
+        0.03125
+    """
+    if worse + better == 0:
+        return 1.0
+    return binomial_tail(worse, worse + better, 0.5, upper=True)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -173,6 +195,8 @@ def paired_bootstrap(
 #: A statistic of two runs' samples: (B, types) baseline weights, (B, types) candidate weights -> (B,)
 #: candidate - baseline differences (NaN where a sample has no value).
 TwoSampleStatistic = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
+#: "two-sided": any change is evidence; "greater": only a large statistic (a worsening) is.
+Alternative = Literal["two-sided", "greater"]
 #: Monte Carlo sizes of a permutation test: a first pass, and a refinement when the p-value is small.
 PERMUTATIONS = (2000, 40000)
 
@@ -192,14 +216,16 @@ def swap_permutation_test(
     types: int,
     seed: int = 0,
     stream: str = "swap",
+    alternative: Alternative = "two-sided",
 ) -> PermutationResult:
     """Paired permutation test: under no change, baseline and candidate are exchangeable within each pair,
     so swapping them in a random half of the pairs draws from the null distribution of the change.
 
     ``pairs`` are the kinds of pair (baseline type, candidate type, count): swapping s of the m pairs of a
     kind moves s images from one side's type to the other's, s ~ Bin(m, 1/2), every permutation at once.
-    Two-sided Monte Carlo p-value (1 + #{|T*| >= |T|}) / (B + 1): exact in level at any n, and never 0;
-    2,000 permutations, then 40,000 when fewer than 20 reach the observed change.
+    Monte Carlo p-value (1 + #{|T*| >= |T|}) / (B + 1) (``alternative="greater"``: #{T* >= T}, for a
+    statistic that is the worsening): exact in level at any n, and never 0; 2,000 permutations, then
+    40,000 when fewer than 20 reach the observed change.
     """
     u, v, m = pairs
     onehot_u = np.zeros((len(m), types))
@@ -215,7 +241,7 @@ def swap_permutation_test(
         kept = m_f[None, :] - swapped
         return statistic(kept @ onehot_u + swapped @ onehot_v, swapped @ onehot_u + kept @ onehot_v)
 
-    return _monte_carlo(observed, draw, seed, stream)
+    return _monte_carlo(observed, draw, seed, stream, alternative)
 
 
 def pooled_permutation_test(
@@ -224,6 +250,7 @@ def pooled_permutation_test(
     cand_counts: NDArray[np.int64],
     seed: int = 0,
     stream: str = "pooled",
+    alternative: Alternative = "two-sided",
 ) -> PermutationResult:
     """Unpaired permutation test: under no change, which run an image came from is exchangeable, so
     dealing the pooled images back into runs of the same sizes at random draws from the null.
@@ -241,7 +268,7 @@ def pooled_permutation_test(
         dealt = rng.multivariate_hypergeometric(pooled, n_base, size=size).astype(np.float64)
         return statistic(dealt, pooled[None, :].astype(np.float64) - dealt)
 
-    return _monte_carlo(observed, draw, seed, stream)
+    return _monte_carlo(observed, draw, seed, stream, alternative)
 
 
 def _observed(values: NDArray[np.float64]) -> float:
@@ -252,7 +279,11 @@ def _observed(values: NDArray[np.float64]) -> float:
 
 
 def _monte_carlo(
-    observed: float, draw: Callable[[np.random.Generator, int], NDArray[np.float64]], seed: int, stream: str
+    observed: float,
+    draw: Callable[[np.random.Generator, int], NDArray[np.float64]],
+    seed: int,
+    stream: str,
+    alternative: Alternative = "two-sided",
 ) -> PermutationResult:
     rng = np.random.default_rng([seed, zlib.crc32(stream.encode())])
     done: list[NDArray[np.float64]] = []
@@ -262,10 +293,18 @@ def _monte_carlo(
         kept = np.concatenate(done)
         if len(kept) < sum(PERMUTATIONS[: len(done)]) / 2:
             raise ValueError("the statistic is unavailable in most permutations")
-        extreme = int((np.abs(kept) >= abs(observed) - 1e-12).sum())
+        if alternative == "greater":
+            extreme = int((kept >= observed - 1e-12).sum())
+        else:
+            extreme = int((np.abs(kept) >= abs(observed) - 1e-12).sum())
         if extreme >= 20:
             break
-    se = float(kept.std(ddof=1)) if len(kept) > 1 else 0.0
+    # the spread of the statistic under no change (centred on 0 there: its root mean square)
+    se = (
+        float(np.sqrt(np.mean(kept**2)))
+        if alternative == "greater" and len(kept)
+        else (float(kept.std(ddof=1)) if len(kept) > 1 else 0.0)
+    )
     return PermutationResult(p_value=(extreme + 1) / (len(kept) + 1), se=se, permutations=len(kept))
 
 

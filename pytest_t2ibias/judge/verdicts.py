@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
 from pytest_t2ibias.metrics.intervals import Interval
@@ -56,6 +59,11 @@ class Check:
     allowed: float | None = None
     p_value: float | None = None
     method: str | None = None
+    #: an inconclusive check: about how many images (per category) would settle it
+    images_needed: int | None = None
+
+
+_V = TypeVar("_V", float, NDArray[np.float64])
 
 
 def direction(metric_id: str, mode: Mode) -> Direction:
@@ -65,8 +73,8 @@ def direction(metric_id: str, mode: Mode) -> Direction:
     return "either" if better == "even" else better
 
 
-def worsening(metric_id: str, mode: Mode, value: float, baseline: float) -> float:
-    """How much worse ``value`` is than ``baseline`` (negative: better)."""
+def worsening(metric_id: str, mode: Mode, value: _V, baseline: float) -> _V:
+    """How much worse ``value`` is than ``baseline`` (negative: better); elementwise for an array."""
     way = direction(metric_id, mode)
     if way == "lower":
         return value - baseline
@@ -81,9 +89,13 @@ def _interval_text(interval: Interval | None) -> str:
     return "" if interval is None else f" [{interval.low:.4f}, {interval.high:.4f}]"
 
 
+#: Prefix of a hard bound's key in a family.
+BOUND = "bound:"
+
+
 def bound_key(metric_id: str, side: str) -> str:
     """The key of a hard bound's test in a family of p-values (beside the regressions' metric ids)."""
-    return f"bound:{metric_id}:{side}"
+    return f"{BOUND}{metric_id}:{side}"
 
 
 def judge_bounds(
@@ -192,8 +204,8 @@ def judge_regressions(
     * **fail** (or warn, with ``severity: warn``): the worsening is beyond the allowed regression **and**
       the test of "no change" is significant after the run's correction (``adjusted`` p-values);
     * **pass**: the worsening is within the allowed regression **and** the data rule it out beyond
-      ``evidence`` times the allowance (its one-sided 95 % upper bound, the worsening plus 1.645 times
-      the change's spread under no change, is within it): a pass needs evidence;
+      ``evidence`` times the allowance (its one-sided 95 % upper bound, ``Comparison.upper``, is within
+      it): a pass needs evidence;
     * **inconclusive** (a warning) otherwise: beyond the allowance but not significant, or within it but
       too uncertain, with the images that would settle it (at the level the correction gives the check,
       ``alpha / family_size``).
@@ -220,6 +232,7 @@ def judge_regressions(
         p_adj = adjusted.get(metric_id)
         test = "" if comparison is None else _test_text(comparison, p_adj)
         level = alpha / max(family_size, 1)
+        needed: int | None = None
         if comparison is None or p_adj is None:
             verdict: Verdict = "warn"
             note = "inconclusive: no test of the change was possible"
@@ -227,10 +240,10 @@ def judge_regressions(
             verdict, note = rule.severity, f"real regression: beyond the margin and significant{test}"
         elif delta > allowed:
             verdict = "warn"
-            needed = comparison.images_needed(level, allowed=allowed)
+            needed = comparison.images_needed(level, allowed=allowed, worse=delta)
             note = f"inconclusive: beyond the margin but not significant{test}{_settle(needed, result)}"
         else:
-            upper = delta + _Z95 * (comparison.se or 0.0)
+            upper = comparison.upper if comparison.upper is not None else delta + _Z95 * (comparison.se or 0.0)
             if upper <= evidence * allowed:
                 verdict, note = "pass", f"within the allowed regression{test}"
             else:
@@ -256,6 +269,7 @@ def judge_regressions(
                 allowed=allowed,
                 p_value=p_adj,
                 method=None if comparison is None else comparison.method,
+                images_needed=needed or None,
             )
         )
     return checks

@@ -20,6 +20,7 @@ label unknown); the engine turns that into ``null`` plus the reason, never a cra
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -90,6 +91,8 @@ class MetricDef:
     #: the images that push the metric the wrong way: ``most:<list>`` / ``fewest:<list>`` (term counts),
     #: ``unknown`` (no label), ``top_group`` (the most frequent group), ``clip_score`` (least like the prompt)
     drivers: str = "top_group"
+    #: the values the metric can take (intervals built by reflection are clipped to it)
+    span: tuple[float, float] = (-math.inf, math.inf)
 
     def direction(self, mode: Mode) -> Better:
         """Which way is worse in ``mode``."""
@@ -170,6 +173,7 @@ def count_metric(
     outcome: Outcome | None = None,
     distribution: bool = False,
     drivers: str = "top_group",
+    span: tuple[float, float] = (-math.inf, math.inf),
 ) -> Callable[[_F], _F]:
     """Register ``fn`` (a vectorised function of :class:`Stats`) as count metric ``metric_id``.
 
@@ -191,6 +195,7 @@ def count_metric(
                 outcome=outcome,
                 distribution=distribution,
                 drivers=drivers,
+                span=span,
             )
         )
         return fn
@@ -306,6 +311,7 @@ def _share_def(metric_id: str, group: str) -> MetricDef:
         counts=share,
         fn=on_data(share),
         outcome=Outcome(kind="label", target=group, over="known"),
+        span=(0.0, 1.0),
     )
 
 
@@ -323,6 +329,7 @@ def _ratio_def(list_name: str) -> MetricDef:
         fn=on_data(ratio),
         outcome=Outcome(kind="any", target=list_name),
         drivers=f"fewest:{list_name}",
+        span=(0.0, 1.0),
     )
 
 
