@@ -16,7 +16,6 @@ import pytest
 
 from pytest_t2ibias.judge.policy import MetricRule
 from pytest_t2ibias.judge.verdicts import Check, format_checks, judge_bounds
-from pytest_t2ibias.metrics.registry import METRICS, metric_def
 from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.snapshot import Gate, gate_for, legacy_path
 
@@ -29,50 +28,44 @@ class T2IBiasWarning(UserWarning):
 
 def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> tuple[str, list[str]]:
     """What kind of images push ``metric_id`` the wrong way (the registry's ``drivers``), and up to ``k``
-    of their paths."""
-    records = result.records
-    attribute = next(iter(records[0].labels), None) if records else None
-    definition = METRICS.get(metric_id)
-    if definition is None and result.data is not None:
-        definition = metric_def(metric_id, result.data.spec)
-    drivers = definition.drivers if definition is not None else "top_group"
-    if metric_id == "distinct_markers":  # assert_cultural_coverage's own check, not a registered metric
-        drivers = "fewest:cultural_markers"
-    elif definition is None and metric_id.endswith("_ratio"):
-        drivers = f"fewest:{metric_id[: -len('_ratio')]}"
-    kind, _, list_name = drivers.partition(":")
-    if kind == "most":
-        what = f"images with {list_name.replace('_', ' ')} terms"
-        chosen = [r for r in records if r.present.get(list_name)]
-    elif kind == "fewest":
-        what = f"images with the fewest {list_name.replace('_', ' ')} terms"
-        chosen = sorted(records, key=lambda r: len(r.present.get(list_name, [])))
-    elif kind == "unknown" and attribute:
-        what = f"images with no {attribute} label"
-        chosen = [r for r in records if r.labels.get(attribute) == "unknown"]
-    elif kind == "clip_score":
-        what = "images least like their prompt"
-        chosen = sorted(records, key=lambda r: r.clip_score if r.clip_score is not None else 0.0)
-    elif attribute:
-        counts = result.label_counts(attribute)
-        top = max(counts, key=lambda g: counts[g]) if counts else None
-        what = (
-            f"images of the most frequent {attribute} group {top!r} ({counts.get(top, 0) if top else 0} of {result.n})"
-        )
-        chosen = [r for r in records if r.labels.get(attribute) == top]
-    else:
-        what, chosen = "images", list(records)
-    return what, [r.image_path or r.image_id for r in chosen[:k]]
+    of their paths: the images the HTML report links a failed check to
+    (:func:`~pytest_t2ibias.report.drivers.driving_image_ids`)."""
+    from pytest_t2ibias.report.drivers import driving_image_ids
+    from pytest_t2ibias.results import ImageResult
+
+    images = [ImageResult(id=r.image_id, labels=dict(r.labels), present=dict(r.present)) for r in result.records]
+    scores = {r.image_id: r.clip_score for r in result.records if r.clip_score is not None}
+    spec = result.data.spec if result.data is not None else None
+    what, ids = driving_image_ids(images, metric_id, spec, k, clip_scores=scores)
+    paths = {r.image_id: r.image_path or r.image_id for r in result.records}
+    return what, [paths[i] for i in ids]
 
 
 def _header(result: CategoryResult) -> str:
+    from pytest_t2ibias.report.summary import short_scorer
+
     return (
         f"t2ibias: category {result.category!r} of suite {result.suite!r} "
-        f"(model {result.model}, scorer {result.scorer}, mode {result.mode}, n={result.n})"
+        f"(model {result.model}, scorer {short_scorer(result.scorer)}, mode {result.mode}, n={result.n})"
     )
 
 
+def _verdict_line(result: CategoryResult, failing: list[Check]) -> str:
+    """The failure's first line (what pytest's short summary shows): what failed, by how much."""
+    parts = []
+    for c in failing:
+        if c.delta is not None and c.allowed is not None:
+            parts.append(f"{c.metric} worse by {c.delta:+.4f} (allowed {c.allowed:.4f})")
+        elif c.value is not None:
+            parts.append(f"{c.metric} = {c.value:.4f} (rule {c.threshold})")
+        else:
+            parts.append(f"{c.metric}: {c.note}")
+    return f"t2ibias: {result.category} FAILED: " + "; ".join(parts)
+
+
 def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> None:
+    """Fail on a failed check; warnings are recorded for the run's summary (the ``t2ibias`` section lists
+    each once), not issued as Python warnings as well."""
     __tracebackhide__ = True
     gate = gate_for(result)
     if gate is not None and gate.record is not None:
@@ -80,7 +73,7 @@ def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable
     failing = [c for c in checks if c.verdict == "fail"]
     warning = [c for c in checks if c.verdict == "warn"]
     if failing:
-        lines = [_header(result), *format_checks(failing, "failed:")]
+        lines = [_verdict_line(result, failing), _header(result), *format_checks(failing, "failed:")]
         drivers: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         for metric_id in dict.fromkeys(c.metric for c in failing):
             what, paths = driving_images(result, metric_id)
@@ -91,7 +84,7 @@ def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable
         lines += format_checks(warning, "also warned:")
         lines += list(footer)
         pytest.fail("\n".join(lines), pytrace=False)
-    if warning:
+    if warning and gate is None:  # no run summary to show them: a result built by hand
         warnings.warn("\n".join([_header(result), *format_checks(warning, "warned:")]), T2IBiasWarning, stacklevel=3)
 
 
@@ -195,11 +188,16 @@ def assert_no_regression(result: CategoryResult) -> None:
         "approve with `pytest --snapshot-update` (or --t2i-update-baselines; refused in CI without --t2i-force-update)"
     )
     if outcome.corrupt:
-        pytest.fail(f"{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n{approve} to replace it", pytrace=False)
+        pytest.fail(
+            f"t2ibias: {result.category}: corrupt baseline\n{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n"
+            f"{approve} to replace it",
+            pytrace=False,
+        )
     if outcome.refused:
         pytest.fail(
             "\n".join(
                 [
+                    f"t2ibias: {result.category}: approval refused (beyond the cumulative allowance from the anchor)",
                     _header(result),
                     f"approval refused: this run is beyond the cumulative allowance from the anchor kept in "
                     f"{outcome.location}:",
@@ -218,11 +216,16 @@ def assert_no_regression(result: CategoryResult) -> None:
             if old
             else ""
         )
-        pytest.fail(f"{_header(result)}\nno approved baseline at {outcome.location}{moved}\n{approve}", pytrace=False)
+        pytest.fail(
+            f"t2ibias: {result.category}: no approved baseline\n{_header(result)}\nno approved baseline at "
+            f"{outcome.location}{moved}\n{approve}",
+            pytrace=False,
+        )
     if outcome.stale:
         changed = "; ".join(outcome.stale)
         pytest.fail(
-            f"{_header(result)}\nstale baseline {outcome.location}: recorded with other inputs ({changed}); "
+            f"t2ibias: {result.category}: stale baseline ({changed})\n{_header(result)}\n"
+            f"stale baseline {outcome.location}: recorded with other inputs ({changed}); "
             f"not compared\n{approve} after checking the change",
             pytrace=False,
         )

@@ -9,14 +9,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from pytest_t2ibias import __version__
 from pytest_t2ibias._io import clip, one_line
 from pytest_t2ibias.errors import SettingsError
+from pytest_t2ibias.progress import Stopwatch
 from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
 if TYPE_CHECKING:
     from pytest_t2ibias.generate.base import ImageGenerator
+    from pytest_t2ibias.progress import StageBars
     from pytest_t2ibias.suites.schema import Suite
+
+#: After the command list of ``t2ibias --help``: the offline models are spec values, not commands, and
+#: are the first thing to try, so the overview names them.
+_EPILOG = """\
+offline models (--model of generate and evaluate):
+  tiny                       random-weight tiny pipeline: checks the plumbing, no download
+  synthetic[:CONFIG.yaml]    the synthetic model: images with a known, configurable bias and a
+                             visible mark; --scorer synthetic reads the mark back exactly, so a
+                             policy can be tested in seconds (see docs/plugin.md)
+
+`t2ibias COMMAND --help` describes a command's options.
+"""
+
+_REPLAY_DESCRIPTION = (
+    "Compute every metric of a suite from a caption CSV (image file name, caption per row). Replay defaults "
+    "to paper mode (--mode paper: the paper's definitions, reproducing its published numbers); pass "
+    "--mode strict for the fixed definitions (the ones evaluate and the plugin gate with)."
+)
+
+_MODEL_HELP = "hub id, local pipeline folder, 'tiny' (offline) or 'synthetic[:CONFIG.yaml]' (known bias)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,11 +67,26 @@ def _images_per_prompt(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="t2ibias", description="Bias metrics for text-to-image models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    replay = sub.add_parser("replay", help="compute every metric from a caption CSV (image name, caption)")
+    parser = _Parser(
+        prog="t2ibias",
+        description="Bias metrics for text-to-image models (T2I-BiasBench).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the epilog's table as written
+    )
+    parser.add_argument("--version", action="version", version=f"t2ibias {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    replay = sub.add_parser(
+        "replay",
+        help="metrics from a caption CSV (image name, caption); paper mode",
+        description=_REPLAY_DESCRIPTION,
+    )
     replay.add_argument("captions", help="CSV file: image file name, then caption, per row")
-    replay.add_argument("--mode", choices=MODES, default="paper", help="paper reproduces published numbers")
+    replay.add_argument(
+        "--mode",
+        choices=MODES,
+        default="paper",
+        help="paper (default): the paper's definitions and published numbers; strict: the fixed definitions",
+    )
     replay.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     replay.add_argument("--model-name", default=None, help="model name in the output (default: file stem)")
     replay.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
@@ -59,9 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         "an image name given twice); without it such a file exits with status 1",
     )
 
-    gen = sub.add_parser("generate", help="fill the image cache for a suite (offline with --model tiny)")
+    gen = sub.add_parser(
+        "generate",
+        help="fill the image cache for a suite",
+        description="Generate a suite's images into the image cache (images already there are reused). "
+        "Progress bars per category go to stderr when it is a terminal; a closing 'done in' line follows.",
+    )
     gen.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
-    gen.add_argument("--model", required=True, help="hub id, local pipeline folder, or 'tiny' (offline)")
+    gen.add_argument("--model", required=True, help=_MODEL_HELP)
     gen.add_argument(
         "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
     )
@@ -77,13 +120,21 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
     )
-    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_quiet_options(gen)
 
-    ev = sub.add_parser("evaluate", help="generate (cached), annotate and measure a suite")
+    ev = sub.add_parser(
+        "evaluate",
+        help="generate, score and measure a suite; strict mode",
+        description="Generate (through the image cache), score and measure a suite; prints the metrics "
+        "table or the results JSON (--format json; `t2ibias report` renders it as HTML). Progress bars per "
+        "stage and category go to stderr when it is a terminal; a closing 'done in' line follows.",
+    )
     ev.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
-    ev.add_argument("--model", required=True, help="hub id, local pipeline folder, or 'tiny' (offline)")
+    ev.add_argument("--model", required=True, help=_MODEL_HELP)
     ev.add_argument(
-        "--scorer", required=True, help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH"
+        "--scorer",
+        required=True,
+        help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH, synthetic",
     )
     ev.add_argument(
         "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
@@ -102,8 +153,27 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
     )
-    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_quiet_options(ev)
+
+    report = sub.add_parser(
+        "report",
+        help="render a saved results JSON as an HTML page",
+        description="Render a results JSON file (the output of `t2ibias evaluate --format json`, "
+        "`t2ibias replay --format json` or pytest's --t2i-report) as one self-contained HTML page.",
+    )
+    report.add_argument("results", metavar="RESULTS.json", help="the results JSON file")
+    report.add_argument("-o", "--output", required=True, metavar="REPORT.html", help="the HTML file to write")
+    report.add_argument(
+        "--full-images", action="store_true", help="embed the images at full size (default: thumbnails)"
+    )
     return parser
+
+
+def _add_quiet_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--no-progress", action="store_true", help="no progress bars (the 'done in' line stays)")
+    command.add_argument(
+        "-q", "--quiet", action="store_true", help="nothing on stderr but warnings and errors: no bars, no 'done in'"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "report":
+            return _report(args)
     except BrokenPipeError:
         # `t2ibias replay ... | head`: the reader left; stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -206,6 +278,7 @@ def _generate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
     from pytest_t2ibias.suites import SuiteError, load_suite
 
+    watch = Stopwatch()  # the whole command, model loading included: what the user waited for
     try:
         _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
@@ -214,18 +287,42 @@ def _generate(args: argparse.Namespace) -> int:
     except (SuiteError, ModelLoadError, ValueError) as err:
         print(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 1
-    from tqdm import tqdm
+    from pytest_t2ibias.generate import GenerationResult
 
     cache = ImageCache(args.cache)
-    with tqdm(total=len(requests), unit="img", disable=args.no_progress, file=sys.stderr) as bar:
-        result = generate_images(requests, generator, cache, progress=bar.update)
+    result = GenerationResult()
+    with _bars(args) as bars:
+        # one call per category, for one bar each: blocks never cross a category, so the blocks (and
+        # the images) are the ones a single call over the whole plan makes
+        for category in dict.fromkeys(r.category for r in requests):
+            planned = [r for r in requests if r.category == category]
+            part = generate_images(planned, generator, cache, progress=bars.stage("generate", category, len(planned)))
+            result.images += part.images
+            result.new += part.new
+            result.cached += part.cached
+            result.generated += part.generated
     print(
         f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.root}: "
         f"{result.new} new, {result.cached} cached"
     )
     if result.generated != result.new:
         print(f"{result.generated} generated (the new images and the cached ones in their blocks)")
+    _done(args, watch, f"{len(requests)} images generated ({result.cached} from the cache)")
     return 0
+
+
+def _bars(args: argparse.Namespace) -> StageBars:
+    """Progress bars on stderr: off with --quiet or --no-progress, else only when stderr is a terminal."""
+    from pytest_t2ibias.progress import StageBars
+
+    # sys.stderr is read now, not at import: a caller (or a test) that swaps it gets the bars
+    return StageBars(sys.stderr, enabled=False if args.quiet or args.no_progress else None)
+
+
+def _done(args: argparse.Namespace, watch: Stopwatch, what: str) -> None:
+    """The closing ``done in`` line, on stderr so that stdout stays the table or the pure JSON."""
+    if not args.quiet:
+        print(watch.done(what), file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -235,6 +332,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.pipeline import evaluate_suite
     from pytest_t2ibias.suites import SuiteError, load_suite
 
+    watch = Stopwatch()  # the whole command, model loading included: what the user waited for
     try:
         if not args.no_cache:
             _check_cache_folder(args.cache)
@@ -252,11 +350,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
-    from tqdm import tqdm
-
     cache = None if args.no_cache else ImageCache(args.cache)
     try:
-        with tqdm(total=None, unit="img", disable=args.no_progress, file=sys.stderr) as bar:
+        with _bars(args) as bars:
             evaluation = evaluate_suite(
                 suite,
                 generator,
@@ -266,7 +362,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 categories=args.category,
                 cache=cache,
                 seed=args.seed,
-                progress=bar.update,
+                on_stage=bars.stage,
             )
     except ValueError as err:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
@@ -275,6 +371,46 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(evaluation.result.to_json(indent=2))
     else:
         print(format_suite_table(evaluation.result))
+    generation = evaluation.generation
+    made = 0 if generation is None else generation.new + generation.cached
+    from_cache = 0 if generation is None else generation.cached
+    scored = sum(len(category.records) for category in evaluation.categories.values())
+    _done(args, watch, f"{made} images generated ({from_cache} from the cache), {scored} scored")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``t2ibias report RESULTS.json -o REPORT.html``: a bad input file is a usage error (status 2)."""
+    from pydantic import ValidationError
+
+    from pytest_t2ibias.results import RunResult
+    from pytest_t2ibias.suites.loader import format_validation_error
+
+    path = Path(args.results)
+    try:
+        text = path.read_text(encoding="utf-8")
+        run = RunResult.model_validate_json(text)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        print(f"t2ibias report: error: {clip(str(path))}: cannot read: {reason}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"t2ibias report: error: {clip(str(path))}: not a results JSON file (not UTF-8 text)", file=sys.stderr)
+        return 2
+    except ValidationError as err:
+        source = f"{clip(str(path))}: not a t2ibias results JSON file"
+        print(f"t2ibias report: error: {format_validation_error(source, err)}", file=sys.stderr)
+        return 2
+    # imported here: the HTML writer (and what it imports) costs nothing to the other commands
+    from pytest_t2ibias.report.html import write_html
+
+    try:
+        written = write_html(run, args.output, full_images=args.full_images)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        print(f"t2ibias report: error: {clip(str(args.output))}: cannot write: {reason}", file=sys.stderr)
+        return 1
+    print(f"t2ibias report: wrote {written}")
     return 0
 
 

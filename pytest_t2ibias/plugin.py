@@ -24,6 +24,7 @@ from pytest_t2ibias.session import (
     int_setting,
     marker_category,
     setting,
+    skip_at_test,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         None,
     ),
     ("--t2i-report", "t2ibias_report", "Write the run's results as JSON to this path.", None),
+    (
+        "--t2i-html",
+        "t2ibias_html",
+        "Write a self-contained HTML report (image grids, flips against the baseline) to this path.",
+        None,
+    ),
     (
         "--t2i-allow-pickle",
         "t2ibias_allow_pickle",
@@ -159,13 +166,14 @@ def check_settings(config: pytest.Config) -> None:
         number = int_setting(setting(config, name), name)
         if number is not None and not 1 <= number <= 100_000:
             raise pytest.UsageError(f"t2ibias: {name} must be between 1 and 100000, got {number}")
-    for name, kind in (("t2ibias_report", "a file"), ("t2ibias_cache", "a folder")):
+    for name, kind in (("t2ibias_report", "a file"), ("t2ibias_html", "a file"), ("t2ibias_cache", "a folder")):
         value = setting(config, name)
         if value is None or value.lower() == "none":
             continue
         path = Path(value) if Path(value).is_absolute() else config.rootpath / value
         if kind == "a file" and path.is_dir():
-            raise pytest.UsageError(f"t2ibias: --t2i-report / t2ibias_report must be a file, {path} is a folder")
+            flag = "--t2i-" + name.removeprefix("t2ibias_")
+            raise pytest.UsageError(f"t2ibias: {flag} / {name} must be a file, {path} is a folder")
         if kind == "a folder" and path.exists() and not path.is_dir():
             raise pytest.UsageError(f"t2ibias: --t2i-cache / t2ibias_cache must be a folder, {path} is a file")
     if setting(config, "t2ibias_model") is None or hasattr(config, "workerinput"):
@@ -189,7 +197,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        pytest.skip("t2ibias: needs a CUDA device (none here); run with --t2i-device=cpu to run it on the CPU")
+        skip_at_test("t2ibias: needs a CUDA device (none here); run with --t2i-device=cpu to run it on the CPU")
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
@@ -253,7 +261,16 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
                 outcome = TestOutcome(request.node.nodeid, category, [])
                 session.outcomes.append(outcome)
             seen = {(c.metric, c.kind, c.threshold) for c in outcome.checks}
-            outcome.checks += [c for c in checks if (c.metric, c.kind, c.threshold) not in seen]
+            new = [c for c in checks if (c.metric, c.kind, c.threshold) not in seen]
+            outcome.checks += new
+            for check in new:  # JUnit XML: the verdict of each check, and the baseline it compared with
+                prefix = f"t2ibias.{category}.{check.metric}"
+                kind: str = check.kind
+                if kind in ("bound", "soft_bound"):  # a metric may have both a min and a max
+                    kind += "_max" if check.threshold.startswith("<=") else "_min"
+                request.node.user_properties.append((f"{prefix}.{kind}", check.verdict))
+                if check.baseline is not None and check.kind == "regression":
+                    request.node.user_properties.append((f"{prefix}.baseline", round(check.baseline, 6)))
 
         for metric_id, estimate in result.metrics.items():
             if isinstance(estimate.value, float):
@@ -275,6 +292,14 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
 
     yield evaluate
     for gate in gates:
+        if gate.problem is not None:
+            outcome = next((o for o in session.outcomes if o.nodeid == request.node.nodeid), None)
+            if outcome is None:
+                outcome = TestOutcome(request.node.nodeid, gate.result.category, [])
+                session.outcomes.append(outcome)
+            outcome.problem = gate.problem
+        if gate.compared_with is not None:
+            session.compared[(gate.result.suite, gate.result.category)] = gate.compared_with
         release_gate(gate)
 
 

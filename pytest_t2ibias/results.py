@@ -113,11 +113,17 @@ class BiasTestResult(_Model):
     category: str
     verdict: Verdict
     checks: list[Check] = Field(default_factory=list)
+    problem: str | None = Field(
+        default=None, description="Why the test could not compare with its baseline (no, stale or corrupt baseline)."
+    )
 
     @classmethod
-    def from_checks(cls, nodeid: str, category: str, checks: list[Check]) -> BiasTestResult:
-        """A test's result from its checks (its verdict is the worst of them)."""
-        return cls(nodeid=nodeid, category=category, verdict=verdict_of(checks), checks=checks)
+    def from_checks(
+        cls, nodeid: str, category: str, checks: list[Check], problem: str | None = None
+    ) -> BiasTestResult:
+        """A test's result from its checks (its verdict is the worst of them; a problem makes it fail)."""
+        verdict = "fail" if problem else verdict_of(checks)
+        return cls(nodeid=nodeid, category=category, verdict=verdict, checks=checks, problem=problem)
 
 
 class SkippedTest(_Model):
@@ -193,7 +199,11 @@ class RunResult(_Model):
         not_run: list[SkippedTest] = []
         baselines: dict[str, str] = {}
         for run in runs:
-            categories.update(run.categories)
+            for name, category in run.categories.items():
+                # every worker measures every gated category (for the run's one correction); the one whose
+                # test compared it with its baseline carries the baseline's images
+                if name not in categories or category.baseline is not None:
+                    categories[name] = category
             tests.extend(run.tests)
             not_run.extend(run.not_run)
             baselines.update(run.baselines)

@@ -7,10 +7,11 @@ until a bias test needs it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import Policy
     from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.metrics.result import CategoryResult
-    from pytest_t2ibias.results import RunResult
+    from pytest_t2ibias.results import BaselineImages, RunResult
     from pytest_t2ibias.snapshot import BaselineStore
     from pytest_t2ibias.suites.schema import Suite
 
@@ -123,6 +124,8 @@ class TestOutcome:
     nodeid: str
     category: str
     checks: list[Check]
+    #: why the test could not judge its category fully (e.g. "no baseline"), shown in the summary
+    problem: str | None = None
 
 
 TestOutcome.__test__ = False  # type: ignore[attr-defined]
@@ -153,6 +156,8 @@ class T2IBiasSession:
     _bias_ids: set[str] = field(default_factory=set)
     _pruned: list[Path] = field(default_factory=list)
     _prune_refused: str | None = None
+    #: (suite, category) -> the approved baseline a test compared it with (for the reports' flips)
+    compared: dict[tuple[str, str], BaselineRecord] = field(default_factory=dict)
 
     def get(self, name: str) -> str | None:
         return setting(self.config, name)
@@ -194,7 +199,7 @@ class T2IBiasSession:
             model = self.get("t2ibias_model")
             if model is None:
                 if self.get("t2ibias_unconfigured") == "skip":
-                    pytest.skip(no_model_message(self.config))
+                    skip_at_test(no_model_message(self.config))
                 pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
             from pytest_t2ibias.generate.factory import load_generator
@@ -349,9 +354,7 @@ class T2IBiasSession:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.not_run.append(NotRun(report.nodeid, str(reason).removeprefix("Skipped: ")))
 
-    def family_for(
-        self, nodeid: str, result: CategoryResult
-    ) -> Callable[[BaselineRecord | None], RegressionFamily]:
+    def family_for(self, nodeid: str, result: CategoryResult) -> Callable[[BaselineRecord | None], RegressionFamily]:
         """The comparisons and run-level adjusted p-values of one test, or the test's own family."""
         from pytest_t2ibias.judge.family import build_family, gather
 
@@ -404,13 +407,51 @@ class T2IBiasSession:
         """This process's results in the one result model."""
         from pytest_t2ibias.results import BiasTestResult, RunResult, SkippedTest
 
-        tests = [BiasTestResult.from_checks(o.nodeid, o.category, o.checks) for o in self.outcomes]
-        return RunResult.from_results(
+        tests = [BiasTestResult.from_checks(o.nodeid, o.category, o.checks, o.problem) for o in self.outcomes]
+        run = RunResult.from_results(
             self._results.values(),
             tests,
             not_run=[SkippedTest(nodeid=n.nodeid, reason=n.reason) for n in self.not_run],
             baselines={str(path): event for path, event in sorted(self.baselines.events.items())},
         )
+        for (suite_name, category), stored in self.compared.items():
+            if category in run.categories:
+                shown = self.baseline_images(suite_name, category, stored)
+                run.categories[category] = run.categories[category].model_copy(update={"baseline": shown})
+        return run
+
+    def baseline_images(self, suite_name: str, category: str, stored: BaselineRecord) -> BaselineImages:
+        """The approved baseline's images of a category: labels and terms by seed, and the baseline model's
+        cached image where the cache still holds it (drawn with this run's generation settings)."""
+        from pytest_t2ibias.generate.cache import ImageCache
+        from pytest_t2ibias.generate.stage import cached_paths
+        from pytest_t2ibias.results import BaselineImages, ImageResult
+
+        result = self._results.get((suite_name, category))
+        prompts = {r.seed: r.prompt for r in result.records} if result is not None else {}
+        paths: dict[int, Path | None] = {}
+        cache_dir = self.cache_dir()
+        if result is not None and cache_dir is not None and self._generator is not None:
+            from pytest_t2ibias.generate.stage import plan_requests
+
+            requests = plan_requests(self.suite(suite_name), result.images_per_prompt or None, [category], result.seed)
+            generator = self._generator
+            paths = cached_paths(requests, stored.model, generator.params, generator.batch_size, ImageCache(cache_dir))
+        images = []
+        for key, labels in stored.labels.items():
+            seed = int(key) if key.lstrip("-").isdigit() else None
+            path = paths.get(seed) if seed is not None else None
+            images.append(
+                ImageResult(
+                    id=f"baseline:{key}",
+                    seed=seed,
+                    prompt=prompts.get(seed) if seed is not None else None,
+                    path=str(path) if path is not None else None,
+                    labels=dict(labels),
+                    present={k: list(v) for k, v in stored.present.get(key, {}).items()},
+                )
+            )
+        return BaselineImages(model=stored.model, images=images)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -465,14 +506,31 @@ class T2IBiasSession:
             return
         if self.config.getoption("t2ibias_prune"):
             self._prune(exitstatus)
-        report = self.get("t2ibias_report")
         run = self.merged_result()
-        if not report or not run.categories:
+        if not run.categories and not run.not_run:
+            return
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            from pytest_t2ibias.report.markdown import markdown_summary
+
+            with open(summary, "a", encoding="utf-8") as handle:  # the job's other steps append there too
+                handle.write(markdown_summary(run, self.policy_path()) + "\n")
+        if not run.categories:
             return
         from pytest_t2ibias._io import write_text_atomic
 
-        path = Path(report)
-        write_text_atomic(path if path.is_absolute() else self.config.rootpath / path, run.to_json())
+        report = self.get("t2ibias_report")
+        if report:
+            write_text_atomic(self._rooted(report), run.to_json())
+        html = self.get("t2ibias_html")
+        if html:
+            from pytest_t2ibias.report.html import write_html
+
+            write_html(run, self._rooted(html))
+
+    def _rooted(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.config.rootpath / path
 
     def _prune(self, exitstatus: int) -> None:
         """Delete the unused baselines, and only after a full, passing run."""
@@ -491,6 +549,12 @@ def _store() -> BaselineStore:
     from pytest_t2ibias.snapshot import BaselineStore
 
     return BaselineStore()
+
+
+def skip_at_test(reason: str) -> NoReturn:
+    """Skip the running test, reported at the test's own location (as a skip mark is), not at this line
+    of the plugin: ``-rs`` then says which test did not run."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def get_session(config: pytest.Config) -> T2IBiasSession:

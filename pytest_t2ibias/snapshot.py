@@ -135,6 +135,19 @@ class BaselineOutcome:
     refused: list[str] = field(default_factory=list)
 
     @property
+    def problem(self) -> str | None:
+        """Why the baseline could not be compared, in a few words (None when it was, or when approving)."""
+        if self.corrupt:
+            return "corrupt baseline"
+        if self.refused:
+            return "approval refused"
+        if self.missing and not self.updated:
+            return "no baseline"
+        if self.stale:
+            return "stale baseline"
+        return None
+
+    @property
     def ok(self) -> bool:
         return not (self.missing or self.stale or self.corrupt or self.refused) and not any(
             c.verdict == "fail" for c in self.checks
@@ -158,6 +171,16 @@ class Gate:
     family: Callable[[BaselineRecord | None], RegressionFamily] | None = None
     _baseline: BaselineOutcome | None = None
     _comparable: tuple[BaselineRecord | None] | None = None
+
+    @property
+    def compared_with(self) -> BaselineRecord | None:
+        """The approved baseline this test was compared with (None before comparing, or when it was not)."""
+        return self._baseline.baseline if self._baseline is not None and not self.update else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why this test's baseline could not be compared (see :attr:`BaselineOutcome.problem`)."""
+        return self._baseline.problem if self._baseline is not None else None
 
     def _family(self) -> RegressionFamily:
         return self.family(self.comparable()) if self.family else RegressionFamily()

@@ -7,8 +7,10 @@ command makes (building it is ~4 s; the generator settings the command chooses a
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from PIL import Image
 from pytest_t2ibias.cli import main
 from pytest_t2ibias.generate.tiny import build_tiny_pipeline
 
+DONE = re.compile(r"done in \d+\.\d s: \d+ images generated \(\d+ from the cache\)\n")
 SUMMARY = re.compile(
     r"^(?P<total>\d+) images of suite 't2i-biasbench' by (?P<model>\S+) in (?P<root>.+): "
     r"(?P<new>\d+) new, (?P<cached>\d+) cached$"
@@ -77,7 +80,7 @@ def test_fills_then_reuses_the_cache(capsys: pytest.CaptureFixture[str], tmp_pat
     assert (first["total"], first["new"], first["cached"]) == (10, 10, 0)
     assert first["model"].startswith("tiny:")
     assert first["root"] == str(cache)
-    assert err == ""
+    assert DONE.fullmatch(err), err  # --no-progress: no bar, the closing line alone
     assert len(keys(cache)) == 10
     assert len(sidecars(cache)) == 10
 
@@ -102,11 +105,29 @@ def test_batch_size_is_not_part_of_the_key(capsys: pytest.CaptureFixture[str], t
     assert (summary(out)["new"], summary(out)["cached"]) == (0, 5)
 
 
-def test_progress_goes_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, "--model", "tiny", "--cache", str(tmp_path / "c"), "--images-per-prompt", "1")
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_goes_to_stderr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("--model", "tiny", "--cache", str(tmp_path / "c"), "--images-per-prompt", "1")
+    tty = Tty()
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", tty)  # bars are drawn on a terminal only
+        code, out, _ = run(capsys, *args)
+    err = tty.getvalue()
     assert code == 0
     assert summary(out)["new"] == 5  # stdout holds the summary line alone
-    assert "5/5" in err
+    assert "generate doctor: 1/1 images" in err and "generate nature: 1/1 images" in err
+    assert DONE.fullmatch(err.rsplit("\n", 2)[-2] + "\n"), err  # the last line
+
+    code, out, err = run(capsys, *args)  # stderr is no terminal here (captured): no bars, the closing line
+    assert code == 0
+    assert summary(out)["cached"] == 5
+    assert DONE.fullmatch(err) and "(5 from the cache)" in err, err
 
 
 def test_one_category(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

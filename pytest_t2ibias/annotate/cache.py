@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.records import ImageRecord
 
-RECORDS_FORMAT = 1
+RECORDS_FORMAT = 2
 
 
 class RecordsCacheWarning(UserWarning):

@@ -10,7 +10,7 @@ Specs: ``tiny`` (a random-weight BLIP built in memory, offline), or a hub id / l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_t2ibias._hf import load_pretrained
@@ -105,8 +105,9 @@ class CaptionerAnnotator:
         if prompt is not None:
             self.scorer_id += f"|prompt={prompt!r}"
 
-    def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """Greedy captions, ``batch_size`` images per ``generate`` call."""
+    def caption(self, images: Sequence[Image.Image], *, on_progress: Callable[[int], None] | None = None) -> list[str]:
+        """Greedy captions, ``batch_size`` images per ``generate`` call; ``on_progress(k)`` after each
+        call (``k`` images)."""
         import torch
 
         captions: list[str] = []
@@ -128,12 +129,21 @@ class CaptionerAnnotator:
                 if torch.equal(out[:, : prompt_ids.shape[1]], prompt_ids):
                     out = out[:, prompt_ids.shape[1] :]
             captions += [c.strip() for c in self.processor.batch_decode(out, skip_special_tokens=True)]
+            if on_progress is not None:
+                on_progress(len(batch))
         return captions
 
-    def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]:
-        """One record per item: the caption and its lexicon labels; seed, prompt and image path kept."""
+    def annotate(
+        self,
+        items: Sequence[AnnotationInput],
+        category: str,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[ImageRecord]:
+        """One record per item: the caption and its lexicon labels; seed, prompt and image path kept.
+        ``on_progress(k)`` after each batch of ``k`` images is captioned."""
         check_annotate_inputs(items, category, list(self.suite.categories))
-        captions = self.caption([item.image for item in items])
+        captions = self.caption([item.image for item in items], on_progress=on_progress)
         return [
             self.labeller.annotate(
                 caption, category, item.image_id, seed=item.seed, prompt=item.prompt, image_path=item.image_path

@@ -12,7 +12,7 @@ Text embeddings are computed once per annotator and reused for every image.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,12 +67,20 @@ class ClipAnnotator:
         out: NDArray[np.float32] = mean / np.linalg.norm(mean)
         return out
 
-    def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]:
+    def annotate(
+        self,
+        items: Sequence[AnnotationInput],
+        category: str,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[ImageRecord]:
+        """One record per item; ``on_progress(k)`` after each batch of ``k`` images is encoded (the image
+        forward passes are the slow part; the rest is a few matrix products)."""
         check_annotate_inputs(items, category, list(self.suite.categories))
         if not items:
             return []
         spec = self.suite.categories[category]
-        images = self.backend.encode_images([item.image for item in items])
+        images = self.backend.encode_images([item.image for item in items], on_progress=on_progress)
         prompts = self._texts([item.prompt for item in items])
         clip = CLIPSCORE_WEIGHT * np.maximum((images * prompts).sum(axis=1), 0.0)
 

@@ -56,15 +56,21 @@ class ClipBackend:
         self.dtype = dtype
         self.batch_size = batch_size
 
-    def encode_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
-        """Unit-norm image embeddings, ``batch_size`` images per forward pass."""
+    def encode_images(
+        self, images: Sequence[Image.Image], *, on_progress: Callable[[int], None] | None = None
+    ) -> NDArray[np.float32]:
+        """Unit-norm image embeddings, ``batch_size`` images per forward pass; ``on_progress(k)`` after
+        each pass (``k`` images)."""
         import torch
 
         chunks = []
         for start in range(0, len(images), self.batch_size):
-            pixels = self._preprocess(images[start : start + self.batch_size])
+            batch = images[start : start + self.batch_size]
+            pixels = self._preprocess(batch)
             with torch.inference_mode():
                 chunks.append(_unit(self._image_fn(pixels.to(self.device, self.dtype))))
+            if on_progress is not None:
+                on_progress(len(batch))
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:

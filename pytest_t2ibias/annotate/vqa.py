@@ -22,7 +22,7 @@ Specs: ``tiny`` (a random-weight ViLT built in memory, offline), or a hub id / l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -154,17 +154,25 @@ class VqaAnnotator:
             slots += [(attribute, group, group_question(g.phrases[0])) for group, g in groups.items()]
         return slots
 
-    def yes_probabilities(self, images: Sequence[Image.Image], questions: Sequence[str]) -> NDArray[np.float64]:
+    def yes_probabilities(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> NDArray[np.float64]:
         """P(yes) of every question about every image, shape ``(len(images), len(questions))``.
 
         Pairs go image-major through the model, ``batch_size`` (image, question) pairs per forward pass;
-        an image is preprocessed once per batch it appears in.
+        an image is preprocessed once per batch it appears in. ``on_progress(k)`` after a forward pass
+        that finishes ``k`` more images (all their questions asked).
         """
         import torch
 
         out = np.zeros((len(images), len(questions)), dtype=np.float64)
         pairs = [(i, q) for i in range(len(images)) for q in range(len(questions))]
         rgb = [image.convert("RGB") for image in images]
+        done = 0  # images whose every question is answered, for on_progress
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
             torch.default_generator.manual_seed(_FORWARD_SEED)
             for start in range(0, len(pairs), self.batch_size):
@@ -172,6 +180,14 @@ class VqaAnnotator:
                 probs = self._forward(rgb, questions, batch)
                 for (i, q), p in zip(batch, probs.tolist(), strict=True):
                     out[i, q] = p
+                if on_progress is not None:
+                    # pairs are image-major: the images before the next pair's image are finished
+                    done_now = (start + len(batch)) // len(questions)
+                    if done_now > done:
+                        on_progress(done_now - done)
+                        done = done_now
+        if on_progress is not None and done < len(images):  # no questions at all: nothing to ask, all done
+            on_progress(len(images) - done)
         return out
 
     def _forward(
@@ -198,8 +214,15 @@ class VqaAnnotator:
         logits = self.model(**inputs).logits
         return yes_probability(logits, self._yes, self._no).cpu()
 
-    def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]:
-        """One record per item: labels, presence and every P(yes); seed, prompt and image path kept."""
+    def annotate(
+        self,
+        items: Sequence[AnnotationInput],
+        category: str,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[ImageRecord]:
+        """One record per item: labels, presence and every P(yes); seed, prompt and image path kept.
+        ``on_progress(k)`` as ``k`` more images have every question answered."""
         check_annotate_inputs(items, category, list(self.suite.categories))
         if not items:
             return []
@@ -208,7 +231,7 @@ class VqaAnnotator:
         # a term in several lists ("doctor" in explicit and keywords) is asked once
         unique = list(dict.fromkeys(question for *_, question in slots))
         column = {question: n for n, question in enumerate(unique)}
-        probs = self.yes_probabilities([item.image for item in items], unique)
+        probs = self.yes_probabilities([item.image for item in items], unique, on_progress=on_progress)
 
         records = []
         for i, item in enumerate(items):

@@ -109,6 +109,22 @@ def plan_blocks(requests: Sequence[ImageRequest], block_size: int) -> list[list[
     return blocks
 
 
+def cached_paths(
+    requests: Sequence[ImageRequest], fingerprint: str, params: dict[str, Any], batch_size: int, cache: ImageCache
+) -> dict[int, Path | None]:
+    """Seed -> the cached image that the model ``fingerprint`` drew for each request of a plan (blocks of
+    ``batch_size``, as :func:`generate_images` makes them), or None when the cache no longer holds it.
+
+    How a report finds the baseline model's images beside the candidate's, without generating anything.
+    """
+    out: dict[int, Path | None] = {}
+    for block in plan_blocks(requests, batch_size):
+        for slot, request in enumerate(block):
+            png = cache.png_path(cache_key(fingerprint, request.prompt, request.seed, params, len(block), slot))
+            out[request.seed] = png if png.is_file() else None
+    return out
+
+
 @dataclass(eq=False)
 class _Block:
     requests: list[ImageRequest]

@@ -1,13 +1,15 @@
-"""The run's terminal summary: a table (category x key metrics, verdict, delta to baseline), from the
-one result model."""
+"""The run's terminal summary: a table (category x key metrics, verdict and what made it, the worst change
+against the baseline), then every check that did not pass, from the one result model."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.results import RunResult
 
 KEY_METRICS = ("composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate")
@@ -17,42 +19,82 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float | int) and not isinstance(value, bool) else "-"
 
 
+def short_scorer(scorer: str | None) -> str:
+    """A scorer id readable at a glance: its name and model, without its settings (the full id stays in
+    the JSON report), e.g. ``clip:tiny-open_clip|margin=0.0|person=-inf`` -> ``clip:tiny-open_clip``."""
+    return (scorer.split("|", 1)[0] or scorer) if scorer else "-"
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
+_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:access_token|api_key|apikey|auth|key|passwd|password|secret|sig|signature|token)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the user info of every URL (``scheme://user:secret@host``) and secret-looking query
+    parameters (``?token=...``) replaced by ``***``: credentials never reach a report.
+
+    Example:
+        >>> mask_credentials("https://user:secret@host/model?token=abc&rev=2")
+        'https://***@host/model?token=***&rev=2'
+    """
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def _verdict_cell(checks: list[Check], problems: list[str]) -> str:
+    """The category's verdict, and which metrics made it (so a warning says what warned)."""
+    if problems:
+        return f"fail ({', '.join(dict.fromkeys(problems))})"
+    for verdict in ("fail", "warn"):
+        metrics = list(dict.fromkeys(c.metric for c in checks if c.verdict == verdict))
+        if metrics:
+            shown = ", ".join(metrics[:3]) + (f" +{len(metrics) - 3} more" if len(metrics) > 3 else "")
+            return f"{verdict} ({shown})"
+    return "pass" if checks else "not gated"
+
+
+def _change_cell(checks: list[Check]) -> str:
+    """The regression check that got worst, with its value against the baseline's."""
+    compared = [c for c in checks if c.kind == "regression" and c.delta is not None and c.baseline is not None]
+    if not compared:
+        return "-"
+    worst = max(compared, key=lambda c: c.delta or 0.0)
+    if (worst.delta or 0.0) <= 0:
+        return "no worse than baseline"
+    return f"{worst.metric} {worst.value:.3f} vs {worst.baseline:.3f} ({worst.delta:+.3f})"
+
+
 def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
-    """Rows of the terminal summary: one per category, then warnings and failures."""
+    """Rows of the terminal summary: one per category, then every check that did not pass."""
     categories = run.categories
     tests = run.tests
     if not categories:
         return _not_run_lines(run)
-    header = ["category", "n", *KEY_METRICS, "verdict", "worst delta"]
+    header = ["category", "n", *KEY_METRICS, "verdict", "worst change vs baseline"]
     rows = [header]
     for name, cat in categories.items():
         checks = [c for t in tests if t.category == name for c in t.checks]
-        deltas = [c for c in checks if c.kind == "regression" and c.delta is not None]
-        worst = max(deltas, key=lambda c: c.delta or 0.0) if deltas else None
-        worst_text = f"{worst.metric} {worst.delta:+.3f}" if worst is not None and worst.delta is not None else "-"
-        verdicts = {c.verdict for c in checks}
-        verdict = "fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass" if checks else "not gated"
+        problems = [t.problem for t in tests if t.category == name and t.problem]
         values = [_fmt(cat.metrics.get(m)) for m in KEY_METRICS]
-        rows.append([name, str(cat.n), *values, verdict, worst_text])
+        rows.append([name, str(cat.n), *values, _verdict_cell(checks, problems), _change_cell(checks)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     first = next(iter(categories.values()))
-    lines = [f"model {first.model} | scorer {first.scorer} | mode {first.mode}"]
+    lines = [f"model {first.model} | scorer {short_scorer(first.scorer)} | mode {first.mode}"]
     lines.append(f"policy: {policy_path or 'none (set --t2i-thresholds)'}")
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if any(c.kind == "regression" for t in tests for c in t.checks):
-        lines.append(
-            "note: entropy, KL, bias amplification and Vendi are biased at small n; baselines are compared only "
-            "at equal n (another n makes a baseline stale), with paired tests over the same seeds"
-        )
     for test in tests:
         for check in test.checks:
             if check.verdict != "pass":
                 value = "null" if check.value is None else f"{check.value:.4f}"
+                base = "" if check.baseline is None else f", baseline {check.baseline:.4f}"
                 lines.append(
-                    f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value} "
+                    f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value}{base} "
                     f"(rule {check.threshold}): {check.note}"
                 )
     return lines + _not_run_lines(run)

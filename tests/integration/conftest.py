@@ -51,7 +51,13 @@ except ImportError:
 
 
 #: Variables of the outer run that would change what the inner runs do.
-OUTER_RUN_ENVIRONMENT = ("CI", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+OUTER_RUN_ENVIRONMENT = (
+    "CI",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID",
+    "GITHUB_STEP_SUMMARY",  # the inner runs must not append to the outer CI job's summary
+)
 
 
 @pytest.fixture(autouse=True)

@@ -312,11 +312,11 @@ def test_assertion_helper_warns_when_the_interval_straddles_the_threshold(
     )
     result = run_bias(pytester, "--t2i-model", "synthetic:biased.yaml", common=COMMON_ARGS)
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=1, warnings=1)
+    result.assert_outcomes(passed=1)  # the warning is listed once, in the t2ibias section
     result.stdout.re_match_lines(
         [
-            r".*T2IBiasWarning: t2ibias: category 'doctor' .*",
-            r"\s+WARN\s+doctor\.parity_difference = 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]; rule <= 0\.75: "
+            r"=+ t2ibias =+",
+            r"WARN test_bias\.py::test_helper: doctor\.parity_difference = 0\.\d{4} \(rule <= 0\.75\): "
             r"interval straddles the bound.*",
         ]
     )
@@ -343,14 +343,25 @@ def test_junitxml_has_a_property_per_metric(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.OK
     cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").iter("testcase")}
     properties = {
-        name: {p.get("name"): float(p.get("value")) for p in case.iter("property")} for name, case in cases.items()
+        name: {p.get("name"): _number_or_text(p.get("value")) for p in case.iter("property")}
+        for name, case in cases.items()
     }
     assert {"t2ibias.doctor.male_share", "t2ibias.doctor.parity_difference", "t2ibias.doctor.composite"} <= set(
         properties["test_doctor"]
     )
     assert {"t2ibias.culture.car", "t2ibias.culture.composite"} <= set(properties["test_culture"])
     assert not [name for name in properties["test_doctor"] if not name.startswith("t2ibias.doctor.")]
-    assert 0.0 <= properties["test_doctor"]["t2ibias.doctor.male_share"] <= 1.0
+    assert 0.0 <= properties["test_doctor"]["t2ibias.doctor.male_share"] <= 1.0  # type: ignore[operator]
+    # each check's verdict is a property too (the metrics' values are numbers, verdicts words)
+    verdicts = {k: v for k, v in properties["test_doctor"].items() if isinstance(v, str)}
+    assert verdicts and set(verdicts.values()) <= {"pass", "warn", "fail"}
+
+
+def _number_or_text(value: str | None) -> float | str:
+    try:
+        return float(value or "")
+    except ValueError:
+        return value or ""
 
 
 def test_report_writes_categories_with_intervals_and_tests_with_checks(

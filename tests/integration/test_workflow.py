@@ -83,16 +83,17 @@ def check_regression_failure(workflow: Workflow, project: Path) -> None:
 
 def check_summary(workflow: Workflow) -> None:
     """The t2ibias section: one row per category with the verdict and the worst delta to the baseline."""
-    workflow.unchanged.stdout.re_match_lines([r"doctor\s+100\s+.*\s+pass\s+\S+ [+-]0\.000$"])
+    workflow.missing.stdout.re_match_lines([r"doctor\s+100\s+.*\s+fail \(no baseline\)\s+-$"])
+    workflow.unchanged.stdout.re_match_lines([r"doctor\s+100\s+.*\s+pass\s+no worse than baseline$"])
     workflow.regressed.stdout.re_match_lines(
         [
             r"=+ t2ibias =+",
             r"model synthetic:[0-9a-f]+ \| scorer synthetic-mark-reader:v1 \| mode strict",
             r"policy: \S+/thresholds/policy\.yaml",
-            r"category\s+n\s+composite\s+parity_difference\s+.*\s+verdict\s+worst delta",
-            r"doctor\s+100\s+.*\s+fail\s+(male_share|parity_difference|composite) \+0\.\d{3}$",
+            r"category\s+n\s+composite\s+parity_difference\s+.*\s+verdict\s+worst change vs baseline",
+            r"doctor\s+100\s+.*\s+fail \(male_share.*\)\s+\w+ 0\.\d{3} vs 0\.\d{3} \(\+0\.\d{3}\)$",
             r"culture\s+100\s+.*",
-            r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4} \(rule worse by <= 0\.1000\): .*",
+            r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4}, baseline 0\.\d{4} \(rule worse by <= 0\.1000\): .*",
         ]
     )
 

@@ -1,0 +1,809 @@
+"""The HTML report: one self-contained page per run, readable offline from a CI artifact.
+
+Per category, in suite order: its verdict and why, the metric table, a chart of the group shares of the
+attribute under test (baseline beside candidate, with intervals), the images grouped by label and the
+flip gallery (seeds whose label changed since the baseline). Images are embedded as small thumbnails
+(``data:`` URIs); nothing in the page makes a network request. Every piece of user text is escaped and
+credentials in URLs are masked before they reach the page.
+
+The output is a pure function of the run and the image files: two renders are byte-identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import numpy as np
+from PIL import Image
+
+from pytest_t2ibias._io import write_text_atomic
+from pytest_t2ibias.judge.verdicts import Check
+from pytest_t2ibias.metrics.intervals import Interval, exact_interval
+from pytest_t2ibias.report.charts import ShareBar, share_chart_svg
+from pytest_t2ibias.report.drivers import UNKNOWN, attribute_under_test, driving_image_ids
+from pytest_t2ibias.report.summary import mask_credentials, short_scorer
+from pytest_t2ibias.suites import SuiteError, load_suite
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.results import CategoryResultModel, ImageResult, RunResult
+    from pytest_t2ibias.suites.schema import Category, Suite
+
+__all__ = ["MAX_FLIPS", "mask_credentials", "render_html", "write_html"]
+
+#: Most flip pairs a category's gallery shows (the counts always cover every flip).
+MAX_FLIPS = 48
+#: Flip pairs are drawn at this fraction of the thumbnail size: a pair is as wide as 1.5 thumbnails, and
+#: a full gallery of photos stays small (the page is under 5 MB for 5 categories of 200 photos).
+FLIP_SCALE = 0.75
+#: Driving images named per failed check.
+DRIVERS_SHOWN = 5
+JPEG_QUALITY = 80
+#: An image with at most this many colours (a synthetic mark, a chart) is stored as a palette PNG.
+PALETTE_COLOURS = 256
+NOT_TESTED = "not tested"
+#: The group name of a category without an attribute under test.
+ALL_IMAGES = "all images"
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _esc(text: object) -> str:
+    """User text as HTML: credentials masked, then escaped (quotes too, so it is safe in attributes)."""
+    return html.escape(mask_credentials(str(text)), quote=True)
+
+
+# -- images ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """An embedded thumbnail: its ``data:`` URI and pixel size."""
+
+    src: str
+    width: int
+    height: int
+
+
+def encode_thumbnail(path: Path, size: int) -> Thumb:
+    """The image at ``path`` with its longest side at most ``size``: a palette PNG when it has few colours
+    (flat synthetic images stay exact and tiny), else a JPEG."""
+    with Image.open(path) as opened:
+        opened.draft("RGB", (size, size))  # a JPEG decodes at a reduced scale: much faster for photos
+        image = _as_rgb(opened)
+    colours = image.getcolors(PALETTE_COLOURS)
+    # Nearest keeps a flat image's colours exact; a photo deserves the smooth filter.
+    image.thumbnail((size, size), Image.Resampling.NEAREST if colours else Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    if colours is not None:
+        _save_flat(image, buffer)
+        kind = "png"
+    else:
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        kind = "jpeg"
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Thumb(f"data:image/{kind};base64,{data}", image.width, image.height)
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _save_flat(image: Image.Image, buffer: io.BytesIO) -> None:
+    """A palette PNG with exactly the image's colours (Pillow's adaptive palette is a quantizer: it may
+    merge colours, and a synthetic mark must stay exact)."""
+    pixels = np.asarray(image, dtype=np.uint32)
+    keys = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    colours, index = np.unique(keys, return_inverse=True)
+    palette = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.uint8)
+    indexed = Image.frombytes("P", image.size, index.astype(np.uint8).tobytes())
+    indexed.putpalette(palette.tobytes())
+    indexed.save(buffer, format="PNG", optimize=True)
+
+
+class ImageStore:
+    """Thumbnails (each file encoded once) and, with a folder, full copies the thumbnails link to."""
+
+    def __init__(self, thumb_size: int, folder: Path | None = None) -> None:
+        self.thumb_size = thumb_size
+        self.folder = folder
+        self._thumbs: dict[tuple[str, int], Thumb | None] = {}
+        self._links: dict[str, str] = {}
+        self._names: set[str] = set()
+
+    def thumb(self, path: str | None, size: int | None = None) -> Thumb | None:
+        """The thumbnail of ``path`` (longest side ``size``, default ``thumb_size``); None when there is no
+        path or the file is missing or unreadable."""
+        if path is None:
+            return None
+        key = (path, size or self.thumb_size)
+        if key not in self._thumbs:
+            self._thumbs[key] = self._encode(Path(path), key[1])
+        return self._thumbs[key]
+
+    def _encode(self, path: Path, size: int) -> Thumb | None:
+        if not path.is_file():
+            return None
+        try:
+            return encode_thumbnail(path, size)
+        except Exception:  # a broken or exotic image file must cost its thumbnail, never the report
+            return None
+
+    def link(self, path: str) -> str | None:
+        """The relative link to a full copy of ``path`` beside the page (copied on first use)."""
+        if self.folder is None:
+            return None
+        if path not in self._links:
+            name = self._free_name(Path(path).name)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, self.folder / name)
+            except OSError:  # the thumbnail still shows; only the link to the full image is lost
+                return None
+            self._links[path] = quote(f"{self.folder.name}/{name}")
+        return self._links[path]
+
+    def _free_name(self, name: str) -> str:
+        stem, dot, suffix = (_FILE_NAME.sub("_", name) or "image").rpartition(".")
+        base, ext = (stem, f".{suffix}") if dot and stem else (suffix, "")
+        candidate, n = f"{base}{ext}", 1
+        while candidate.lower() in self._names:  # two sources with one name (or differing in case only)
+            n += 1
+            candidate = f"{base}-{n}{ext}"
+        self._names.add(candidate.lower())
+        return candidate
+
+
+# -- what a category shows ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CategoryView:
+    """One category, resolved: its spec, attribute, groups, checks and the images that drive failures."""
+
+    index: int
+    name: str
+    result: CategoryResultModel
+    spec: Category | None
+    attribute: str | None
+    declared: list[str]
+    groups: list[str]
+    verdict: str
+    checks: list[Check]
+    anchors: dict[str, str] = field(default_factory=dict)
+    drivers: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+    @property
+    def section_id(self) -> str:
+        slug = _SLUG.sub("-", self.name.lower()).strip("-")
+        return f"cat-{self.index}" + (f"-{slug}" if slug else "")
+
+    def label(self, image: ImageResult) -> str:
+        if self.attribute is None:
+            return ALL_IMAGES
+        return image.labels.get(self.attribute, UNKNOWN)
+
+    def driven(self) -> dict[str, list[str]]:
+        """Image id -> the failed metrics it drives."""
+        out: dict[str, list[str]] = {}
+        for metric_id, (_, ids) in self.drivers.items():
+            for image_id in ids:
+                out.setdefault(image_id, []).append(metric_id)
+        return out
+
+
+def _load_suite(name: str | None) -> Suite | None:
+    if not name:
+        return None
+    try:
+        return load_suite(name)
+    except (SuiteError, OSError, ValueError):  # a results file outlives its suite: show what it holds
+        return None
+
+
+def category_views(run: RunResult) -> list[CategoryView]:
+    """Every category of the run, in suite order (then the rest in run order), resolved."""
+    suite = _load_suite(run.suite or next((c.suite for c in run.categories.values()), None))
+    order = [n for n in (suite.categories if suite else {}) if n in run.categories]
+    order += [n for n in run.categories if n not in order]
+    return [_view(i, name, run, suite) for i, name in enumerate(order)]
+
+
+def _view(index: int, name: str, run: RunResult, suite: Suite | None) -> CategoryView:
+    result = run.categories[name]
+    spec = suite.categories.get(name) if suite is not None else None
+    attribute = attribute_under_test(result.images, spec)
+    tests = [t for t in run.tests if t.category == name]
+    verdict = _worst([t.verdict for t in tests]) if tests else NOT_TESTED
+    view = CategoryView(
+        index=index,
+        name=name,
+        result=result,
+        spec=spec,
+        attribute=attribute,
+        declared=list(suite.attributes[attribute].groups) if suite and attribute in suite.attributes else [],
+        groups=[],
+        verdict=verdict,
+        checks=[c for t in tests for c in t.checks],
+    )
+    view.groups = _groups(view)
+    view.anchors = {image.id: f"img-{index}-{i}" for i, image in reversed(list(enumerate(result.images)))}
+    for check in view.checks:
+        if check.verdict == "fail" and check.metric not in view.drivers:
+            view.drivers[check.metric] = driving_image_ids(result.images, check.metric, spec, DRIVERS_SHOWN)
+    return view
+
+
+def _worst(verdicts: Iterable[str]) -> str:
+    found = set(verdicts)
+    return next((v for v in ("fail", "warn", "pass") if v in found), "pass")
+
+
+def _groups(view: CategoryView) -> list[str]:
+    """Declared groups first (in declared order), then any other label seen, sorted."""
+    declared = view.declared
+    seen = {view.label(image) for image in view.result.images}
+    if view.result.baseline is not None:
+        seen |= {view.label(image) for image in view.result.baseline.images}
+    return declared + sorted(seen - set(declared))
+
+
+# -- group shares --------------------------------------------------------------------------------------------
+
+
+def group_shares(view: CategoryView, images: Sequence[ImageResult]) -> dict[str, ShareBar]:
+    """Each group's share among ``images`` with its exact interval. Strict mode counts the declared groups
+    only (unknown labels leave the denominator, as the share metrics do); paper mode counts every image."""
+    counts = Counter(view.label(image) for image in images)
+    strict = view.result.mode == "strict" and bool(view.declared)
+    groups = view.declared if strict else view.groups
+    total = sum(counts[g] for g in groups) if strict else len(images)
+    if total == 0:
+        return {}
+    return {g: _bar(counts[g], total) for g in groups}
+
+
+def _bar(count: int, total: int) -> ShareBar:
+    interval = exact_interval(count, total)
+    return ShareBar(count / total, interval.low, interval.high)
+
+
+def candidate_shares(view: CategoryView) -> dict[str, ShareBar]:
+    """The candidate's shares; a group whose share the run measured as a metric keeps that interval. A
+    result without per-image data falls back on its ``representation_parity`` (intervals where measured)."""
+    bars = group_shares(view, view.result.images) if view.result.images else _reported_shares(view)
+    for group, bar in bars.items():
+        measured = _measured_interval(view, group)
+        if measured is not None:
+            bars[group] = ShareBar(bar.share, min(measured.low, bar.share), max(measured.high, bar.share))
+    return bars
+
+
+def _measured_interval(view: CategoryView, group: str) -> Interval | None:
+    share_ids = dict(view.spec.shares) if view.spec is not None else {}
+    ids = [m for m, g in share_ids.items() if g == group] + [f"{group}_share"]
+    return next((view.result.intervals[m] for m in ids if m in view.result.intervals), None)
+
+
+def _reported_shares(view: CategoryView) -> dict[str, ShareBar]:
+    reported = view.result.metrics.get("representation_parity")
+    if not isinstance(reported, dict):
+        return {}
+    order = [g for g in view.groups if g in reported] + [g for g in reported if g not in view.groups]
+    return {g: ShareBar(reported[g], reported[g], reported[g]) for g in order}
+
+
+# -- sampling ----------------------------------------------------------------------------------------------
+
+
+def sample_ids(ids: Sequence[str], cap: int, seed: int, first: Sequence[str] = ()) -> list[str]:
+    """Up to ``cap`` of ``ids``: those in ``first`` (the driving images), then a seeded random choice over
+    the ids in sorted order; the same inputs give the same choice on any machine."""
+    fixed = sorted(ids)
+    if len(fixed) <= cap:
+        return fixed
+    present = set(fixed)
+    chosen = [i for i in dict.fromkeys(first) if i in present][: max(cap, 0)]
+    taken = set(chosen)
+    for j in np.random.default_rng(seed).permutation(len(fixed)):
+        if len(chosen) >= cap:
+            break
+        if fixed[j] not in taken:
+            chosen.append(fixed[j])
+            taken.add(fixed[j])
+    return chosen
+
+
+def _seed_order(images: Iterable[ImageResult]) -> list[ImageResult]:
+    return sorted(images, key=lambda image: (image.seed is None, image.seed or 0, image.id))
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A seed whose label of the attribute under test changed since the baseline."""
+
+    seed: int
+    before: str
+    after: str
+    baseline: ImageResult
+    candidate: ImageResult
+
+
+def flips(view: CategoryView) -> list[Flip]:
+    """Every flip, in seed order (the first image of a seed pairs when a seed repeats)."""
+    if view.result.baseline is None or view.attribute is None:
+        return []
+    before = _by_seed(view.result.baseline.images)
+    after = _by_seed(view.result.images)
+    out = []
+    for seed in sorted(before.keys() & after.keys()):
+        old, new = view.label(before[seed]), view.label(after[seed])
+        if old != new:
+            out.append(Flip(seed, old, new, before[seed], after[seed]))
+    return out
+
+
+def _by_seed(images: Sequence[ImageResult]) -> dict[int, ImageResult]:
+    out: dict[int, ImageResult] = {}
+    for image in images:
+        if image.seed is not None:
+            out.setdefault(image.seed, image)
+    return out
+
+
+def shown_flips(all_flips: Sequence[Flip], cap: int, seed: int) -> list[Flip]:
+    if len(all_flips) <= cap:
+        return list(all_flips)
+    picked = np.random.default_rng(seed).choice(len(all_flips), size=cap, replace=False)
+    return [all_flips[i] for i in sorted(int(j) for j in picked)]
+
+
+# -- formatting --------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, spec: str = ".4f") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if math.isfinite(value) else str(value)
+
+
+def _interval(interval: Interval | None) -> str:
+    return "-" if interval is None else f"[{_num(interval.low)}, {_num(interval.high)}]"
+
+
+def _value(value: float | dict[str, float] | None, reason: str | None = None) -> str:
+    if isinstance(value, dict):
+        return _esc(", ".join(f"{g} {_num(p, '.3f')}" for g, p in value.items()))
+    if value is None:
+        why = f' <span class="note">({_esc(reason)})</span>' if reason else ""
+        return f'<span class="null">null</span>{why}'
+    return _num(value)
+
+
+def _badge(verdict: str) -> str:
+    css = _SLUG.sub("-", verdict.lower())
+    return f'<span class="badge v-{css}">{_esc(verdict)}</span>'
+
+
+# -- the page ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    thumb_size: int
+    max_per_group: int
+    seed: int
+
+
+def render_html(run: RunResult, *, thumb_size: int = 128, max_per_group: int = 24, seed: int = 0) -> str:
+    """The report of ``run`` as one self-contained HTML page (thumbnails embedded, no network requests).
+
+    ``thumb_size``: the longest side of a thumbnail in pixels (smaller images are not enlarged, only shown
+    larger); ``max_per_group``: the most thumbnails a label's grid shows, chosen with ``seed``.
+    """
+    _check_options(thumb_size, max_per_group)
+    return _render(run, _Options(thumb_size, max_per_group, seed), ImageStore(thumb_size))
+
+
+def write_html(
+    run: RunResult,
+    path: str | Path,
+    *,
+    full_images: bool = False,
+    thumb_size: int = 128,
+    max_per_group: int = 24,
+) -> Path:
+    """Write the report to ``path``; with ``full_images`` the images shown are also copied, full size, into
+    ``<stem>_images/`` beside it and the thumbnails link there. Returns the path written."""
+    _check_options(thumb_size, max_per_group)
+    path = Path(path)
+    folder = path.parent / f"{path.stem}_images" if full_images else None
+    page = _render(run, _Options(thumb_size, max_per_group, 0), ImageStore(thumb_size, folder))
+    # atomic: a CI step that uploads the report never picks up half a page
+    write_text_atomic(path, page, durable=False)
+    return path
+
+
+def _check_options(thumb_size: int, max_per_group: int) -> None:
+    if isinstance(thumb_size, bool) or not isinstance(thumb_size, int) or thumb_size < 1:
+        raise ValueError(f"`thumb_size` must be an integer >= 1, got {thumb_size!r}")
+    if isinstance(max_per_group, bool) or not isinstance(max_per_group, int) or max_per_group < 0:
+        raise ValueError(f"`max_per_group` must be an integer >= 0, got {max_per_group!r}")
+
+
+def _render(run: RunResult, options: _Options, store: ImageStore) -> str:
+    views = category_views(run)
+    body = [_header(run, views)]
+    body += [_category(view, options, store) for view in views]
+    title = f"t2ibias report: {run.suite or 'run'}"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        # The page must never reach out: forbid every load but inline styles and data: images.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'\">\n"
+        f"<title>{_esc(title)}</title>\n<style>{_css(options.thumb_size)}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _css(size: int) -> str:
+    flip = _flip_size(size)
+    return (
+        "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;margin:0 auto;"
+        "max-width:1280px;padding:0 16px 48px}"
+        "h1{font-size:22px;margin:16px 0 8px}h2{font-size:19px;margin:0 0 8px}h3{font-size:15px;margin:16px 0 6px}"
+        "section.category{border-top:3px solid #ccc;margin-top:28px;padding-top:12px}"
+        "section.v-fail{border-top-color:#c62828}section.v-warn{border-top-color:#b26a00}"
+        "section.v-pass{border-top-color:#2e7d32}"
+        ".badge{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:600;font-size:12px;"
+        "text-transform:uppercase;vertical-align:middle}"
+        ".v-pass.badge{background:#2e7d32}.v-warn.badge{background:#b26a00}.v-fail.badge{background:#c62828}"
+        ".v-not-tested.badge{background:#757575}.v-inconclusive.badge{background:#b26a00}"
+        "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dl.meta dt{color:#666}"
+        "dl.meta dd{margin:0}"
+        "table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:2px 8px;text-align:left;"
+        "border-bottom:1px solid #e3e3e3;vertical-align:top}th{background:#f5f5f5}"
+        "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+        "tr.fail td{background:#fdecea}tr.warn td{background:#fff6e0}"
+        "h4{font-size:14px;margin:12px 0 4px}ul.why li{margin:2px 0}.note{color:#555}.null{color:#999}"
+        ".chart svg{max-width:100%;height:auto}"
+        ".grid{display:flex;flex-wrap:wrap;gap:6px}"
+        f"figure{{margin:0;width:{size}px}}figure img{{display:block;background:#f0f0f0}}"
+        "figure img.up{image-rendering:pixelated}"
+        "figcaption{font-size:11px;color:#555;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+        ".driver{outline:3px solid #c62828;outline-offset:1px}.driver:target{outline-color:#ff6f00;"
+        "box-shadow:0 0 0 6px #ffe0b2}"
+        f".missing{{width:{size}px;height:{size}px;display:flex;align-items:center;justify-content:center;"
+        "background:#eee;color:#777;font-size:11px;text-align:center;box-sizing:border-box;padding:4px}"
+        ".flips{display:flex;flex-wrap:wrap;gap:12px}.flip{border:1px solid #ddd;padding:4px;border-radius:4px}"
+        ".pair{display:flex;gap:4px}.flip p{margin:2px 0 0;font-size:12px}"
+        f".flip figure{{width:{flip}px}}.flip .missing{{width:{flip}px;height:{flip}px}}"
+    )
+
+
+def _header(run: RunResult, views: Sequence[CategoryView]) -> str:
+    counts = Counter(t.verdict for t in run.tests)
+    tested = ", ".join(f"{counts[v]} {v}" for v in ("fail", "warn", "pass") if counts[v]) or "none"
+    scorer = run.scorer or next((c.scorer for c in run.categories.values() if c.scorer), None)
+    scorer_html = f'<span title="{_esc(scorer)}">{_esc(short_scorer(scorer))}</span>' if scorer else "-"
+    rows = [
+        ("suite", _esc(run.suite or "-")),
+        ("model", _esc(run.model or "-")),
+        ("scorer", scorer_html),
+        ("mode", _esc(run.mode or "-")),
+        ("package", f"pytest-t2ibias {_esc(run.package_version)}"),
+        ("tests", f"{len(run.tests)} ({tested}); {len(run.not_run)} did not run"),
+    ]
+    parts = [
+        '<header id="top">',
+        "<h1>t2ibias bias report</h1>",
+        '<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>",
+        _contents(views),
+        _not_run(run),
+        _baseline_events(run),
+        _unmatched(run),
+        "</header>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def _contents(views: Sequence[CategoryView]) -> str:
+    if not views:
+        return "<p>This run holds no categories.</p>"
+    items = "".join(
+        f'<li><a href="#{v.section_id}">{_esc(v.name)}</a> {_badge(v.verdict)} '
+        f'<span class="note">n={v.result.n}</span></li>'
+        for v in views
+    )
+    return f'<h3>Categories</h3><ul class="contents">{items}</ul>'
+
+
+def _not_run(run: RunResult) -> str:
+    if not run.not_run:
+        return ""
+    items = "".join(f"<li><code>{_esc(t.nodeid)}</code>: {_esc(t.reason)}</li>" for t in run.not_run)
+    return f'<h3>Tests that did not run ({len(run.not_run)})</h3><ul class="not-run">{items}</ul>'
+
+
+def _baseline_events(run: RunResult) -> str:
+    if not run.baselines:
+        return ""
+    counts = Counter(run.baselines.values())
+    summary = ", ".join(f"{n} {event}" for event, n in sorted(counts.items()))
+    rows = "".join(f"<tr><td><code>{_esc(p)}</code></td><td>{_esc(e)}</td></tr>" for p, e in run.baselines.items())
+    return (
+        f"<h3>Baselines ({_esc(summary)})</h3>"
+        f'<table class="baselines"><tr><th>file</th><th>event</th></tr>{rows}</table>'
+    )
+
+
+def _unmatched(run: RunResult) -> str:
+    lost = [
+        (run.unmatched_rows, "caption rows matched no category"),
+        (run.dropped_rows, "caption rows had no name or caption"),
+        (run.duplicate_rows, "caption rows repeated an image name"),
+    ]
+    text = "; ".join(f"{n} {what}" for n, what in lost if n)
+    return f'<p class="note">{text}</p>' if text else ""
+
+
+def _category(view: CategoryView, options: _Options, store: ImageStore) -> str:
+    result = view.result
+    about = f"n={result.n}" + (f", attribute <b>{_esc(view.attribute)}</b>" if view.attribute else "")
+    if result.baseline is not None:
+        about += f", baseline model <code>{_esc(result.baseline.model)}</code>"
+    verdict_css = _SLUG.sub("-", view.verdict)
+    parts = [
+        f'<section class="category v-{verdict_css}" id="{view.section_id}" data-category="{_esc(view.name)}">',
+        f"<h2>{_esc(view.name)} {_badge(view.verdict)}</h2>",
+        f'<p class="note">{about}</p>',
+        _why(view),
+        _metric_table(view),
+        _chart(view),
+        _grids(view, options, store),
+        _flip_gallery(view, options, store),
+        "</section>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def _why(view: CategoryView) -> str:
+    if view.verdict == NOT_TESTED:
+        return '<p class="why">Not tested: no bias test of this run judged this category.</p>'
+    shown = [c for c in view.checks if c.verdict != "pass"]
+    if not shown:
+        count = f"All {len(view.checks)} checks pass" if len(view.checks) != 1 else "Its one check passes"
+        return f'<p class="why">{count}.</p>'
+    items = "".join(_why_item(view, check) for check in sorted(shown, key=lambda c: c.verdict != "fail"))
+    return f'<h3>Why</h3><ul class="why">{items}</ul>'
+
+
+def _why_item(view: CategoryView, check: Check) -> str:
+    label = "FAIL" if check.verdict == "fail" else "INCONCLUSIVE" if "inconclusive" in check.note else "WARN"
+    value = "null" if check.value is None else f"{_num(check.value)} {_interval(check.interval)}"
+    text = (
+        f"{_badge(label)} <b>{_esc(check.metric)}</b> ({_esc(check.kind)}) = {value}; "
+        f'rule {_esc(check.threshold)}: <span class="note">{_esc(check.note)}</span>'
+    )
+    if check.verdict == "fail" and check.metric in view.drivers:
+        what, ids = view.drivers[check.metric]
+        links = " ".join(f'<a href="#{view.anchors[i]}">{_esc(i)}</a>' for i in ids if i in view.anchors)
+        text += f'<br><span class="drivers">driven by {_esc(what)}: {links or "no images"}</span>'
+    return f'<li class="{check.verdict}">{text}</li>'
+
+
+def _metric_table(view: CategoryView) -> str:
+    result = view.result
+    by_metric: dict[str, list[Check]] = {}
+    for check in view.checks:
+        by_metric.setdefault(check.metric, []).append(check)
+    order = list(result.metrics) + [m for m in by_metric if m not in result.metrics]
+    rows = []
+    for metric_id in order:
+        checks = by_metric.get(metric_id, [])
+        if not checks:
+            value = _value(result.metrics.get(metric_id), result.null_reasons.get(metric_id))
+            interval = _interval(result.intervals.get(metric_id))
+            cells = [_esc(metric_id), value, interval, "-", "-", "-", "-", "-"]
+            rows.append(_row(cells, numeric=not isinstance(result.metrics.get(metric_id), dict)))
+        rows += [_check_row(view, check) for check in checks]
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("metric", "value", "95% interval", "baseline", "change", "adjusted p", "rule", "verdict")
+    )
+    return f'<h3>Metrics</h3><table class="metrics"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _check_row(view: CategoryView, check: Check) -> str:
+    interval = check.interval or view.result.intervals.get(check.metric)
+    value = "null" if check.value is None else _num(check.value)
+    verdict = _badge(check.verdict)
+    ids = view.drivers.get(check.metric, ("", []))[1] if check.verdict == "fail" else []
+    first = next((view.anchors[i] for i in ids if i in view.anchors), None)
+    if first is not None:
+        verdict = f'<a href="#{first}" title="the images that drive it">{verdict}</a>'
+    rule = f'{_esc(check.threshold)} <span class="note">({_esc(check.kind)})</span>'
+    cells = [
+        f'<span title="{_esc(check.note)}">{_esc(check.metric)}</span>',
+        value,
+        _interval(interval),
+        _num(check.baseline),
+        _num(check.delta, "+.4f"),
+        _num(check.p_value, ".2g"),
+        rule,
+        verdict,
+    ]
+    return _row(cells, check.verdict)
+
+
+def _row(cells: Sequence[str], css: str = "", *, numeric: bool = True) -> str:
+    # a distribution's value is text (group shares): left-aligned and free to wrap
+    columns = (1, 2, 3, 4, 5) if numeric else (2, 3, 4, 5)
+    tds = "".join(f'<td class="num">{c}</td>' if i in columns else f"<td>{c}</td>" for i, c in enumerate(cells))
+    return f'<tr class="{css}">{tds}</tr>' if css else f"<tr>{tds}</tr>"
+
+
+def _chart(view: CategoryView) -> str:
+    if view.attribute is None:
+        return ""
+    candidate = candidate_shares(view)
+    if not candidate:
+        return f'<h3>Shares of {_esc(view.attribute)}</h3><p class="note">No image has a known label.</p>'
+    baseline = group_shares(view, view.result.baseline.images) if view.result.baseline is not None else None
+    groups = [mask_credentials(g) for g in candidate]
+    svg = share_chart_svg(
+        groups,
+        {mask_credentials(g): bar for g, bar in candidate.items()},
+        {mask_credentials(g): bar for g, bar in baseline.items()} if baseline is not None else None,
+        chart_id=f"chart{view.index}",
+    )
+    rows = "".join(_share_row(g, candidate.get(g), (baseline or {}).get(g)) for g in candidate)
+    over = (
+        "declared groups (unknown labels left out)" if view.result.mode == "strict" and view.declared else "all images"
+    )
+    return (
+        f"<h3>Shares of {_esc(view.attribute)}</h3>"
+        f'<div class="chart">{svg}</div>'
+        f'<table class="shares"><tr><th>group</th><th>baseline</th><th>candidate</th></tr>{rows}</table>'
+        f'<p class="note">Shares over {over}, with 95% intervals (the run\'s own where it measured the '
+        "share, else exact from the counts).</p>"
+    )
+
+
+def _share_row(group: str, candidate: ShareBar | None, baseline: ShareBar | None) -> str:
+    def cell(bar: ShareBar | None) -> str:
+        if bar is None:
+            return '<td class="num">-</td>'
+        return f'<td class="num">{bar.share:.1%} [{bar.low:.1%}, {bar.high:.1%}]</td>'
+
+    return f"<tr><td>{_esc(group)}</td>{cell(baseline)}{cell(candidate)}</tr>"
+
+
+def _grids(view: CategoryView, options: _Options, store: ImageStore) -> str:
+    images = view.result.images
+    if not images:
+        return '<h3>Images</h3><p class="note">This result keeps no per-image data.</p>'
+    driven = view.driven()
+    by_group: dict[str, list[ImageResult]] = {}
+    for image in images:
+        by_group.setdefault(view.label(image), []).append(image)
+    parts = ["<h3>Images by label</h3>"]
+    for group in [g for g in view.groups if g in by_group]:
+        members = {image.id: image for image in reversed(by_group[group])}
+        first = [i for i in driven if i in members]
+        chosen = sample_ids(list(members), options.max_per_group, options.seed, first)
+        shown = _seed_order(members[i] for i in chosen)
+        total = len(by_group[group])
+        figures = "".join(_thumb_figure(view, image, store, driven.get(image.id, [])) for image in shown)
+        parts.append(
+            f'<div class="group" data-group="{_esc(group)}" data-count="{total}" data-shown="{len(shown)}">'
+            f"<h4>{_esc(group)}: {total} image{'s' if total != 1 else ''} "
+            f'<span class="note">(showing {len(shown)} of {total})</span></h4>'
+            f'<div class="grid">{figures}</div></div>'
+        )
+    return "\n".join(parts)
+
+
+def _thumb_figure(view: CategoryView, image: ImageResult, store: ImageStore, drives: Sequence[str]) -> str:
+    title = " | ".join(x for x in (image.id, image.prompt, image.caption, _labels_text(image)) if x)
+    css = "thumb driver" if drives else "thumb"
+    anchor = f' id="{view.anchors[image.id]}"' if image.id in view.anchors else ""
+    seed = "" if image.seed is None else f"seed {image.seed}"
+    caption = seed + (f" · drives {', '.join(drives)}" if drives else "")
+    inner = _image_html(image.path, f"{image.id} ({view.label(image)})", store, title)
+    return f'<figure class="{css}"{anchor}>{inner}<figcaption>{_esc(caption or image.id)}</figcaption></figure>'
+
+
+def _labels_text(image: ImageResult) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in image.labels.items())
+
+
+def _image_html(
+    path: str | None,
+    alt: str,
+    store: ImageStore,
+    title: str,
+    *,
+    missing: str = "image not found",
+    size: int | None = None,
+) -> str:
+    size = size or store.thumb_size
+    thumb = store.thumb(path, size)
+    if thumb is None or path is None:
+        return f'<div class="missing" title="{_esc(title)}">{_esc(missing)}</div>'
+    scale = size / max(thumb.width, thumb.height)
+    up = scale > 1
+    width, height = (round(thumb.width * scale), round(thumb.height * scale)) if up else (thumb.width, thumb.height)
+    img = (
+        f'<img src="{thumb.src}" width="{width}" height="{height}" alt="{_esc(alt)}" title="{_esc(title)}"'
+        + (' class="up"' if up else "")
+        + ">"
+    )
+    link = store.link(path)
+    return f'<a href="{_esc(link)}">{img}</a>' if link is not None else img
+
+
+def _flip_gallery(view: CategoryView, options: _Options, store: ImageStore) -> str:
+    if view.attribute is None:
+        return ""
+    if view.result.baseline is None:
+        return '<h3>Flips</h3><p class="note">No approved baseline in this run: no flips to show.</p>'
+    every = flips(view)
+    directions = Counter((f.before, f.after) for f in every)
+    summary = ", ".join(
+        f"{_esc(a)} -&gt; {_esc(b)}: {n}" for (a, b), n in sorted(directions.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    shown = shown_flips(every, MAX_FLIPS, options.seed)
+    head = (
+        f"<h3>Flips: {len(every)} seed{'s' if len(every) != 1 else ''} changed {_esc(view.attribute)} "
+        f"since the baseline</h3>"
+    )
+    if not every:
+        return head + '<p class="note">No seed present in both runs changed its label.</p>'
+    size = _flip_size(options.thumb_size)
+    pairs = "".join(_flip_html(flip, store, size) for flip in shown)
+    return (
+        f'{head}<p class="flip-summary">{summary} <span class="note">(showing {len(shown)} of {len(every)})</span></p>'
+        f'<div class="flips" data-flips="{len(every)}" data-shown="{len(shown)}">{pairs}</div>'
+    )
+
+
+def _flip_size(thumb_size: int) -> int:
+    return max(1, round(thumb_size * FLIP_SCALE))
+
+
+def _flip_html(flip: Flip, store: ImageStore, size: int) -> str:
+    title = f"seed {flip.seed}"
+    before = _image_html(
+        flip.baseline.path,
+        f"baseline, seed {flip.seed} ({flip.before})",
+        store,
+        title,
+        missing="baseline image no longer in the cache",
+        size=size,
+    )
+    after = _image_html(flip.candidate.path, f"candidate, seed {flip.seed} ({flip.after})", store, title, size=size)
+    return (
+        f'<div class="flip" data-seed="{flip.seed}"><div class="pair">'
+        f'<figure class="before">{before}<figcaption>baseline: {_esc(flip.before)}</figcaption></figure>'
+        f'<figure class="after">{after}<figcaption>candidate: {_esc(flip.after)}</figcaption></figure></div>'
+        f"<p>seed {flip.seed}: {_esc(flip.before)} -&gt; {_esc(flip.after)}</p></div>"
+    )

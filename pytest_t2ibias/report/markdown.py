@@ -1,0 +1,98 @@
+"""The run as a markdown summary: what a CI job page shows (GitHub's ``GITHUB_STEP_SUMMARY``).
+
+A reviewer reads it before anything else: the verdict of each category and what made it, then every
+check that failed or was inconclusive with its value, its baseline and the rule, then the bias tests
+that did not run. Every text that comes from users (model ids, test ids, metric names, notes) is escaped
+so it cannot break the table or inject markup, and credentials in URLs are masked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pytest_t2ibias.report.summary import mask_credentials, short_scorer
+
+if TYPE_CHECKING:
+    from pytest_t2ibias.judge.verdicts import Check
+    from pytest_t2ibias.results import RunResult
+
+_ICON = {"fail": "FAIL", "warn": "WARN", "pass": "pass", "not gated": "not gated"}
+#: Characters markdown gives a meaning (tables, emphasis, code, links, HTML).
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(text: object) -> str:
+    """User text made inert in markdown: credentials masked, special characters escaped, one line."""
+    plain = mask_credentials(str(text)).replace("\r", " ").replace("\n", " ")
+    return _SPECIAL.sub(r"\\\1", plain)
+
+
+def _verdict(checks: list[Check], problems: list[str]) -> str:
+    if problems:
+        return "fail"
+    for verdict in ("fail", "warn"):
+        if any(c.verdict == verdict for c in checks):
+            return verdict
+    return "pass" if checks else "not gated"
+
+
+def _what(checks: list[Check], verdict: str, problems: Sequence[str] = ()) -> str:
+    metrics = list(dict.fromkeys([*problems, *(c.metric for c in checks if c.verdict == verdict)]))
+    return ", ".join(md(m) for m in metrics) if metrics else "-"
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
+    """The run's summary in GitHub-flavoured markdown."""
+    checks_of: dict[str, list[Check]] = {}
+    problems_of: dict[str, list[str]] = {}
+    for test in run.tests:
+        checks_of.setdefault(test.category, []).extend(test.checks)
+        problems_of.setdefault(test.category, []).extend([test.problem] if test.problem else [])
+    verdicts = {name: _verdict(checks_of.get(name, []), problems_of.get(name, [])) for name in run.categories}
+    failed = sum(v == "fail" for v in verdicts.values())
+    lines = [f"## t2ibias: {'FAILED' if failed else 'passed'}", ""]
+    lines.append(
+        f"model {md(run.model or '-')} · scorer {md(short_scorer(run.scorer))} · mode {md(run.mode or '-')} · "
+        f"suite {md(run.suite or '-')} · policy {md(policy_path or 'none')}"
+    )
+    lines.append("")
+    if run.categories:
+        lines += ["| category | n | verdict | failed | warned |", "|---|---:|---|---|---|"]
+        for name, category in run.categories.items():
+            checks = checks_of.get(name, [])
+            lines.append(
+                f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {_what(checks, 'fail', problems_of.get(name, []))} | "
+                f"{_what(checks, 'warn')} |"
+            )
+        lines.append("")
+    for verdict, title in (("fail", "Failed checks"), ("warn", "Inconclusive and warning checks")):
+        rows = [(t.nodeid, c) for t in run.tests for c in t.checks if c.verdict == verdict]
+        if not rows:
+            continue
+        lines += [f"### {title}", "", "| test | check | value | baseline | change | rule | why |"]
+        lines.append("|---|---|---:|---:|---:|---|---|")
+        for nodeid, c in rows:
+            lines.append(
+                f"| {md(nodeid)} | {md(c.category)}.{md(c.metric)} | {_number(c.value)} | {_number(c.baseline)} | "
+                f"{_number(c.delta, signed=True)} | {md(c.threshold)} | {md(c.note)} |"
+            )
+        lines.append("")
+    if run.not_run:
+        lines += [f"### {len(run.not_run)} bias test{'s' if len(run.not_run) != 1 else ''} did not run", ""]
+        lines += [f"- {md(t.nodeid)}: {md(t.reason)}" for t in run.not_run]
+        lines.append("")
+    if run.baselines:
+        counts: dict[str, int] = {}
+        for event in run.baselines.values():
+            counts[event] = counts.get(event, 0) + 1
+        lines.append("baselines: " + ", ".join(f"{n} {md(event)}" for event, n in sorted(counts.items())))
+        lines.append("")
+    return "\n".join(lines)
