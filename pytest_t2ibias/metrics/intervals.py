@@ -1,11 +1,13 @@
-"""Intervals for metric estimates: Wilson for per-image yes/no outcomes, a seeded bootstrap for the rest.
+"""Intervals for metric estimates: exact (Clopper-Pearson) for shares of images, a robust posterior interval
+for functions of counts, a seeded bootstrap for the rest.
 
 A bias metric from a few hundred images is an estimate; every gated value carries an interval. Which
-interval a metric gets is the registry's call (:attr:`MetricDef.outcome`), not a list kept here.
+interval a metric gets is the registry's call (:attr:`MetricDef.outcome`, :attr:`MetricDef.span`), not a
+list kept here; docs/statistics.md says why each one.
 
-The bootstrap of a count metric resamples image *types* (:mod:`~pytest_t2ibias.metrics.counts`) by
-multinomial draws, all replicates at once; a data metric (captions, embeddings, custom metrics) is
-recomputed replicate by replicate on resampled images.
+A count metric's posterior interval draws image-*type* shares (:mod:`~pytest_t2ibias.metrics.counts`) from
+Dirichlet posteriors, all draws at once; a data metric (captions, embeddings, custom metrics) is
+bootstrapped replicate by replicate on resampled images.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Reports: terminal tables now; JSON, HTML and CI summaries as the stages land."""
+"""Reports of a run, all from the one result model: the terminal summary, the CI job summary (markdown),
+and the self-contained HTML report (metric tables, share charts, image grids, the flip gallery)."""
