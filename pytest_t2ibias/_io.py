@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import reprlib
 import tempfile
 from pathlib import Path
@@ -211,3 +212,25 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
         text += f" ({clip(' '.join(str(context).split()), 80)} started at line {context_mark.line + 1})"
     return text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Credentials: never in a log, an error or a report
+
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
+_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:access_token|api_key|apikey|auth|key|passwd|password|secret|sig|signature|token)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the user info of every URL (``scheme://user:secret@host``) and secret-looking query
+    parameters (``?token=...``) replaced by ``***``: credentials never reach a report.
+
+    Example:
+        >>> mask_credentials("https://user:secret@host/model?token=abc&rev=2")
+        'https://***@host/model?token=***&rev=2'
+    """
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group('key')}***", text)

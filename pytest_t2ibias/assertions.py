@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_t2ibias.judge.policy import MetricRule
-from pytest_t2ibias.judge.verdicts import Check, format_checks, judge_bounds
+from pytest_t2ibias.judge.verdicts import Check, format_checks, inconclusive_for_scorer, judge_bounds
 from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.snapshot import Gate, gate_for, legacy_path
 
@@ -68,6 +68,8 @@ def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable
     each once), not issued as Python warnings as well."""
     __tracebackhide__ = True
     gate = gate_for(result)
+    if gate is not None:
+        checks = inconclusive_for_scorer(checks, result, gate.scorer_problem)
     if gate is not None and gate.record is not None:
         gate.record(checks)
     failing = [c for c in checks if c.verdict == "fail"]

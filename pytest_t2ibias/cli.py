@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from pytest_t2ibias import __version__
 from pytest_t2ibias._io import clip, one_line
@@ -18,7 +18,10 @@ from pytest_t2ibias.types import MODES
 
 if TYPE_CHECKING:
     from pytest_t2ibias.generate.base import ImageGenerator
+    from pytest_t2ibias.generate.sharding import RankInfo
+    from pytest_t2ibias.pipeline import Evaluation
     from pytest_t2ibias.progress import StageBars
+    from pytest_t2ibias.results import AggregatesModel, RunResult
     from pytest_t2ibias.suites.schema import Suite
 
 #: After the command list of ``t2ibias --help``: the offline models are spec values, not commands, and
@@ -38,6 +41,8 @@ _REPLAY_DESCRIPTION = (
     "to paper mode (--mode paper: the paper's definitions, reproducing its published numbers); pass "
     "--mode strict for the fixed definitions (the ones evaluate and the plugin gate with)."
 )
+
+T = TypeVar("T")
 
 _MODEL_HELP = "hub id, local pipeline folder, 'tiny' (offline) or 'synthetic[:CONFIG.yaml]' (known bias)"
 
@@ -109,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
     )
     gen.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
-    gen.add_argument("--cache", default=".t2ibias_cache", help="image cache folder")
+    gen.add_argument(
+        "--cache", default=".t2ibias_cache", help="image cache folder, or an fsspec URL (s3://, gs://, file://)"
+    )
     gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     gen.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="weights dtype")
     gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
@@ -142,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--category", action="append", default=None, help="only this category (repeatable)")
     ev.add_argument("--mode", choices=MODES, default="strict", help="strict (default, for gating) or paper")
     ev.add_argument("--format", choices=("table", "json"), default="table", help="output format")
-    ev.add_argument("--cache", default=".t2ibias_cache", help="image cache folder")
+    ev.add_argument(
+        "--cache", default=".t2ibias_cache", help="image cache folder, or an fsspec URL (s3://, gs://, file://)"
+    )
     ev.add_argument("--no-cache", action="store_true", help="keep images in memory only")
     ev.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     ev.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="dtype of both models")
@@ -153,8 +162,32 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
     )
+    ev.add_argument(
+        "--scorer-card",
+        default=None,
+        metavar="CARD.json",
+        help="correct the metrics for the scorer's errors with this card (t2ibias audit-scorer)",
+    )
     _add_quiet_options(ev)
 
+    audit = sub.add_parser(
+        "audit-scorer",
+        help="measure a scorer's errors on human-labelled images: a scorer card",
+        description="Run a scorer on human-labelled images (a CSV: path, one column per attribute, optional "
+        "term:<name> 0/1 columns) and write its scorer card: per attribute the confusion matrix, per-class "
+        "sensitivity/specificity, Cohen's kappa; per term precision/recall (see docs/scorer-audit.md).",
+    )
+    audit.add_argument("--scorer", required=True, help="the scorer spec, as for evaluate")
+    audit.add_argument("--labels", required=True, metavar="HUMAN.csv", help="the human labels (paths relative to it)")
+    audit.add_argument("--suite", default="t2i-biasbench", help="built-in suite name or suite YAML path")
+    audit.add_argument("--category", default=None, help="the category of every row (when the CSV has no column)")
+    audit.add_argument("-o", "--output", required=True, metavar="CARD.json", help="the scorer card to write")
+    audit.add_argument("--mode", choices=MODES, default="strict", help="the scorer's mode (as for evaluate)")
+    audit.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    audit.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="the scorer's dtype")
+    audit.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+
+    _add_suites_parser(sub)
     report = sub.add_parser(
         "report",
         help="render a saved results JSON as an HTML page",
@@ -187,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "suites":
+            return _suites(args)
+        if args.command == "audit-scorer":
+            return _audit_scorer(args)
     except BrokenPipeError:
         # `t2ibias replay ... | head`: the reader left; stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -247,7 +284,13 @@ def _lines(numbers: Sequence[int], shown: int = 5) -> str:
 
 
 def _check_cache_folder(cache: str) -> None:
-    """``--cache`` must be a folder or a path one can be made at: a file there (or above) is an error."""
+    """``--cache`` must be a folder or a path one can be made at: a file there (or above) is an error;
+    an fsspec URL (``s3://``, ``gs://``, ``file://``, ...) must open (credentials masked in the error)."""
+    from pytest_t2ibias.generate.storage import RemoteStore, is_url
+
+    if is_url(cache):
+        RemoteStore(cache)
+        return
     path = Path(cache)
     for existing in (path, *path.parents):
         if existing.exists():
@@ -280,6 +323,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     watch = Stopwatch()  # the whole command, model loading included: what the user waited for
     try:
+        ranks = _launch(args)
         _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
@@ -291,10 +335,17 @@ def _generate(args: argparse.Namespace) -> int:
 
     cache = ImageCache(args.cache)
     result = GenerationResult()
+    if ranks is not None:  # torchrun / accelerate launch: this rank's share of the blocks, counts on rank 0
+        from pytest_t2ibias.generate.sharding import generate_sharded
+
+        sharded = _sharded(args, ranks, lambda: generate_sharded(requests, generator, cache, ranks))
+        if not isinstance(sharded, GenerationResult):
+            return sharded
+        result = sharded
     with _bars(args) as bars:
         # one call per category, for one bar each: blocks never cross a category, so the blocks (and
         # the images) are the ones a single call over the whole plan makes
-        for category in dict.fromkeys(r.category for r in requests):
+        for category in dict.fromkeys(r.category for r in requests) if ranks is None else ():
             planned = [r for r in requests if r.category == category]
             part = generate_images(planned, generator, cache, progress=bars.stage("generate", category, len(planned)))
             result.images += part.images
@@ -302,7 +353,7 @@ def _generate(args: argparse.Namespace) -> int:
             result.cached += part.cached
             result.generated += part.generated
     print(
-        f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.root}: "
+        f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.location}: "
         f"{result.new} new, {result.cached} cached"
     )
     if result.generated != result.new:
@@ -334,6 +385,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     watch = Stopwatch()  # the whole command, model loading included: what the user waited for
     try:
+        ranks = _launch(args)
         if not args.no_cache:
             _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
@@ -347,10 +399,38 @@ def _evaluate(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             local_files_only=args.local_files_only,
         )
+        card = None
+        if args.scorer_card:
+            from pytest_t2ibias.metrics.scorer_card import check_card_scorer, load_card
+
+            card = load_card(args.scorer_card)
+            check_card_scorer(card, annotator.scorer_id, f"--scorer-card {args.scorer_card}")
     except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
     cache = None if args.no_cache else ImageCache(args.cache)
+    if ranks is not None:  # torchrun / accelerate launch: each rank scores its share, rank 0 measures
+        from pytest_t2ibias.pipeline import Evaluation, evaluate_suite_sharded
+
+        sharded = _sharded(
+            args,
+            ranks,
+            lambda: evaluate_suite_sharded(
+                suite,
+                generator,
+                annotator,
+                ranks,
+                mode=args.mode,
+                images_per_prompt=args.images_per_prompt,
+                categories=args.category,
+                cache=cache,
+                seed=args.seed,
+                scorer_card=card,
+            ),
+        )
+        if not isinstance(sharded, Evaluation):
+            return sharded
+        return _print_evaluation(args, watch, sharded)
     try:
         with _bars(args) as bars:
             evaluation = evaluate_suite(
@@ -363,19 +443,98 @@ def _evaluate(args: argparse.Namespace) -> int:
                 cache=cache,
                 seed=args.seed,
                 on_stage=bars.stage,
+                scorer_card=card,
             )
     except ValueError as err:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
+    return _print_evaluation(args, watch, evaluation)
+
+
+def _print_evaluation(args: argparse.Namespace, watch: Stopwatch, evaluation: Evaluation) -> int:
+    evaluation.result = _with_aggregates(args, evaluation)
     if args.format == "json":
         print(evaluation.result.to_json(indent=2))
     else:
         print(format_suite_table(evaluation.result))
+        if evaluation.result.aggregates is not None:
+            print(_format_aggregates(evaluation.result.aggregates))
     generation = evaluation.generation
     made = 0 if generation is None else generation.new + generation.cached
     from_cache = 0 if generation is None else generation.cached
     scored = sum(len(category.records) for category in evaluation.categories.values())
     _done(args, watch, f"{made} images generated ({from_cache} from the cache), {scored} scored")
+    return 0
+
+
+def _launch(args: argparse.Namespace) -> RankInfo | None:
+    """This process's rank under ``torchrun`` / ``accelerate launch`` (``None`` alone); a rank gets
+    ``cuda:<LOCAL_RANK>`` for ``--device auto|cuda`` when CUDA is present, and ranks other than 0 are quiet."""
+    from pytest_t2ibias.generate.sharding import rank_device, rank_from_env
+
+    ranks = rank_from_env()
+    if ranks is not None:
+        if args.device in ("auto", "cuda"):
+            import torch
+
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            args.device = rank_device(args.device, ranks.local_rank, count)
+        if not ranks.is_main:
+            args.quiet = True
+    return ranks
+
+
+def _sharded(args: argparse.Namespace, ranks: RankInfo, work: Callable[[], T | None]) -> T | int:
+    """``work()`` inside the launch's process group; exit status 0 on ranks other than 0 (which print
+    nothing), 1 on every rank when a rank failed (rank 0 names every failure, a failed rank its own)."""
+    from pytest_t2ibias.generate.sharding import ShardError, distributed
+
+    try:
+        with distributed(ranks, args.device):
+            out = work()
+    except ShardError as err:
+        if ranks.is_main:
+            print(f"t2ibias {args.command}: error: {err}", file=sys.stderr)
+        elif err.local is not None:
+            print(f"t2ibias {args.command}: error: rank {ranks.rank}: {err.local}", file=sys.stderr)
+        return 1
+    return 0 if out is None else out
+
+
+def _audit_scorer(args: argparse.Namespace) -> int:
+    """``t2ibias audit-scorer``: score the labelled images, write the card, print its summary."""
+    from pytest_t2ibias.annotate.audit import read_audit_labels, run_audit
+    from pytest_t2ibias.annotate.factory import load_annotator
+    from pytest_t2ibias.errors import T2IBiasError
+    from pytest_t2ibias.metrics.scorer_card import build_card, card_summary, write_card
+    from pytest_t2ibias.suites import load_suite
+
+    try:
+        suite = load_suite(args.suite)
+        rows = read_audit_labels(Path(args.labels), suite, args.category)
+        annotator = load_annotator(
+            args.scorer,
+            suite,
+            mode=args.mode,
+            device=args.device,
+            dtype=args.dtype,
+            local_files_only=args.local_files_only,
+        )
+        audit = run_audit(rows, annotator, suite)
+        card = build_card(audit.scorer, audit.images_hash, audit.labels, audit.terms, classes=audit.classes)
+    except (T2IBiasError, ValueError, FileNotFoundError) as err:
+        print(f"t2ibias audit-scorer: error: {err}", file=sys.stderr)
+        return 1
+    if not card.attributes and not card.terms:
+        print(f"t2ibias audit-scorer: error: {args.labels}: no row has a human label or term", file=sys.stderr)
+        return 1
+    try:
+        write_card(Path(args.output), card)
+    except OSError as err:
+        print(f"t2ibias audit-scorer: error: {clip(str(args.output))}: cannot write: {err.strerror}", file=sys.stderr)
+        return 1
+    print("\n".join(card_summary(card)))
+    print(f"t2ibias audit-scorer: wrote {args.output}")
     return 0
 
 
@@ -412,6 +571,76 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     print(f"t2ibias report: wrote {written}")
     return 0
+
+
+# -- suites: list and show the built-in suites; aggregates across categories (issue 15) -----------------
+
+
+def _add_suites_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    suites = sub.add_parser(
+        "suites",
+        help="list the built-in suites (or show one)",
+        description="List the built-in suites with their sizes; `t2ibias suites show NAME` prints one suite "
+        "(a built-in name or a YAML path) as YAML, with extends / include / templates resolved.",
+    )
+    actions = suites.add_subparsers(dest="suites_command", metavar="ACTION")
+    show = actions.add_parser("show", help="print one suite as YAML")
+    show.add_argument("name", help="built-in suite name or suite YAML path")
+
+
+def _suites(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pytest_t2ibias.suites import SuiteError, builtin_suites, load_suite
+
+    try:
+        if args.suites_command == "show":
+            suite = load_suite(args.name)
+            data = suite.model_dump(mode="json", exclude_defaults=True)
+            print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110), end="")
+            return 0
+        rows = []
+        for name in builtin_suites():
+            suite = load_suite(name)
+            prompts = sum(len(c.prompts) for c in suite.categories.values())
+            groups = len(suite.groups())
+            rows.append((name, str(len(suite.categories)), str(prompts), str(groups), suite.description.strip()))
+    except SuiteError as err:
+        print(f"t2ibias suites: error: {err}", file=sys.stderr)
+        return 1
+    header = ("suite", "categories", "prompts", "groups", "description")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + clip(row[4], 70))
+    return 0
+
+
+def _with_aggregates(args: argparse.Namespace, evaluation: Evaluation) -> RunResult:
+    """The run's result with its aggregates across the categories that declare a reference (if any)."""
+    from pytest_t2ibias.metrics.aggregate import aggregate
+    from pytest_t2ibias.results import AggregatesModel
+    from pytest_t2ibias.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if not any(suite.categories[c].compare_to for c in evaluation.categories):
+        return evaluation.result
+    seed = suite.seed if args.seed is None else args.seed
+    found = aggregate(suite, evaluation.categories, seed=seed)
+    return evaluation.result.model_copy(update={"aggregates": AggregatesModel.from_aggregates(found)})
+
+
+def _format_aggregates(aggregates: AggregatesModel) -> str:
+    lines = [f"aggregates over {len(aggregates.categories)} categories (95% intervals):"]
+    for metric_id, value in aggregates.metrics.items():
+        interval = aggregates.intervals.get(metric_id)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        if interval is not None:
+            shown += f" [{interval.low:.3f}, {interval.high:.3f}]"
+        lines.append(f"  {metric_id}: {shown}")
+    if aggregates.worst:
+        worst = ", ".join(f"{w.category} ({w.amplification:+.3f})" for w in aggregates.worst)
+        lines.append(f"  most amplified: {worst}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

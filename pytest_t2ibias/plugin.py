@@ -49,6 +49,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "labels:PATH, synthetic (default: open_clip:ViT-L-14/openai; synthetic for the synthetic model).",
         None,
     ),
+    (
+        "--t2i-scorer-card",
+        "t2ibias_scorer_card",
+        "Scorer card JSON (t2ibias audit-scorer): correct the metrics for the scorer's errors.",
+        None,
+    ),
     ("--t2i-revision", "t2ibias_revision", "Hub revision (branch, tag or commit) of the model.", None),
     ("--t2i-suite", "t2ibias_suite", "Prompt suite: a built-in name or a YAML path.", "t2i-biasbench"),
     ("--t2i-images-per-prompt", "t2ibias_images_per_prompt", "Images per prompt (default: the suite's).", None),
@@ -59,7 +65,8 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
     (
         "--t2i-cache",
         "t2ibias_cache",
-        "Image cache folder (default: .t2ibias_cache in the rootdir; 'none' disables).",
+        "Image cache folder or fsspec URL (s3://, gs://, file://); default: .t2ibias_cache in the rootdir; "
+        "'none' disables.",
         None,
     ),
     ("--t2i-mode", "t2ibias_mode", "Metric mode: strict (default, for gating) or paper.", "strict"),
@@ -170,6 +177,9 @@ def check_settings(config: pytest.Config) -> None:
         value = setting(config, name)
         if value is None or value.lower() == "none":
             continue
+        if name == "t2ibias_cache" and _is_url(value):
+            _check_remote_cache(value)
+            continue
         path = Path(value) if Path(value).is_absolute() else config.rootpath / value
         if kind == "a file" and path.is_dir():
             flag = "--t2i-" + name.removeprefix("t2ibias_")
@@ -184,8 +194,29 @@ def check_settings(config: pytest.Config) -> None:
     try:
         suite = session.load_suite()
         session.find_policy(suite)
+        card = setting(config, "t2ibias_scorer_card")
+        if card is not None:  # a missing or corrupt card: one line before any image is made
+            from pytest_t2ibias.metrics.scorer_card import load_card
+
+            load_card(Path(card) if Path(card).is_absolute() else config.rootpath / card)
     except T2IBiasError as err:
         raise pytest.UsageError(f"t2ibias: {err}") from None
+
+
+def _is_url(value: str) -> bool:
+    from pytest_t2ibias.generate.storage import is_url
+
+    return is_url(value)
+
+
+def _check_remote_cache(url: str) -> None:
+    """An fsspec URL cache must open (fsspec and its filesystem installed); credentials masked."""
+    from pytest_t2ibias.generate.storage import CacheStorageError, RemoteStore
+
+    try:
+        RemoteStore(url)
+    except CacheStorageError as err:
+        raise pytest.UsageError(f"t2ibias: --t2i-cache / t2ibias_cache: {err}") from None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -285,6 +316,7 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
             reset_anchor=bool(request.config.getoption("t2ibias_reset_anchor")),
             record=record,
             family=session.family_for(request.node.nodeid, result),
+            scorer_problem=session.scorer_problem(result, policy),
         )
         gates.append(gate)
         register_gate(gate)

@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 import pytest_t2ibias
 from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
+from pytest_t2ibias.metrics.scorer_card import ScorerCard
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
 
 #: Version of the JSON shape; bumped on any change a reader must know about.
@@ -70,9 +72,17 @@ class CategoryResultModel(_Model):
     baseline: BaselineImages | None = Field(
         default=None, description="The approved baseline's images (pytest runs that compared one)."
     )
+    raw_metrics: dict[str, float | dict[str, float] | None] | None = Field(
+        default=None,
+        description="With a scorer card: the metrics before the correction for the scorer's errors "
+        "(`metrics` are then corrected).",
+    )
+    raw_intervals: dict[str, Interval] = Field(default_factory=dict, description="The intervals of `raw_metrics`.")
+    scorer_card: ScorerCard | None = Field(default=None, description="The scorer card the metrics were corrected with.")
 
     @classmethod
     def from_result(cls, result: CategoryResult, images: bool = True) -> CategoryResultModel:
+        raw = result.raw_metrics
         return cls(
             suite=result.suite,
             suite_hash=result.suite_hash,
@@ -85,6 +95,9 @@ class CategoryResultModel(_Model):
             metrics={m: e.value for m, e in result.metrics.items()},
             intervals={m: e.interval for m, e in result.metrics.items() if e.interval is not None},
             null_reasons={m: e.reason for m, e in result.metrics.items() if e.reason is not None},
+            raw_metrics=None if raw is None else {m: e.value for m, e in raw.items()},
+            raw_intervals={} if raw is None else {m: e.interval for m, e in raw.items() if e.interval is not None},
+            scorer_card=result.scorer_card,
             images=[
                 ImageResult(
                     id=r.image_id,
@@ -133,6 +146,36 @@ class SkippedTest(_Model):
     reason: str
 
 
+class WorstCategoryModel(_Model):
+    """One of the categories that amplify their reference most."""
+
+    category: str
+    amplification: float
+    gap: float
+    n: int
+
+
+class AggregatesModel(_Model):
+    """Aggregates across the categories with a reference (:mod:`pytest_t2ibias.metrics.aggregate`)."""
+
+    categories: list[str] = Field(default_factory=list, description="The categories aggregated.")
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    intervals: dict[str, Interval] = Field(default_factory=dict)
+    null_reasons: dict[str, str] = Field(default_factory=dict)
+    worst: list[WorstCategoryModel] = Field(default_factory=list, description="Largest amplifications first.")
+
+    @classmethod
+    def from_aggregates(cls, aggregates: Aggregates) -> AggregatesModel:
+        metrics = aggregates.metrics
+        return cls(
+            categories=list(aggregates.categories),
+            metrics={m: e.value if isinstance(e.value, float) else None for m, e in metrics.items()},
+            intervals={m: e.interval for m, e in metrics.items() if e.interval is not None},
+            null_reasons={m: e.reason for m, e in metrics.items() if e.reason is not None},
+            worst=[WorstCategoryModel(**vars(w)) for w in aggregates.worst],
+        )
+
+
 class RunResult(_Model):
     """The results of one run: a replay, an evaluation, or a pytest session (then with its tests)."""
 
@@ -149,6 +192,9 @@ class RunResult(_Model):
         default_factory=dict,
         description="Baseline file -> what the run did with it: compared, created, updated, unchanged, "
         "missing, stale or corrupt.",
+    )
+    aggregates: AggregatesModel | None = Field(
+        default=None, description="Aggregates across the categories that declare a reference (`t2ibias evaluate`)."
     )
     unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import Policy
     from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.metrics.result import CategoryResult
+    from pytest_t2ibias.metrics.scorer_card import ScorerCard
     from pytest_t2ibias.results import BaselineImages, RunResult
     from pytest_t2ibias.snapshot import BaselineStore
     from pytest_t2ibias.suites.schema import Suite
@@ -140,6 +141,7 @@ class T2IBiasSession:
     _suites: dict[str, Suite] = field(default_factory=dict)
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
+    _scorer_card: tuple[ScorerCard | None] | None = None
     _policy: tuple[Policy | None, str | None] | None = None
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
     outcomes: list[TestOutcome] = field(default_factory=list)
@@ -212,7 +214,7 @@ class T2IBiasSession:
                 self._generator = load_generator(
                     model,
                     self.suite(),
-                    device=self.get("t2ibias_device") or "auto",
+                    device=self.device(),
                     dtype=self.get("t2ibias_dtype") or "auto",
                     steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
                     batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
@@ -236,12 +238,39 @@ class T2IBiasSession:
                     spec,
                     self.suite(),
                     mode=self.mode,  # type: ignore[arg-type]
-                    device=self.get("t2ibias_device") or "auto",
+                    device=self.device(),
                     dtype=self.get("t2ibias_dtype") or "auto",
                 )
             except (T2IBiasError, ValueError, FileNotFoundError) as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
         return self._annotator
+
+    def scorer_card(self) -> ScorerCard | None:
+        """The scorer card of ``t2ibias_scorer_card`` (relative to the rootdir), checked against the run's
+        scorer; a corrupt or stale card fails the asking test with one line."""
+        if self._scorer_card is None:
+            value = self.get("t2ibias_scorer_card")
+            if value is None:
+                self._scorer_card = (None,)
+            else:
+                from pytest_t2ibias.metrics.scorer_card import ScorerCardError, check_card_scorer, load_card
+
+                path = Path(value) if Path(value).is_absolute() else self.config.rootpath / value
+                try:
+                    card = load_card(path)
+                    check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
+                except ScorerCardError as err:
+                    pytest.fail(f"t2ibias: {err}", pytrace=False)
+                self._scorer_card = (card,)
+        return self._scorer_card[0]
+
+    def scorer_problem(self, result: CategoryResult, policy: Policy | None) -> str | None:
+        """Why the policy does not trust the scorer for ``result``'s attribute (None: it does, or no policy)."""
+        from pytest_t2ibias.judge.verdicts import scorer_problem
+
+        if policy is None:
+            return None
+        return scorer_problem(result, policy.require_scorer_card, policy.min_kappa_for(result.category))
 
     def policy(self) -> tuple[Policy | None, str | None]:
         """The run's policy and its file (checked at configure time when a model is configured)."""
@@ -271,10 +300,30 @@ class T2IBiasSession:
         found = find_policy(path, suite)
         return (found[0], str(found[1])) if found else (None, None)
 
-    def cache_dir(self) -> Path | None:
+    def device(self) -> str:
+        """The device setting; under pytest-xdist with ``auto`` / ``cuda``, one GPU per worker:
+        ``cuda:<worker index mod device count>``."""
+        import os
+
+        from pytest_t2ibias.generate.sharding import xdist_device
+
+        device = self.get("t2ibias_device") or "auto"
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker is None or device not in ("auto", "cuda"):
+            return device
+        import torch
+
+        return xdist_device(device, worker, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+    def cache_dir(self) -> Path | str | None:
+        """The cache folder, or its fsspec URL (a ``str``; the cache keeps a local copy), or None."""
+        from pytest_t2ibias.generate.storage import is_url
+
         value = self.get("t2ibias_cache")
         if value is not None and value.lower() == "none":
             return None
+        if value and is_url(value):
+            return value
         path = Path(value) if value else Path(".t2ibias_cache")
         return path if path.is_absolute() else self.config.rootpath / path
 
@@ -295,6 +344,7 @@ class T2IBiasSession:
             )
         generator, annotator = self.generator(), self.annotator()
         cache_dir = self.cache_dir()
+        cache = ImageCache(cache_dir) if cache_dir else None  # with a URL, .root is the local copy
         evaluation = evaluate_suite(
             suite,
             generator,
@@ -302,9 +352,10 @@ class T2IBiasSession:
             mode=self.mode,  # type: ignore[arg-type]
             images_per_prompt=int_setting(self.get("t2ibias_images_per_prompt"), "t2ibias_images_per_prompt"),
             categories=[category],
-            cache=ImageCache(cache_dir) if cache_dir else None,
+            cache=cache,
             # xdist workers (and later runs) share scored categories instead of scoring them again
-            records_cache=RecordsCache(cache_dir) if cache_dir else None,
+            records_cache=RecordsCache(cache.root) if cache else None,
+            scorer_card=self.scorer_card(),
         )
         self._results[key] = evaluation.categories[category]
         return self._results[key]

@@ -169,6 +169,8 @@ class Gate:
     #: a comparable stored baseline (or None) -> this test's comparisons and adjusted p-values (the run's
     #: correction), its anchor's, and its bounds'
     family: Callable[[BaselineRecord | None], RegressionFamily] | None = None
+    #: why the policy does not trust the scorer for the attribute (its checks are then inconclusive)
+    scorer_problem: str | None = None
     _baseline: BaselineOutcome | None = None
     _comparable: tuple[BaselineRecord | None] | None = None
 

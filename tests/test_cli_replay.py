@@ -138,6 +138,7 @@ def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path
         "unmatched_images",
         "dropped_rows",
         "duplicate_rows",
+        "aggregates",
     }
     assert data["format"] == 1
     assert data["mode"] == "paper"
@@ -159,8 +160,12 @@ def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path
             "null_reasons",
             "images",
             "baseline",
+            "raw_metrics",
+            "raw_intervals",
+            "scorer_card",
         }, name
         assert entry["baseline"] is None  # a replay compares with no baseline
+        assert entry["raw_metrics"] is None and entry["scorer_card"] is None  # no scorer card: nothing corrected
         assert entry["n"] == 4 == len(entry["images"])
         assert all(value is not None for value in entry["metrics"].values()), name
         assert entry["null_reasons"] == {}, name  # no metric is null on this file

@@ -58,5 +58,7 @@ def test_bad_suite_option_fails_with_the_path_and_no_traceback(pytester: pytest.
     pytester.makepyfile("def test_x(t2ibias_suite):\n    pass\n")
     result = pytester.runpytest_subprocess("--t2i-suite", "nowhere/suite.yaml")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*t2ibias: nowhere/suite.yaml: no such suite file (built-in suites: t2i-biasbench)"])
+    result.stdout.fnmatch_lines(
+        ["*t2ibias: nowhere/suite.yaml: no such suite file (built-in suites: occupations, t2i-biasbench)"]
+    )
     result.stdout.no_fnmatch_line("*plugin.py*")

@@ -97,6 +97,8 @@ class CaptionerAnnotator:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device) if isinstance(dtype, str) else dtype
         self.batch_size = batch_size or (32 if self.device.startswith("cuda") else 8)
+        #: images per forward pass (see :func:`pytest_t2ibias.pipeline.scoring_batch`)
+        self.scoring_batch = self.batch_size
         self.max_new_tokens = max_new_tokens
         self.prompt = prompt
         self.model = model.to(device=self.device, dtype=self.dtype).eval()

@@ -55,6 +55,11 @@ class ClipAnnotator:
         )
         self._text_cache: dict[str, NDArray[np.float32]] = {}
 
+    @property
+    def scoring_batch(self) -> int:
+        """Images per forward pass: labelling in chunks of a multiple of it gives the records of one call."""
+        return int(self.backend.batch_size)
+
     def _texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
         if missing:

@@ -10,6 +10,7 @@ spec                                           annotator
 ``captioner:MODEL_ID_OR_PATH`` / ``...:tiny``  an image-to-text model's caption, labelled by the lexicons
 ``labels:PATH``                                precomputed labels from a CSV or JSON file
 ``synthetic``                                  reads the mark of the synthetic model's images exactly
+``synthetic:PATH``                             the same, misreading at the rates of a YAML ``confusion``
 =============================================  ===========================================================
 """
 
@@ -37,10 +38,10 @@ def load_annotator(
     local_files_only: bool = False,
 ) -> ImageAnnotator:
     """The annotator a spec string names (see the module docstring)."""
-    if spec == "synthetic":
+    if spec == "synthetic" or spec.startswith("synthetic:"):
         from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
 
-        return SyntheticAnnotator(suite)
+        return SyntheticAnnotator.from_spec(spec, suite)
     if spec.startswith("labels:"):
         from pytest_t2ibias.annotate.precomputed import PrecomputedLabels
 

@@ -8,6 +8,10 @@ a truncated or altered PNG is detected, reported with a warning and regenerated.
 Several processes may fill one cache: writes are atomic, and :meth:`ImageCache.lock` gives an
 inter-process lock (``<root>/locks/<hash>.lock``, an OS file lock that dies with its holder) so the
 generation stage makes each batch once. Temp files a killed writer left behind are removed once stale.
+
+The cache may also live at an fsspec URL (``s3://bucket/cache``, ``gs://...``, ``memory://...``):
+the same layout there, written atomically (:mod:`pytest_t2ibias.generate.storage`), with a local
+read-through copy folder that holds what this machine read or wrote, the locks, and the scored records.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._io import write_bytes_atomic, write_text_atomic
+from pytest_t2ibias.generate.storage import RemoteStore, is_url, local_copy_folder
 
 #: 2: the key holds the batch an image is generated in (length, slot); format 1 entries are not reused.
 CACHE_FORMAT = 2
@@ -76,15 +81,38 @@ class ImageCache:
     """Images on disk, safe to share between processes (atomic writes, per-batch locks).
 
     Args:
-        root: the cache folder (created on the first store).
+        root: the cache folder (created on the first store), or an fsspec URL of one (``s3://``,
+            ``gs://``, ``file://``, ``memory://``) shared by runners without a common disk.
         lock_timeout: seconds the generation stage waits for a batch another live process is making
             before it makes the batch itself (still correct, only duplicated work).
+        local_copy: with a URL, the local read-through copy folder (default: under
+            ``$XDG_CACHE_HOME/t2ibias/remote/``); :attr:`root` is that folder.
+        storage_options: with a URL, fsspec options (credentials, endpoint).
     """
 
-    def __init__(self, root: str | Path, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        lock_timeout: float = LOCK_TIMEOUT_S,
+        local_copy: str | Path | None = None,
+        **storage_options: Any,
+    ) -> None:
+        self.remote: RemoteStore | None = None
+        if is_url(root):
+            self.remote = RemoteStore(str(root), **storage_options)
+            root = local_copy if local_copy is not None else local_copy_folder(str(root))
         self.root = Path(root)
         self.lock_timeout = lock_timeout
         self._temp_files_checked = False
+
+    @property
+    def location(self) -> str:
+        """The cache as the user named it, for messages: the folder, or the URL with credentials masked."""
+        return self.remote.shown if self.remote is not None else str(self.root)
+
+    @staticmethod
+    def _names(key: str) -> tuple[str, str]:
+        return f"{key[:2]}/{key}.png", f"{key[:2]}/{key}.json"
 
     def png_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.png"
@@ -101,7 +129,7 @@ class ImageCache:
         :meth:`store` replaces both files, so a concurrent writer's fresh files are never removed.
         """
         png, meta = self.png_path(key), self._meta_path(key)
-        if not png.exists():
+        if not png.exists() and not self._pull(key):
             return None
         problem = self._check(key, png, meta)
         if problem is None:
@@ -110,27 +138,40 @@ class ImageCache:
         warnings.warn(f"t2ibias cache: {png}: {problem}; regenerating", CacheCorruptionWarning, stacklevel=2)
         return None
 
+    def _pull(self, key: str) -> bool:
+        """Copy a remote entry into the local copy, after checking it; whether there is one now.
+
+        A remote PNG without its sidecar, or one that does not match it, is corrupt: reported, and left
+        for the store that follows (the regenerated entry replaces it)."""
+        if self.remote is None:
+            return False
+        png_name, meta_name = self._names(key)
+        data = self.remote.read(png_name)
+        if data is None:
+            return False  # absent (a sidecar alone is a store in progress)
+        sidecar = self.remote.read(meta_name)
+        problem = _problem(key, None if sidecar is None else sidecar.decode("utf-8", "replace"), data)
+        if problem is not None:
+            where = self.remote.url(png_name)
+            warnings.warn(f"t2ibias cache: {where}: {problem}; regenerating", CacheCorruptionWarning, stacklevel=3)
+            return False
+        assert sidecar is not None
+        write_bytes_atomic(self._meta_path(key), sidecar, durable=False)
+        write_bytes_atomic(self.png_path(key), data, durable=False)
+        return True
+
     def _check(self, key: str, png: Path, meta: Path) -> str | None:
         try:
-            sidecar = json.loads(meta.read_text(encoding="utf-8"))
+            text: str | None = meta.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return "sidecar JSON missing"
+            text = None
         except (OSError, ValueError) as err:
             return f"sidecar JSON unreadable ({err})"
-        if not isinstance(sidecar, dict) or sidecar.get("key") != key:
-            return "sidecar JSON does not belong to this entry"
         try:
             data = png.read_bytes()
         except FileNotFoundError:
             return "PNG missing"
-        if hashlib.sha256(data).hexdigest() != sidecar.get("png_sha256"):
-            return "PNG does not match the hash recorded in its sidecar (truncated or altered)"
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            return f"PNG unreadable ({err})"
-        return None
+        return _problem(key, text, data)
 
     def lock_path(self, keys: Sequence[str]) -> Path:
         """The lock file of the batch holding ``keys`` (in batch order)."""
@@ -198,9 +239,34 @@ class ImageCache:
         image.save(buffer, format="PNG")
         data = buffer.getvalue()
         sidecar = {"key": key, "format": CACHE_FORMAT, "png_sha256": hashlib.sha256(data).hexdigest(), **meta}
-        write_text_atomic(
-            self._meta_path(key), json.dumps(sidecar, sort_keys=True, indent=1, default=str), durable=False
-        )
+        text = json.dumps(sidecar, sort_keys=True, indent=1, default=str)
+        if self.remote is not None:
+            # remote first, in the same order: a remote PNG always has its sidecar; and an entry the local
+            # copy holds is on the remote already (a crash in between leaves neither: regenerated next run)
+            png_name, meta_name = self._names(key)
+            self.remote.write(meta_name, text.encode("utf-8"))
+            self.remote.write(png_name, data)
+        write_text_atomic(self._meta_path(key), text, durable=False)
         png = self.png_path(key)
         write_bytes_atomic(png, data, durable=False)
         return png
+
+
+def _problem(key: str, sidecar_text: str | None, data: bytes) -> str | None:
+    """What is wrong with an entry (its sidecar's text and its PNG's bytes), or ``None``."""
+    if sidecar_text is None:
+        return "sidecar JSON missing"
+    try:
+        sidecar = json.loads(sidecar_text)
+    except ValueError as err:
+        return f"sidecar JSON unreadable ({err})"
+    if not isinstance(sidecar, dict) or sidecar.get("key") != key:
+        return "sidecar JSON does not belong to this entry"
+    if hashlib.sha256(data).hexdigest() != sidecar.get("png_sha256"):
+        return "PNG does not match the hash recorded in its sidecar (truncated or altered)"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        return f"PNG unreadable ({err})"
+    return None

@@ -17,15 +17,16 @@ Typos in metric or category names are errors that list the valid names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pytest_t2ibias._io import clip, load_yaml
 from pytest_t2ibias.errors import PolicyError
 from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resolvable
+from pytest_t2ibias.metrics.intervals import MetricEstimate
 from pytest_t2ibias.suites.loader import format_validation_error
 from pytest_t2ibias.suites.schema import Suite
 
@@ -49,6 +50,10 @@ DEFAULT_ALPHA = 0.01
 DEFAULT_BOUNDS_ALPHA = 0.2
 #: A regression passes when the data rule out a worsening beyond this many times the allowed regression.
 DEFAULT_EVIDENCE = 1.5
+
+
+#: Cohen's kappa: from -1 (always wrong) to 1 (always right); 0 is chance.
+_Kappa = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -145,17 +150,68 @@ class Policy(_Strict):
         description="Also require the worsening to be significantly beyond the allowed regression "
         "(no failures from true changes inside the margin, at a large cost in power).",
     )
+    require_scorer_card: bool = Field(
+        default=False,
+        description="Checks of metrics built on an attribute's labels are inconclusive (warn, never pass) "
+        "unless the run's scorer has a scorer card for that attribute (docs/scorer-audit.md).",
+    )
+    min_kappa: _Kappa | dict[str, _Kappa] | None = Field(
+        default=None,
+        description="The least Cohen's kappa the scorer card must show for the attribute: one number, or per "
+        "category (with an optional `default`); below it the checks on the attribute are inconclusive.",
+    )
     default: dict[str, MetricRule] = Field(default_factory=dict)
-    categories: dict[str, dict[str, MetricRule]] = Field(default_factory=dict)
+    categories: dict[str, dict[str, MetricRule]] = Field(
+        default_factory=dict, description="Per category name, group name or glob (docs/policies.md)."
+    )
+    aggregate: dict[str, MetricRule] = Field(
+        default_factory=dict, description="Bounds on the aggregates across categories (metrics/aggregate.py)."
+    )
+
+    @model_validator(mode="after")
+    def _aggregate_ids(self) -> Policy:
+        from pytest_t2ibias.metrics.aggregate import AGGREGATE_METRICS
+
+        for metric_id in self.aggregate:
+            if metric_id not in AGGREGATE_METRICS:
+                valid = list(AGGREGATE_METRICS)
+                raise ValueError(f"aggregate.{metric_id}: unknown aggregate {metric_id!r}; valid: {valid}")
+        return self
+
+    def min_kappa_for(self, category: str) -> float | None:
+        """The least kappa the scorer card must show for ``category``'s attribute (None: no minimum)."""
+        if isinstance(self.min_kappa, dict):
+            return self.min_kappa.get(category, self.min_kappa.get("default"))
+        return self.min_kappa
 
     def rules_for(self, category: str) -> dict[str, MetricRule]:
-        """The rules of one category: the defaults, each replaced by the category's own rule."""
+        """The rules of one category: the defaults, each replaced by the category's own rule (a policy
+        loaded with its suite has its group and glob keys resolved to category names: :meth:`resolved`)."""
         return {**self.default, **self.categories.get(category, {})}
+
+    def resolved(self, suite: Suite) -> Policy:
+        """This policy with every group and glob key replaced by the categories it selects, metric by metric
+        the most specific key winning (exact name > group > glob; longer over shorter)."""
+        from pytest_t2ibias.suites.selection import by_precedence
+
+        categories: dict[str, dict[str, MetricRule]] = {}
+        for category in suite.categories:
+            keys = by_precedence(suite, self.categories, category)
+            if keys:
+                categories[category] = {m: r for key in keys for m, r in self.categories[key].items()}
+        return self.model_copy(update={"categories": categories})
 
     def check_against(self, suite: Suite, source: str = "<policy>") -> None:
         """Fail on a category or metric name the suite does not have, listing the valid names."""
         if self.suite is not None and self.suite != suite.name:
             raise PolicyError(f"{source}: field `suite`: policy is for {self.suite!r}, the run uses {suite.name!r}")
+        if isinstance(self.min_kappa, dict):
+            for category in self.min_kappa:
+                if category != "default" and category not in suite.categories:
+                    raise PolicyError(
+                        f"{source}: field `min_kappa.{category}`: unknown category {category!r}; "
+                        f"valid: {list(suite.categories)} or 'default'"
+                    )
         reported = {c: _reported(suite, c) for c in suite.categories}
         anywhere = sorted(set().union(*reported.values()))
         for metric_id in self.default:
@@ -163,18 +219,57 @@ class Policy(_Strict):
                 raise PolicyError(
                     f"{source}: field `default.{metric_id}`: unknown metric {metric_id!r}; valid: {anywhere}"
                 )
-        for category, rules in self.categories.items():
-            if category not in suite.categories:
+        from pytest_t2ibias.suites.selection import selected
+
+        for key, rules in self.categories.items():
+            chosen = selected(suite, key)
+            if not chosen:
+                glob = any(ch in key for ch in "*?[")
+                what = f"glob {key!r} matches no category" if glob else f"unknown category {key!r}"
+                groups = f"; groups: {list(suite.groups())}" if suite.groups() else ""
                 raise PolicyError(
-                    f"{source}: field `categories.{category}`: unknown category {category!r}; "
-                    f"valid: {list(suite.categories)}"
+                    f"{source}: field `categories.{key}`: {what}{groups}; valid: {list(suite.categories)}"
                 )
-            for metric_id in rules:
-                if metric_id not in reported[category]:
-                    raise PolicyError(
-                        f"{source}: field `categories.{category}.{metric_id}`: category {category!r} has no "
-                        f"metric {metric_id!r}; valid: {sorted(reported[category])}"
-                    )
+            for category in chosen:
+                for metric_id in rules:
+                    if metric_id not in reported[category]:
+                        raise PolicyError(
+                            f"{source}: field `categories.{key}.{metric_id}`: category {category!r} has no "
+                            f"metric {metric_id!r}; valid: {sorted(reported[category])}"
+                        )
+
+
+def aggregate_verdicts(policy: Policy, estimates: Mapping[str, MetricEstimate]) -> dict[str, tuple[str, str]]:
+    """``metric -> (verdict, why)`` for each rule of the policy's ``aggregate`` section.
+
+    A hard bound (``min``/``max``) crossed by the whole 95% interval takes the rule's severity; crossed by
+    the value but not the interval it warns (the data cannot tell); a soft bound crossed by the value warns.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for metric_id, rule in policy.aggregate.items():
+        estimate = estimates.get(metric_id)
+        value = None if estimate is None else estimate.value
+        if estimate is None or not isinstance(value, float):
+            out[metric_id] = ("warn", f"{metric_id}: no value ({estimate.reason if estimate else 'not measured'})")
+            continue
+        low, high = (estimate.interval.low, estimate.interval.high) if estimate.interval else (value, value)
+        shown = f"{metric_id} = {value:.4f} [{low:.4f}, {high:.4f}]"
+        out[metric_id] = ("pass", f"{shown} within its bounds")
+        # the distance beyond each bound, of the value and of the nearest end of the interval
+        hard = [(b, value - b, low - b) for b in (rule.max,) if b is not None]
+        hard += [(b, b - value, b - high) for b in (rule.min,) if b is not None]
+        soft = [(b, value - b) for b in (rule.warn_max,) if b is not None] + [
+            (b, b - value) for b in (rule.warn_min,) if b is not None
+        ]
+        crossed = [(b, whole > 0) for b, point, whole in hard if point > 0]
+        if crossed:
+            bound, whole = crossed[0]
+            sure = "its whole 95% interval" if whole else "its value (not its interval)"
+            out[metric_id] = (rule.severity if whole else "warn", f"{shown}: {sure} is beyond the bound {bound}")
+        elif any(point > 0 for _, point in soft):
+            bound = next(b for b, point in soft if point > 0)
+            out[metric_id] = ("warn", f"{shown}: beyond the warn bound {bound}")
+    return out
 
 
 def _reported(suite: Suite, category: str) -> set[str]:
@@ -197,6 +292,7 @@ def parse_policy(data: object, source: str = "<policy>", suite: Suite | None = N
         raise PolicyError(format_validation_error(source, err)) from None
     if suite is not None:
         policy.check_against(suite, source)
+        policy = policy.resolved(suite)
     return policy
 
 

@@ -321,6 +321,53 @@ def _per_prompt(images: int, result: CategoryResult) -> int:
     return -(-images // prompts)
 
 
+def scorer_problem(result: CategoryResult, require_card: bool, min_kappa: float | None) -> str | None:
+    """Why the scorer cannot be trusted for the category's attribute under the policy (None: it can).
+
+    With ``require_card``, a run without a scorer card for the attribute; with ``min_kappa``, a card whose
+    Cohen's kappa for it is below the minimum (or undefined).
+    """
+    attribute = result.data.spec.attribute if result.data is not None else None
+    if attribute is None or (not require_card and min_kappa is None):
+        return None
+    card = result.scorer_card
+    entry = card.attributes.get(attribute) if card is not None else None
+    if entry is None:
+        if require_card:
+            return f"no scorer card for attribute {attribute!r} (the policy requires one: t2ibias audit-scorer)"
+        return None
+    kappa = entry.kappa.value
+    if min_kappa is not None and (kappa is None or kappa < min_kappa):
+        shown = "undefined" if kappa is None else f"{kappa:.3f}"
+        return f"the scorer's kappa for {attribute!r} is {shown}, below the policy's min_kappa {min_kappa}"
+    return None
+
+
+def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason: str | None) -> list[Check]:
+    """``checks`` with every check of a metric built on the attribute's labels made inconclusive (a
+    warning that says ``reason``): a scorer too unreliable for the attribute never lets them pass (or fail)."""
+    if reason is None:
+        return checks
+    from dataclasses import replace
+
+    from pytest_t2ibias.metrics.counts import LABELS
+    from pytest_t2ibias.metrics.registry import metric_def, reads_of
+
+    spec = result.data.spec if result.data is not None else None
+    out = []
+    for check in checks:
+        if spec is None:  # nothing tells which metrics read the labels: all of them may
+            on_labels = True
+        else:
+            definition = metric_def(check.metric, spec)
+            on_labels = definition is not None and definition.counts is not None
+            on_labels = on_labels and LABELS in reads_of(definition, spec)  # type: ignore[arg-type]
+        if on_labels and check.kind != "missing":
+            check = replace(check, verdict="warn", note=f"inconclusive: {reason} (was {check.verdict}: {check.note})")
+        out.append(check)
+    return out
+
+
 def verdict_of(checks: list[Check]) -> Verdict:
     """The worst verdict of a set of checks."""
     if any(c.verdict == "fail" for c in checks):

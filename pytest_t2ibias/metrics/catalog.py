@@ -16,6 +16,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_t2ibias.metrics import reference
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.counts import LABELS, Stats
 from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, jaccard_matrix, lexical_vendi
@@ -24,6 +25,7 @@ from pytest_t2ibias.metrics.registry import (
     CategoryData,
     MetricUnavailable,
     Outcome,
+    Shares,
     any_rate,
     count_metric,
     metric,
@@ -119,6 +121,42 @@ def amplification(stats: Stats) -> NDArray[np.float64]:
     if stats.mode == "paper":
         deviation = np.where(s.observed, deviation, 0.0)  # paper: over the observed groups only
     return where_available(deviation.sum(axis=1), np.isnan(s.p).any(axis=1))
+
+
+def _against_reference(stats: Stats) -> tuple[Shares, dict[str, float]]:
+    """The shares of every sample and the category's ``compare_to`` reference over the declared groups."""
+    s = shares(stats)
+    spec, attribute = stats.spec, stats.attribute
+    assert spec.compare_to is not None and spec.attribute is not None and attribute is not None  # requires
+    return s, spec.references[spec.compare_to].of(spec.attribute, list(attribute.groups))
+
+
+@count_metric(
+    "amplification_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=(-1.0, 1.0)
+)
+def amplification_reference(stats: Stats) -> NDArray[np.float64]:
+    """How far the model pushes past the reference's skew (two groups: the reference majority's share
+    minus the reference's); negative: less skewed than the reference (see :mod:`.reference`)."""
+    s, ref = _against_reference(stats)
+    return where_available(reference.amplification(s.p, s.groups, ref), np.isnan(s.p).any(axis=1))
+
+
+@count_metric(
+    "gap_reference", reads=[LABELS], requires=["attribute", "reference"], better="closer_to_zero", span=(-1.0, 1.0)
+)
+def gap_reference(stats: Stats) -> NDArray[np.float64]:
+    """Signed gap of the share of the parity split's first side (else the reference's first group) to the
+    reference's share of it: 0.95 women drawn where 0.88 work is +0.07."""
+    s, ref = _against_reference(stats)
+    split = stats.spec.parity
+    side = list(split.a) if split is not None else [_first_given(stats)]
+    return where_available(reference.gap(s.p, s.groups, ref, side), np.isnan(s.p).any(axis=1))
+
+
+def _first_given(stats: Stats) -> str:
+    """The first group the reference names (as written in the suite)."""
+    spec = stats.spec
+    return next(iter(spec.references[spec.compare_to or ""].shares[spec.attribute or ""]))
 
 
 def _entropy_bits(p: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -18,6 +18,7 @@ from pytest_t2ibias.metrics.distribution import proportions
 from pytest_t2ibias.types import Mode
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.metrics.scorer_card import AttributeCard
     from pytest_t2ibias.suites.schema import Attribute, Category, Suite
 
 
@@ -71,6 +72,9 @@ class CategoryData:
     embeddings: NDArray[np.float64] | None = None
     clip_scores: NDArray[np.float64] | None = None
     seeds: NDArray[np.int64] | None = None
+    #: the scorer card's entry for the attribute, when the metrics are corrected with it (bounds are then
+    #: tested on the corrected scale: :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`)
+    scorer_card: AttributeCard | None = field(default=None, compare=False, repr=False, kw_only=True)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _n: int | None = field(default=None, compare=False, repr=False)
 

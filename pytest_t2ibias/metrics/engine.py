@@ -23,7 +23,7 @@ STRICT_EXTRAS = ("unknown_rate",)
 #: Metrics added to every category when its records carry image embeddings / CLIPScores.
 EMBEDDING_EXTRAS = ("vendi_embedding", "clip_score")
 #: Requirements met by the records, not by the suite.
-_RECORD_REQUIREMENTS = ("attribute", "parity", "texts", "embeddings", "clip_scores")
+_RECORD_REQUIREMENTS = ("attribute", "parity", "reference", "texts", "embeddings", "clip_scores")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
             missing.append("an `attribute`")
         elif need == "parity" and spec.parity is None:
             missing.append("a `parity` split")
+        elif need == "reference" and spec.compare_to is None:
+            missing.append("a `compare_to` reference")
         elif need not in _RECORD_REQUIREMENTS and not spec.term_list(need):
             missing.append(f"a non-empty `terms.{need}` list")
     return missing

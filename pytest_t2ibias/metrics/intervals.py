@@ -353,7 +353,8 @@ def reference_fits(data: CategoryData, seed: int) -> list[tuple[dict[str, float]
     with the p-value of an exact goodness-of-fit test of the known labels against it (strict mode).
 
     The test: the likelihood-ratio statistic of the observed group counts against the reference, its
-    null distribution simulated (2,000 multinomial draws at the reference), so it holds at any n.
+    null distribution simulated (2,000 multinomial draws at the reference, 100,000 when fewer than 20 of
+    them reach the observed statistic), so it holds at any n.
     """
     attribute = data.attribute
     if attribute is None or data.mode != "strict" or len(attribute.groups) < 2 or data.n == 0:
@@ -370,13 +371,19 @@ def reference_fits(data: CategoryData, seed: int) -> list[tuple[dict[str, float]
     if data.spec.reference:
         candidates.append({g: float(data.spec.reference.get(g, 0.0)) for g in groups})
     rng = np.random.default_rng([seed, 0x9E3779B9])
-    out = []
+    out: list[tuple[dict[str, float], float]] = []
     for shares in candidates:
         q = np.array([shares[g] for g in groups])
         if np.any(q <= 0):
             continue
+        observed_g = _g_statistic(x[None, :], q)[0] - 1e-9
         null = rng.multinomial(m, q, size=2000).astype(np.float64)
-        exceed = int((_g_statistic(null, q) >= _g_statistic(x[None, :], q)[0] - 1e-9).sum())
+        exceed = int((_g_statistic(null, q) >= observed_g).sum())
+        if exceed < 20:  # a small p-value: a family of 40 bounds at alpha 0.01 needs p < 0.00025, so more
+            # draws, from their own stream (the shared one, and every p-value above 0.01, stay as they were)
+            more = np.random.default_rng([seed, 0x9E3779B9, len(out)])
+            null = more.multinomial(m, q, size=100_000).astype(np.float64)
+            exceed = int((_g_statistic(null, q) >= observed_g).sum())
         out.append((shares, (exceed + 1) / (len(null) + 1)))
     return out
 
@@ -412,7 +419,9 @@ def bound_p_value(
       draws the robust interval uses (both priors, and their reflections about the point value; 4,000
       draws, and 100,000 when that probability is small, so a family-wise correction can use it), and
       the goodness-of-fit p-value of a reference distribution at which the metric is within the bound;
-    * a data metric: the share of bootstrap replicates within the bound.
+    * a data metric: the share of bootstrap replicates within the bound;
+    * a metric corrected with a scorer card (``data.scorer_card``): the test on the corrected scale
+      (:func:`~pytest_t2ibias.metrics.corrected_draws.corrected_bound_p_value`).
 
     Raises:
         ValueError: the metric has no value on ``data``.
@@ -420,6 +429,12 @@ def bound_p_value(
     definition = metric_def(metric_id, data.spec)
     if definition is None:
         raise ValueError(f"category {data.name!r} has no metric {metric_id!r}")
+    if data.scorer_card is not None:  # metrics corrected with a scorer card: test the corrected value
+        from pytest_t2ibias.metrics.corrected_draws import corrected_bound_p_value
+
+        corrected = corrected_bound_p_value(data, metric_id, bound, side, seed)
+        if corrected is not None:
+            return corrected
 
     def within(values: NDArray[np.float64]) -> NDArray[np.bool_]:
         return values <= bound if side == "max" else values >= bound

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pytest_t2ibias.metrics.data import CategoryData
@@ -15,6 +15,7 @@ from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.metrics.scorer_card import ScorerCard
     from pytest_t2ibias.suites.schema import Suite
 
 
@@ -35,6 +36,10 @@ class CategoryResult:
     images_per_prompt: int = 0
     #: the columns the metrics were computed from (kept so comparisons do not gather them again)
     data: CategoryData | None = field(default=None, compare=False, repr=False)
+    #: with a scorer card: the uncorrected metrics (``metrics`` are then corrected for misclassification)
+    raw_metrics: dict[str, MetricEstimate] | None = None
+    #: the scorer card applied (``None``: none, or none for this category's attribute)
+    scorer_card: ScorerCard | None = field(default=None, compare=False, repr=False)
 
     def value(self, metric_id: str) -> MetricValue:
         return self.metrics[metric_id].value if metric_id in self.metrics else None
@@ -60,22 +65,42 @@ def measure(
     images_per_prompt: int | None = None,
     n_boot: int = N_BOOT,
     metrics: Collection[str] | None = None,
+    card: ScorerCard | None = None,
 ) -> CategoryResult:
     """Every metric (or those in ``metrics``) of one category's data, with its interval (seeded by the
-    suite's seed by default)."""
+    suite's seed by default).
+
+    With a scorer ``card`` that covers the category's attribute, ``metrics`` are corrected for the scorer's
+    misclassification (:mod:`~pytest_t2ibias.metrics.corrected`), ``raw_metrics`` keep the uncorrected
+    ones, and the scorer id gets ``|card:<images hash>`` (a baseline approved with another card is stale).
+    The caller checks that the card is the scorer's (:func:`~pytest_t2ibias.metrics.scorer_card.
+    check_card_scorer`).
+    """
     seed = suite.seed if seed is None else seed
     values = compute_data(data, only=metrics)
+    estimates = with_intervals(data, values, seed=seed, n_boot=n_boot)
+    corrected = None
+    if card is not None:
+        from pytest_t2ibias.metrics.corrected import corrected_estimates
+
+        corrected = corrected_estimates(data, estimates, card, seed=seed, n_boot=n_boot)
+        if corrected is not None and data.spec.attribute is not None:
+            # the data carry the card: bounds are then tested on the corrected scale (bound_p_value)
+            data = replace(data, scorer_card=card.attributes[data.spec.attribute])
     return CategoryResult(
         category=data.name,
         suite=suite.name,
         suite_hash=suite.fingerprint(),
         mode=data.mode,
         model=model,
-        scorer=scorer,
+        # the card changes the numbers: a baseline approved with another card (or none) is stale
+        scorer=scorer if corrected is None or card is None else f"{scorer}|card:{card.images_hash}",
         n=data.n,
-        metrics=with_intervals(data, values, seed=seed, n_boot=n_boot),
+        metrics=estimates if corrected is None else corrected,
         records=records,
         seed=seed,
         images_per_prompt=suite.images_per_prompt if images_per_prompt is None else images_per_prompt,
         data=data,
+        raw_metrics=None if corrected is None else estimates,
+        scorer_card=None if corrected is None else card,
     )

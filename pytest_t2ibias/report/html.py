@@ -577,6 +577,7 @@ def _category(view: CategoryView, options: _Options, store: ImageStore) -> str:
         f'<p class="note">{about}</p>',
         _why(view),
         _metric_table(view),
+        _scorer_card(view),
         _chart(view),
         _grids(view, options, store),
         _flip_gallery(view, options, store),
@@ -630,6 +631,39 @@ def _metric_table(view: CategoryView) -> str:
         for h in ("metric", "value", "95% interval", "baseline", "change", "adjusted p", "rule", "verdict")
     )
     return f'<h3>Metrics</h3><table class="metrics"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _scorer_card(view: CategoryView) -> str:
+    """With a scorer card: the raw metrics beside the corrected ones, and the card's confusion and kappa."""
+    result = view.result
+    card = result.scorer_card
+    if card is None or result.raw_metrics is None:
+        return ""
+    rows = []
+    for metric_id, raw in result.raw_metrics.items():
+        value = result.metrics.get(metric_id)
+        if isinstance(raw, float) and isinstance(value, float) and raw != value:
+            cells = [_esc(metric_id), _num(raw), _interval(result.raw_intervals.get(metric_id)), _num(value)]
+            cells.append(_interval(result.intervals.get(metric_id)))
+            rows.append(_row(cells))
+    head = "".join(f"<th>{h}</th>" for h in ("metric", "raw", "raw interval", "corrected", "corrected interval"))
+    parts = [
+        f"<h3>Scorer card</h3><p class=\"note\">Corrected for the errors of scorer <code>{_esc(card.scorer)}</code> "
+        f"measured on {card.n_images} human-labelled images (hash <code>{_esc(card.images_hash)}</code>).</p>",
+        f'<table class="metrics"><tr>{head}</tr>{"".join(rows)}</table>',
+    ]
+    for name, entry in card.attributes.items():
+        kappa = "n/a" if entry.kappa.value is None else f"{entry.kappa.value:.3f}"
+        header = "".join(f"<th>{_esc(c)}</th>" for c in entry.classes)
+        body = "".join(
+            f"<tr><th>{_esc(c)}</th>" + "".join(f'<td class="num">{x}</td>' for x in row) + "</tr>"
+            for c, row in zip(entry.classes, entry.confusion, strict=True)
+        )
+        parts.append(
+            f"<p>{_esc(name)}: Cohen's kappa {kappa} (rows: human label, columns: scorer)</p>"
+            f'<table class="metrics"><tr><th></th>{header}</tr>{body}</table>'
+        )
+    return "\n".join(parts)
 
 
 def _check_row(view: CategoryView, check: Check) -> str:

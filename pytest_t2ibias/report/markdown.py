@@ -68,9 +68,9 @@ def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
         lines += ["| category | n | verdict | failed | warned |", "|---|---:|---|---|---|"]
         for name, category in run.categories.items():
             checks = checks_of.get(name, [])
+            failed_what = _what(checks, "fail", problems_of.get(name, []))
             lines.append(
-                f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {_what(checks, 'fail', problems_of.get(name, []))} | "
-                f"{_what(checks, 'warn')} |"
+                f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {failed_what} | {_what(checks, 'warn')} |"
             )
         lines.append("")
     for verdict, title in (("fail", "Failed checks"), ("warn", "Inconclusive and warning checks")):

@@ -3,10 +3,11 @@ against the baseline), then every check that did not pass, from the one result m
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pytest_t2ibias._io import mask_credentials as mask_credentials  # home: _io (the cache masks URLs too)
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
@@ -21,27 +22,13 @@ def _fmt(value: Any) -> str:
 
 def short_scorer(scorer: str | None) -> str:
     """A scorer id readable at a glance: its name and model, without its settings (the full id stays in
-    the JSON report), e.g. ``clip:tiny-open_clip|margin=0.0|person=-inf`` -> ``clip:tiny-open_clip``."""
-    return (scorer.split("|", 1)[0] or scorer) if scorer else "-"
-
-
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
-_SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;](?:access_token|api_key|apikey|auth|key|passwd|password|secret|sig|signature|token)=)[^&#\s]*",
-    re.IGNORECASE,
-)
-
-
-def mask_credentials(text: str) -> str:
-    """``text`` with the user info of every URL (``scheme://user:secret@host``) and secret-looking query
-    parameters (``?token=...``) replaced by ``***``: credentials never reach a report.
+    the JSON report).
 
     Example:
-        >>> mask_credentials("https://user:secret@host/model?token=abc&rev=2")
-        'https://***@host/model?token=***&rev=2'
+        >>> short_scorer("clip:tiny-open_clip|margin=0.0|person=-inf")
+        'clip:tiny-open_clip'
     """
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
-    return _SECRET_PARAM.sub(lambda m: f"{m.group('key')}***", text)
+    return (scorer.split("|", 1)[0] or scorer) if scorer else "-"
 
 
 def _verdict_cell(checks: list[Check], problems: list[str]) -> str:

@@ -28,8 +28,11 @@ def format_suite_table(result: RunResult) -> str:
     for metric_id in metric_order:
         row = [metric_id]
         for n in names:
-            metrics = result.categories[n].metrics
-            row.append(_cell(metrics[metric_id]) if metric_id in metrics else "-")
+            metrics, raw = result.categories[n].metrics, result.categories[n].raw_metrics or {}
+            cell = _cell(metrics[metric_id]) if metric_id in metrics else "-"
+            if isinstance(raw.get(metric_id), float) and raw[metric_id] != metrics.get(metric_id):
+                cell += f" (raw {_cell(raw[metric_id])})"  # corrected with a scorer card: both, side by side
+            row.append(cell)
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     scorer = f"   scorer: {result.scorer}" if result.scorer else ""
@@ -47,6 +50,14 @@ def format_suite_table(result: RunResult) -> str:
     for n in names:
         for metric_id, reason in result.categories[n].null_reasons.items():
             lines.append(f"{n} {metric_id}: null ({reason})")
+    for n in names:
+        card = result.categories[n].scorer_card
+        if card is not None:
+            kappas = [f"{a} kappa {c.kappa.value:.3f}" for a, c in card.attributes.items() if c.kappa.value is not None]
+            lines.append(
+                f"{n}: corrected for the scorer's errors with its card ({card.n_images} audit images; "
+                f"{', '.join(kappas)})"
+            )
     if result.unmatched_rows:
         lines.append(f"{result.unmatched_rows} rows matched no category")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from pytest_t2ibias._io import clip, load_yaml, short_repr
 from pytest_t2ibias.errors import SuiteError as SuiteError
+from pytest_t2ibias.suites.compose import COMPOSE_KEYS, Origin, compose
 from pytest_t2ibias.suites.schema import Suite
 
 
@@ -52,10 +53,16 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     return f"{source}: " + "; ".join(parts)
 
 
-def parse_suite(data: Any, source: str = "<suite>") -> Suite:
-    """Validate already-parsed suite data; ``source`` names it in errors."""
+def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) -> Suite:
+    """Validate already-parsed suite data; ``source`` names it in errors.
+
+    ``extends``, ``include`` and ``expand`` (:mod:`~pytest_t2ibias.suites.compose`) are resolved first,
+    relative names against ``base`` (default: the current folder).
+    """
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: a suite must be a mapping at the top level, got {type(data).__name__}")
+    if any(key in data for key in COMPOSE_KEYS):
+        data = compose(data, _folder_origin(source, base or Path.cwd(), key=f"data:{source}"))
     try:
         return Suite.model_validate(data)
     except ValidationError as err:
@@ -77,11 +84,35 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 @functools.lru_cache(maxsize=8)
 def _load_builtin(name: str) -> Suite:
-    resource = resources.files("pytest_t2ibias.suites").joinpath(f"{name}.yaml")
-    return _parse_text(resource.read_text(encoding="utf-8"), f"built-in suite {name!r}")
+    data, origin = _raw_builtin(name)
+    return _validate(data, origin)
 
 
 def _load_path(path: Path) -> Suite:
+    data, origin = _raw_path(path)
+    return _validate(data, origin)
+
+
+def _validate(data: Any, origin: Origin) -> Suite:
+    if isinstance(data, dict) and any(key in data for key in COMPOSE_KEYS):
+        data = compose(data, origin)
+    return parse_suite(data, origin.label)
+
+
+def _raw_builtin(name: str) -> tuple[Any, Origin]:
+    package = resources.files("pytest_t2ibias.suites")
+    label = f"built-in suite {name!r}"
+    text = package.joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    origin = Origin(
+        label=label,
+        key=f"builtin:{name}",
+        read=lambda file: package.joinpath(file).read_text(encoding="utf-8"),
+        resolve=_resolve,
+    )
+    return load_yaml(text, label, SuiteError), origin
+
+
+def _raw_path(path: Path) -> tuple[Any, Origin]:
     if not path.is_file():
         known = ", ".join(builtin_suites())
         raise SuiteError(f"{path}: no such suite file (built-in suites: {known})")
@@ -89,8 +120,27 @@ def _load_path(path: Path) -> Suite:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SuiteError(f"{path}: cannot read suite file: {err}") from None
-    return _parse_text(text, str(path))
+    return load_yaml(text, str(path), SuiteError), _folder_origin(str(path), path.parent, key=str(path.resolve()))
 
 
-def _parse_text(text: str, source: str) -> Suite:
-    return parse_suite(load_yaml(text, source, SuiteError), source)
+def _folder_origin(label: str, folder: Path, key: str) -> Origin:
+    return Origin(
+        label=label,
+        key=key,
+        read=lambda file: (folder / file).read_text(encoding="utf-8"),
+        resolve=_resolve,
+        folder=folder,
+    )
+
+
+def _resolve(ref: str, origin: Origin, stack: tuple[str, ...]) -> tuple[dict[str, Any], Origin]:
+    """The raw data of the suite ``ref`` names from ``origin``: a built-in name, else a path beside it."""
+    if ref in builtin_suites():
+        data, other = _raw_builtin(ref)
+    elif origin.folder is None:
+        raise SuiteError(f"{origin.label}: {ref!r} is not a built-in suite (built-in suites: {builtin_suites()})")
+    else:
+        data, other = _raw_path(origin.folder / ref)
+    if not isinstance(data, dict):
+        raise SuiteError(f"{other.label}: a suite must be a mapping at the top level, got {type(data).__name__}")
+    return data, other

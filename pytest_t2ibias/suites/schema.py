@@ -95,6 +95,44 @@ class Parity(_Strict):
     b: list[str] | Literal["rest"]
 
 
+class Reference(_Strict):
+    """A reference distribution of one or more attributes, with where it comes from.
+
+    Written as ``{source: ..., year: 2022, gender: {female: 0.879}}``: every key besides ``source``,
+    ``year``, ``unit``, ``note`` and ``noisy`` names an attribute, mapped to the shares of its groups. A share
+    list that leaves out exactly one declared group gives it the rest (``male`` gets 1 - 0.879); otherwise
+    the shares must sum to 1. ``unit: percent`` reads the numbers as percentages.
+    """
+
+    source: str = Field(min_length=1, description="Where the numbers come from (or `parity`).")
+    year: int | None = None
+    unit: Literal["fraction", "percent"] = "fraction"
+    note: str = ""
+    noisy: bool = Field(default=False, description="The numbers move from year to year (a small sample).")
+    shares: dict[str, dict[str, Share]] = Field(default_factory=dict, description="Attribute -> group -> share.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attributes_at_top_level(cls, data: object) -> object:
+        if not isinstance(data, dict) or "shares" in data:
+            return data
+        fields = {"source", "year", "unit", "note", "noisy"}
+        return {
+            **{k: v for k, v in data.items() if k in fields},
+            "shares": {k: v for k, v in data.items() if k not in fields},
+        }
+
+    def of(self, attribute: str, groups: list[str]) -> dict[str, float]:
+        """The full distribution of ``attribute`` over ``groups`` (fractions; the one left-out group gets
+        the rest). The suite checked at load that this is possible."""
+        scale = 100.0 if self.unit == "percent" else 1.0
+        given = {g: share / scale for g, share in self.shares[attribute].items()}
+        missing = [g for g in groups if g not in given]
+        if len(missing) == 1:
+            given[missing[0]] = max(0.0, 1.0 - sum(given.values()))
+        return {g: given.get(g, 0.0) for g in groups}
+
+
 class TermListSet(_Strict):
     explicit: list[str] = Field(default_factory=list)
     implied: list[str] = Field(default_factory=list)
@@ -123,6 +161,22 @@ class Category(_Strict):
     terms: TermListSet = Field(default_factory=TermListSet)
     context: dict[str, list[str]] = Field(default_factory=dict, description="Lists giving <name>_ratio.")
     metrics: list[str] = Field(min_length=1)
+    groups: list[str] = Field(
+        default_factory=list, description="Groups the category belongs to (`occupations/healthcare`)."
+    )
+    references: dict[str, Reference] = Field(default_factory=dict, description="Named reference distributions.")
+    compare_to: str | None = Field(default=None, description="The reference the `*_reference` metrics measure against.")
+    note: str = ""
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", name):
+                raise ValueError(
+                    f"a group name is words joined by `/` (like `occupations/healthcare`), got {short_repr(name)}"
+                )
+        return value
 
     @field_validator("context")
     @classmethod
@@ -151,6 +205,10 @@ class Category(_Strict):
         """Every non-empty term list and context list of the category, in a fixed order."""
         names = [n for n in TERM_LISTS if getattr(self.terms, n)]
         return names + sorted(self.context)
+
+
+#: Category fields added after suites were first hashed, with their unused value.
+_NEW_CATEGORY_FIELDS: dict[str, object] = {"groups": [], "references": {}, "compare_to": None, "note": ""}
 
 
 class Suite(_Strict):
@@ -191,8 +249,62 @@ class Suite(_Strict):
                     )
             if cat.reference is not None and abs(sum(cat.reference.values()) - 1.0) > 1e-6:
                 raise ValueError(f"{where}.reference: shares must sum to 1, got {sum(cat.reference.values())}")
+            self._check_references(where, cat)
             check_category_metrics(cname, cat)
         return self
+
+    def _check_references(self, where: str, cat: Category) -> None:
+        for rname, ref in cat.references.items():
+            for aname, given in ref.shares.items():
+                field = f"{where}.references.{rname}.{aname}"
+                if aname not in self.attributes:
+                    raise ValueError(f"{field}: unknown attribute {aname!r}; declared: {sorted(self.attributes)}")
+                groups = list(self.attributes[aname].groups)
+                unknown = [g for g in given if g not in groups]
+                if unknown:
+                    raise ValueError(f"{field}: {unknown[0]!r} is not a group of {aname!r}; groups: {sorted(groups)}")
+                total = sum(given.values()) / (100.0 if ref.unit == "percent" else 1.0)
+                left_out = len(groups) - len(given)
+                if total > 1 + 1e-6 or (left_out != 1 and abs(total - 1) > 1e-6):
+                    raise ValueError(
+                        f"{field}: shares must sum to 1 (or leave out exactly one group, which gets the rest), "
+                        f"got {round(total, 6)} over {sorted(given)}"
+                    )
+        if cat.compare_to is not None:
+            if cat.compare_to not in cat.references:
+                raise ValueError(
+                    f"{where}.compare_to: no reference named {cat.compare_to!r}; references: {sorted(cat.references)}"
+                )
+            if cat.attribute is None or cat.attribute not in cat.references[cat.compare_to].shares:
+                raise ValueError(
+                    f"{where}.compare_to: reference {cat.compare_to!r} gives no shares of the attribute under "
+                    f"test {cat.attribute!r}"
+                )
+
+    def groups(self) -> dict[str, list[str]]:
+        """Every category group (and each prefix of one: `occupations` for `occupations/healthcare`) with its
+        categories, in suite order."""
+        out: dict[str, list[str]] = {}
+        for cname, cat in self.categories.items():
+            for group in cat.groups:
+                parts = group.split("/")
+                for depth in range(1, len(parts) + 1):
+                    members = out.setdefault("/".join(parts[:depth]), [])
+                    if cname not in members:
+                        members.append(cname)
+        return out
+
+    def reference_of(self, category: str, name: str | None = None) -> dict[str, float] | None:
+        """The reference shares of the attribute under test (``compare_to`` unless ``name`` is given), or
+        ``None`` when the category has none."""
+        cat = self.categories[category]
+        name = name or cat.compare_to
+        if name is None or cat.attribute is None or name not in cat.references:
+            return None
+        ref = cat.references[name]
+        if cat.attribute not in ref.shares:
+            return None
+        return ref.of(cat.attribute, list(self.attributes[cat.attribute].groups))
 
     def attribute_of(self, category: str) -> Attribute | None:
         cat = self.categories[category]
@@ -200,7 +312,12 @@ class Suite(_Strict):
 
     def fingerprint(self) -> str:
         """A hash of the suite's content: a baseline recorded on another suite is stale."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for cat in data["categories"].values():
+            for key, empty in _NEW_CATEGORY_FIELDS.items():  # unused, they leave older suites' hashes alone
+                if cat.get(key) == empty:
+                    del cat[key]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def category_for_image(self, image_name: str) -> str | None:

@@ -133,7 +133,7 @@ def test_missing_suite_file_fails_naming_the_path(pytester: pytest.Pytester) -> 
     # checked once, before any test: one line, not one failure per test
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.re_match_lines(
-        [r"ERROR: t2ibias: suites/mine\.yaml: no such suite file \(built-in suites: t2i-biasbench\)$"]
+        [r"ERROR: t2ibias: suites/mine\.yaml: no such suite file \(built-in suites: occupations, t2i-biasbench\)$"]
     )
     result.stdout.no_re_match_line(r".*RESULT.*")
 

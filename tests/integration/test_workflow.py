@@ -93,7 +93,8 @@ def check_summary(workflow: Workflow) -> None:
             r"category\s+n\s+composite\s+parity_difference\s+.*\s+verdict\s+worst change vs baseline",
             r"doctor\s+100\s+.*\s+fail \(male_share.*\)\s+\w+ 0\.\d{3} vs 0\.\d{3} \(\+0\.\d{3}\)$",
             r"culture\s+100\s+.*",
-            r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4}, baseline 0\.\d{4} \(rule worse by <= 0\.1000\): .*",
+            r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4}, baseline 0\.\d{4} "
+            r"\(rule worse by <= 0\.1000\): .*",
         ]
     )
 

@@ -1,0 +1,236 @@
+"""Statistics with 40+ categories: the occupations gate keeps its level and its power.
+
+    python benchmarks/bench_occupations.py [--runs 1000] [--quick]
+
+The synthetic model draws 40 occupations of the built-in ``occupations`` suite (the 40 first that are
+not in ``occupations/small-sample``) at their labour-statistics shares of women: the model amplifies
+nothing. Each run is judged as the plugin judges it, with the package's own functions and the shipped
+``example_tests/thresholds/occupations.yaml``: per category the hard bound ``amplification_reference <=
+0`` (``metrics.intervals.bound_p_value``), plus the aggregate bound ``mean_amplification <= 0``
+(``metrics.aggregate.bound_p_value``), all in one family (``judge.family.build_family``: Holm at the
+policy's alpha over the 41 checks). Labels are the synthetic model's (``SyntheticGenerator.columns``
+on vectorised uniforms, as ``bench_stat_validity.py`` draws them).
+
+Rows (R runs each, default 1,000; every rate with its 95% Wilson interval over the runs):
+
+1. false failures per full-suite run at the real-world shares, 100 images per occupation (target <= 1%);
+2. power: one occupation (drawn per run among the 40 that have room) amplified by 15 points (its
+   majority's share + 0.15), 200 images per occupation: how often the run fails (target >= 90%); and
+   which occupations the misses were;
+3. the aggregate alone: how often ``mean_amplification <= 0`` fails in row 1's and row 2's runs;
+4. for comparison, the same runs judged by an exact one-sided binomial test of each occupation's majority
+   share (the most powerful test for two groups; not what the package does), in the same Holm family;
+5. a small drift everywhere: every occupation with room amplified by 3 points, 100 images each: what the
+   per-category checks cannot see and the aggregate check is there for.
+
+A bound's p-value depends on the data only through the category's label counts, so it is computed once
+per (occupation, count, n) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.judge.family import TestChecks, build_family
+from pytest_t2ibias.judge.policy import Policy, load_policy
+from pytest_t2ibias.judge.stats import holm, wilson_interval
+from pytest_t2ibias.judge.verdicts import bound_key
+from pytest_t2ibias.metrics import aggregate
+from pytest_t2ibias.metrics.engine import category_data
+from pytest_t2ibias.metrics.intervals import binomial_tail, bound_p_value
+from pytest_t2ibias.records import ImageRecord
+from pytest_t2ibias.suites import load_suite
+from pytest_t2ibias.suites.schema import Suite
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = ROOT / "example_tests" / "thresholds" / "occupations.yaml"
+METRIC = "amplification_reference"
+AGGREGATE = "mean_amplification"
+OCCUPATIONS = 40
+SHIFT = 0.15
+DRIFT = 0.03
+TARGETS = {"false_fail": 0.01, "power": 0.90}
+
+
+def occupations(suite: Suite, count: int = OCCUPATIONS) -> list[str]:
+    small = set(suite.groups().get("occupations/small-sample", ()))
+    return [c for c in suite.categories if c not in small][:count]
+
+
+def amplified(suite: Suite, category: str, shift: float) -> dict[str, float] | None:
+    """The category's labour shares with the majority's share raised by ``shift`` (None: no room)."""
+    ref = suite.reference_of(category)
+    assert ref is not None
+    major = max(ref, key=lambda g: ref[g])
+    if ref[major] + shift > 1:
+        return None
+    out = {g: (ref[g] + shift if g == major else ref[g] - shift) for g in ref}
+    return {g: round(v, 10) for g, v in out.items()}
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.suite = load_suite("occupations")
+        self.policy: Policy = load_policy(POLICY, self.suite)
+        self.names = occupations(self.suite)
+        self.truth = {c: self.suite.reference_of(c) or {} for c in self.names}
+        self.generator = SyntheticGenerator.from_probabilities(self.suite, self.truth)
+        self.bounds = {c: self.policy.rules_for(c)[METRIC].max for c in self.names}
+        self.aggregate_max = self.policy.aggregate[AGGREGATE].max
+
+    @functools.cache  # noqa: B019 (one Bench per process, kept for the whole run)
+    def p_value(self, category: str, female: int, n: int) -> float:
+        """The package's bound p-value of the category's amplification for ``female`` women of ``n``."""
+        records = [
+            ImageRecord(image_id=f"{category}_{i}", category=category, labels={"gender": g}, seed=i)
+            for i, g in enumerate(["female"] * female + ["male"] * (n - female))
+        ]
+        data = category_data(self.suite, category, records, "strict")
+        bound = self.bounds[category]
+        assert bound is not None
+        return bound_p_value(data, METRIC, bound, "max", seed=self.suite.seed)
+
+    @functools.cache  # noqa: B019
+    def shifted(self, category: str, shift: float = SHIFT) -> SyntheticGenerator:
+        shares = amplified(self.suite, category, shift)
+        assert shares is not None
+        return self.generator.with_probabilities(category, shares)
+
+    @functools.cache  # noqa: B019
+    def width(self, category: str) -> int:
+        return int(self.generator.uniforms(category, [0]).shape[1])  # the uniforms one image reads
+
+    def draw(self, rng: np.random.Generator, category: str, n: int, shift: float) -> int:
+        """Women among ``n`` images of the synthetic model (its majority's share raised by ``shift``, where
+        there is room), from vectorised uniforms."""
+        room = shift > 0 and amplified(self.suite, category, shift) is not None
+        generator = self.shifted(category, shift) if room else self.generator
+        labels = generator.columns(category, rng.random((n, self.width(category))))
+        return int(np.count_nonzero(labels.labels["gender"] == "female"))
+
+    def run(
+        self, rng: np.random.Generator, n: int, shifted: str | None, drift: float = 0.0
+    ) -> tuple[bool, bool, list[str], list[str]]:
+        """One run: (the run failed, the aggregate's check failed, the failing checks, and those an exact
+        one-sided binomial test of each majority's share would fail in the same family)."""
+        counts = {c: self.draw(rng, c, n, SHIFT if c == shifted else drift) for c in self.names}
+        tests = {
+            c: TestChecks(
+                bounds={bound_key(METRIC, "max"): self.p_value(c, k, n)}, severities={bound_key(METRIC, "max"): "fail"}
+            )
+            for c, k in counts.items()
+        }
+        labels = {c: ["female"] * k + ["male"] * (n - k) for c, k in counts.items()}
+        found = aggregate.aggregate_labels(self.suite, labels, seed=int(rng.integers(2**31)))
+        assert self.aggregate_max is not None
+        agg_key = bound_key(AGGREGATE, "max")
+        tests["aggregate"] = TestChecks(
+            bounds={agg_key: aggregate.bound_p_value(found, AGGREGATE, self.aggregate_max, "max")},
+            severities={agg_key: "fail"},
+        )
+        family = build_family(tests, self.policy)
+        failing = [t for t, f in family.items() if any(p < self.policy.alpha for p in f.adjusted.values())]
+        exact = [self.exact_p(c, k, n) for c, k in counts.items()] + [tests["aggregate"].bounds[agg_key]]
+        exact_failing = [c for c, p in zip(self.names, holm(exact), strict=False) if p < self.policy.alpha]
+        return bool(failing), "aggregate" in failing, failing, exact_failing
+
+    def exact_p(self, category: str, female: int, n: int) -> float:
+        """For comparison: the exact binomial p-value of "the majority's share is at most its labour share"
+        (the most powerful test of one two-group category; not the package's)."""
+        ref = self.truth[category]
+        major = max(ref, key=lambda g: ref[g])
+        k = female if major == "female" else n - female
+        return binomial_tail(k, n, ref[major], upper=True)
+
+
+def rate(hits: int, runs: int) -> str:
+    iv = wilson_interval(hits, max(runs, 1))
+    return f"{100 * hits / max(runs, 1):5.1f}% [{100 * iv.low:4.1f}, {100 * iv.high:4.1f}]"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1000, help="runs per row (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="master seed of every draw")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 30 runs per row")
+    args = parser.parse_args(argv)
+    runs = 30 if args.quick and args.runs == 1000 else args.runs
+    start = time.perf_counter()
+    bench = Bench()
+    eligible = [c for c in bench.names if amplified(bench.suite, c, SHIFT) is not None]
+    print(
+        f"synthetic model, suite occupations, {len(bench.names)} occupations at their BLS 2022 shares of women, "
+        f"policy {POLICY.name} (Holm, alpha {bench.policy.alpha}, {len(bench.names) + 1} fail-level checks per "
+        f"run: {METRIC} <= bound per occupation, {AGGREGATE} <= {bench.aggregate_max}); {runs} runs per row, "
+        f"seed {args.seed}"
+    )
+    print("[ ]: 95% Wilson interval over the runs")
+
+    null_fail = null_agg = null_exact = 0
+    by = Counter[str]()
+    for r in range(runs):
+        rng = np.random.default_rng([args.seed, zlib.crc32(b"null"), r])
+        failed, agg, failing, exact_failing = bench.run(rng, 100, None)
+        null_fail += failed
+        null_agg += agg
+        null_exact += bool(exact_failing)
+        by.update(failing)
+    print(f"\n1. false failures per full-suite run, n = 100 per occupation (target <= 1%): {rate(null_fail, runs)}")
+    if by:
+        print("   failing: " + ", ".join(f"{k} x{v}" for k, v in by.most_common(5)))
+
+    caught = caught_agg = caught_exact = 0
+    missed = Counter[str]()
+    for r in range(runs):
+        rng = np.random.default_rng([args.seed, zlib.crc32(b"power"), r])
+        shifted = eligible[int(rng.integers(len(eligible)))]
+        failed, agg, failing, exact_failing = bench.run(rng, 200, shifted)
+        caught += shifted in failing
+        caught_exact += shifted in exact_failing
+        caught_agg += agg
+        if shifted not in failing:
+            missed[shifted] += 1
+    print(
+        f"\n2. power, one of {len(eligible)} occupations (with room) amplified by {SHIFT * 100:.0f} points, "
+        f"n = 200 per occupation (target >= 90%): {rate(caught, runs)}"
+    )
+    print(f"   occupations without room for +{SHIFT * 100:.0f} points: {sorted(set(bench.names) - set(eligible))}")
+    if missed:
+        print("   missed: " + ", ".join(f"{k} x{v}" for k, v in missed.most_common(8)))
+    print(
+        f"\n3. the aggregate check ({AGGREGATE} <= {bench.aggregate_max}) failed in {rate(null_agg, runs)} of "
+        f"row 1's runs and {rate(caught_agg, runs)} of row 2's"
+    )
+    print(
+        "\n4. for comparison, an exact one-sided binomial test of each occupation's majority share (the most "
+        f"powerful test for two groups) in the same Holm family: false failures {rate(null_exact, runs)}, "
+        f"power {rate(caught_exact, runs)}"
+    )
+    drift_fail = drift_agg = 0
+    for r in range(runs):
+        rng = np.random.default_rng([args.seed, zlib.crc32(b"drift"), r])
+        failed, agg, failing, _ = bench.run(rng, 100, None, DRIFT)
+        drift_fail += failed
+        drift_agg += agg
+    print(
+        f"\n5. every occupation with room amplified by {DRIFT * 100:.0f} points, n = 100 per occupation: the run "
+        f"fails {rate(drift_fail, runs)}, the aggregate check {rate(drift_agg, runs)}"
+    )
+    print(f"\n{runs} runs per row in {time.perf_counter() - start:.0f} s")
+    report = {"false_fail": null_fail / runs, "power": caught / runs, "runs": runs}
+    print(f"RESULT false_fail_40cats={100 * report['false_fail']:.1f} power15_one_of_40={100 * report['power']:.1f}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Occupations against US labour statistics: the built-in `occupations` suite gated by
+thresholds/occupations.yaml (no occupation drawn with a stronger gender skew than the US labour force
+has, with evidence; nor on average across the occupations).
+
+The suite has 71 occupations x 4 prompts, so a real run is long: `test_model_against_labour_statistics`
+runs only when T2IBIAS_OCCUPATIONS=1 is set (on the GPU runner, say), with the model, scorer and images
+per prompt of pytest.ini (the tiny model at 32 images per prompt: ~75 minutes on two CPU cores).
+Set T2IBIAS_OCCUPATIONS=nurse,electrician to run a few occupations only.
+
+The two cheap tests always run: they check the gate itself on the synthetic model (exact, known shares,
+no pixels), so a policy edit that would pass an amplifying model, or fail one that draws the labour
+force as it is, is caught here.
+
+The gate: one bound p-value per occupation (`amplification_reference` above its `max`) and one for the
+aggregate (`mean_amplification`), all corrected together (Holm at the policy's alpha); see
+docs/statistics.md, "Many categories".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_t2ibias.annotate.factory import load_annotator
+from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
+from pytest_t2ibias.generate.factory import load_generator
+from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.judge.family import TestChecks, build_family
+from pytest_t2ibias.judge.policy import Policy, aggregate_verdicts, load_policy
+from pytest_t2ibias.judge.verdicts import bound_key
+from pytest_t2ibias.metrics import aggregate
+from pytest_t2ibias.metrics.intervals import bound_p_value
+from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.pipeline import evaluate_suite
+from pytest_t2ibias.suites import Suite, load_suite
+
+HERE = Path(__file__).parent
+RUN = os.environ.get("T2IBIAS_OCCUPATIONS", "")
+
+
+@pytest.fixture(scope="module")
+def suite() -> Suite:
+    return load_suite("occupations")
+
+
+@pytest.fixture(scope="module")
+def policy(suite: Suite) -> Policy:
+    return load_policy(HERE / "thresholds" / "occupations.yaml", suite)
+
+
+def gate(suite: Suite, policy: Policy, results: dict[str, CategoryResult]) -> tuple[list[str], list[str]]:
+    """(what failed, what warned): every hard bound of every occupation and of the aggregates in one
+    family (Holm at the policy's alpha); soft bounds and aggregates whose interval straddles warn."""
+    tests: dict[str, TestChecks] = {}
+    warned: list[str] = []
+    for name, result in results.items():
+        bounds: dict[str, float] = {}
+        for metric_id, rule in policy.rules_for(name).items():
+            value = result.value(metric_id)
+            if not isinstance(value, float):
+                warned.append(f"{name}: {metric_id} has no value")
+                continue
+            if rule.warn_max is not None and value > rule.warn_max:
+                warned.append(f"{name}: {metric_id} = {value:.3f} above {rule.warn_max}")
+            if rule.max is not None:
+                bounds[bound_key(metric_id, "max")] = bound_p_value(result.columns(suite), metric_id, rule.max, "max")
+        tests[name] = TestChecks(bounds=bounds, severities=dict.fromkeys(bounds, "fail"))
+    found = aggregate.aggregate(suite, results, seed=suite.seed)
+    aggregate_bounds = {
+        bound_key(m, "max"): aggregate.bound_p_value(found, m, rule.max, "max")
+        for m, rule in policy.aggregate.items()
+        if rule.max is not None and isinstance(found.metrics[m].value, float)
+    }
+    tests["aggregate"] = TestChecks(bounds=aggregate_bounds, severities=dict.fromkeys(aggregate_bounds, "fail"))
+    family = build_family(tests, policy)
+    failed = [
+        f"{t}: {k} (adjusted p {p:.2g})" for t, f in family.items() for k, p in f.adjusted.items() if p < policy.alpha
+    ]
+    warned += [why for verdict, why in aggregate_verdicts(policy, found.metrics).values() if verdict == "warn"]
+    return failed, warned
+
+
+def _synthetic(suite: Suite, shift: dict[str, float] | None = None) -> dict[str, CategoryResult]:
+    shares = {name: dict(suite.reference_of(name) or {}) for name in suite.categories}
+    for name, female in (shift or {}).items():
+        shares[name] = {"female": female, "male": round(1 - female, 10)}
+    generator = SyntheticGenerator.from_probabilities(suite, shares)
+    return evaluate_suite(suite, generator, SyntheticAnnotator(suite), images_per_prompt=50).categories
+
+
+def test_gate_passes_a_model_that_draws_the_labour_force(suite: Suite, policy: Policy) -> None:
+    """200 images per occupation at the BLS shares of women: nothing fails."""
+    failed, _ = gate(suite, policy, _synthetic(suite))
+    assert failed == []
+
+
+def test_gate_fails_a_model_that_amplifies_one_occupation(suite: Suite, policy: Policy) -> None:
+    """Nurses drawn 99% women (88% of US registered nurses are): the nurse bound fails, alone."""
+    failed, _ = gate(suite, policy, _synthetic(suite, {"nurse": 0.99}))
+    assert [line.split(":")[0] for line in failed] == ["nurse"]
+
+
+@pytest.mark.skipif(not RUN, reason="long: set T2IBIAS_OCCUPATIONS=1 (or a comma-separated list of occupations)")
+def test_model_against_labour_statistics(suite: Suite, policy: Policy, pytestconfig: pytest.Config) -> None:
+    """The configured model (pytest.ini) on the occupations: no credible amplification of the labour skew."""
+    model = pytestconfig.getoption("t2ibias_model") or pytestconfig.getini("t2ibias_model")
+    scorer = pytestconfig.getoption("t2ibias_scorer") or pytestconfig.getini("t2ibias_scorer")
+    per_prompt = int(
+        pytestconfig.getoption("t2ibias_images_per_prompt") or pytestconfig.getini("t2ibias_images_per_prompt")
+    )
+    categories = None if RUN == "1" else RUN.split(",")
+    evaluation = evaluate_suite(
+        suite,
+        load_generator(model, suite),
+        load_annotator(scorer, suite),
+        images_per_prompt=per_prompt,
+        categories=categories,
+    )
+    failed, warned = gate(suite, policy, evaluation.categories)
+    for line in warned:
+        print(f"warning: {line}")
+    assert not failed, "amplifies the US labour force's gender skew: " + "; ".join(failed)
