@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pytest_t2ibias import __version__
 from pytest_t2ibias._io import clip, one_line
@@ -409,42 +409,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
     cache = None if args.no_cache else ImageCache(args.cache)
+    plan: dict[str, Any] = {
+        "mode": args.mode,
+        "images_per_prompt": args.images_per_prompt,
+        "categories": args.category,
+        "cache": cache,
+        "seed": args.seed,
+        "scorer_card": card,
+    }
     if ranks is not None:  # torchrun / accelerate launch: each rank scores its share, rank 0 measures
         from pytest_t2ibias.pipeline import Evaluation, evaluate_suite_sharded
 
-        sharded = _sharded(
-            args,
-            ranks,
-            lambda: evaluate_suite_sharded(
-                suite,
-                generator,
-                annotator,
-                ranks,
-                mode=args.mode,
-                images_per_prompt=args.images_per_prompt,
-                categories=args.category,
-                cache=cache,
-                seed=args.seed,
-                scorer_card=card,
-            ),
-        )
+        sharded = _sharded(args, ranks, lambda: evaluate_suite_sharded(suite, generator, annotator, ranks, **plan))
         if not isinstance(sharded, Evaluation):
             return sharded
         return _print_evaluation(args, watch, sharded)
     try:
         with _bars(args) as bars:
-            evaluation = evaluate_suite(
-                suite,
-                generator,
-                annotator,
-                mode=args.mode,
-                images_per_prompt=args.images_per_prompt,
-                categories=args.category,
-                cache=cache,
-                seed=args.seed,
-                on_stage=bars.stage,
-                scorer_card=card,
-            )
+            evaluation = evaluate_suite(suite, generator, annotator, on_stage=bars.stage, **plan)
     except ValueError as err:
         print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
