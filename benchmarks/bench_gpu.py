@@ -32,6 +32,7 @@ from pytest_t2ibias.annotate.clip import ClipAnnotator, ClipThresholds
 from pytest_t2ibias.annotate.clip_backends import open_clip_backend
 from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
 from pytest_t2ibias.generate.stage import generate_images, plan_requests
+from pytest_t2ibias.generate.tiny import TINY_CONFIG
 from pytest_t2ibias.pipeline import evaluate_suite
 from pytest_t2ibias.suites import load_suite
 
@@ -71,37 +72,9 @@ SD15: dict[str, Any] = {
              "layers": 12}},
 }  # fmt: skip
 
+# the reduced size is the package's tiny pipeline (the same text encoder, UNet and VAE)
 REDUCED: dict[str, Any] = {
-    "text_encoder": {
-        "hidden_size": 32,
-        "intermediate_size": 37,
-        "num_attention_heads": 4,
-        "num_hidden_layers": 2,
-        "max_position_embeddings": 77,
-        "projection_dim": 32,
-    },
-    "unet": {
-        "block_out_channels": (32, 64),
-        "layers_per_block": 1,
-        "sample_size": 32,
-        "in_channels": 4,
-        "out_channels": 4,
-        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
-        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
-        "cross_attention_dim": 32,
-        "norm_num_groups": 8,
-        "attention_head_dim": 4,
-    },
-    "vae": {
-        "block_out_channels": (32, 64),
-        "in_channels": 3,
-        "out_channels": 3,
-        "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        "latent_channels": 4,
-        "norm_num_groups": 8,
-        "sample_size": 64,
-    },
+    **{part: TINY_CONFIG[part] for part in ("text_encoder", "unet", "vae")},
     "size": 64,
     "clip": {"embed_dim": 32, "vision": {"layers": 2, "width": 32, "head_width": 16, "patch_size": 8,
              "image_size": 64}, "text": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
