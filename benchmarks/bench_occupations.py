@@ -21,7 +21,15 @@ Rows (R runs each, default 1,000; every rate with its 95% Wilson interval over t
 4. for comparison, the same runs judged by an exact one-sided binomial test of each occupation's majority
    share (the most powerful test for two groups; not what the package does), in the same Holm family;
 5. a small drift everywhere: every occupation with room amplified by 3 points, 100 images each: what the
-   per-category checks cannot see and the aggregate check is there for.
+   per-category checks cannot see and the aggregate check is there for;
+6. with an approved baseline: the same policy plus ``female_share: {regression: {absolute: 0.05}}`` per
+   occupation, the candidate compared with the baseline model's images on the same seeds, a fifth of them
+   re-drawn (an irrelevant change: a scheduler, a library version; ``bench_stat_validity.py``'s "redraw
+   20%"); one family of 40 regressions, 40 bounds and the aggregate (the bounds get ``bounds_alpha`` of
+   alpha): false failures per run with nothing changed at 100 images (target <= 1%), and power with one
+   occupation amplified by 15 points at 200 images (target >= 90%). Against the reference alone (row 2)
+   a near-parity occupation's 15 points are ~4 standard errors of an unpaired share; against its own
+   baseline on the same seeds, only the images that changed differ, and the exact McNemar test sees them.
 
 A bound's p-value depends on the data only through the category's label counts, so it is computed once
 per (occupation, count, n) and reused.
@@ -39,15 +47,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.judge.baseline import BaselineMetric, BaselineRecord
+from pytest_t2ibias.judge.compare import compare_paired
 from pytest_t2ibias.judge.family import TestChecks, build_family
-from pytest_t2ibias.judge.policy import Policy, load_policy
+from pytest_t2ibias.judge.policy import Policy, load_policy, parse_policy
 from pytest_t2ibias.judge.stats import holm, wilson_interval
-from pytest_t2ibias.judge.verdicts import bound_key
+from pytest_t2ibias.judge.verdicts import BOUND, bound_key, judge_regressions
 from pytest_t2ibias.metrics import aggregate
+from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data
-from pytest_t2ibias.metrics.intervals import binomial_tail, bound_p_value
+from pytest_t2ibias.metrics.intervals import MetricEstimate, binomial_tail, bound_p_value
+from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
@@ -60,11 +73,23 @@ OCCUPATIONS = 40
 SHIFT = 0.15
 DRIFT = 0.03
 TARGETS = {"false_fail": 0.01, "power": 0.90}
+#: Row 6: the regression rule added per occupation, and the share of images an irrelevant change re-draws.
+REGRESSION = "female_share"
+ALLOWED = 0.05
+REDRAW = 0.2
 
 
 def occupations(suite: Suite, count: int = OCCUPATIONS) -> list[str]:
     small = set(suite.groups().get("occupations/small-sample", ()))
     return [c for c in suite.categories if c not in small][:count]
+
+
+def with_baseline(suite: Suite, path: Path = POLICY) -> Policy:
+    """The shipped policy plus a regression rule on each occupation's share of women (row 6)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for rules in data["categories"].values():
+        rules[REGRESSION] = {"regression": {"absolute": ALLOWED}}
+    return parse_policy(data, f"{path.name} + {REGRESSION}: {{regression: {{absolute: {ALLOWED}}}}}", suite)
 
 
 def amplified(suite: Suite, category: str, shift: float) -> dict[str, float] | None:
@@ -87,6 +112,7 @@ class Bench:
         self.generator = SyntheticGenerator.from_probabilities(self.suite, self.truth)
         self.bounds = {c: self.policy.rules_for(c)[METRIC].max for c in self.names}
         self.aggregate_max = self.policy.aggregate[AGGREGATE].max
+        self.fingerprint = self.suite.fingerprint()  # a JSON dump of the whole suite: once, not per check
 
     @functools.cache  # noqa: B019 (one Bench per process, kept for the whole run)
     def p_value(self, category: str, female: int, n: int) -> float:
@@ -143,6 +169,91 @@ class Bench:
         exact = [self.exact_p(c, k, n) for c, k in counts.items()] + [tests["aggregate"].bounds[agg_key]]
         exact_failing = [c for c, p in zip(self.names, holm(exact), strict=False) if p < self.policy.alpha]
         return bool(failing), "aggregate" in failing, failing, exact_failing
+
+    def labels(self, category: str, uniforms: np.ndarray, shift: float) -> np.ndarray:
+        room = shift > 0 and amplified(self.suite, category, shift) is not None
+        generator = self.shifted(category, shift) if room else self.generator
+        return np.asarray(generator.columns(category, uniforms).labels["gender"])
+
+    def run_vs_baseline(self, rng: np.random.Generator, n: int, shifted: str | None, policy: Policy) -> list[str]:
+        """One run against an approved baseline (row 6): the occupations with a failing check.
+
+        Baseline and candidate draw the same uniforms per seed except a re-drawn fifth; the shifted
+        occupation's candidate reads them with its majority raised by 15 points. Bounds and the aggregate
+        as in :meth:`run`; each occupation's share of women compared with its baseline by the package's
+        paired test (``judge.compare.compare_paired``) and judged by ``judge.verdicts.judge_regressions``.
+        """
+        tests: dict[str, TestChecks] = {}
+        values: dict[str, tuple[float, float]] = {}
+        cand_labels: dict[str, list[str]] = {}
+        key = bound_key(METRIC, "max")
+        for c in self.names:
+            base_u = rng.random((n, self.width(c)))
+            cand_u = base_u.copy()
+            again = rng.random(n) < REDRAW
+            cand_u[again] = rng.random((int(again.sum()), self.width(c)))
+            base = self.labels(c, base_u, 0.0)
+            cand = self.labels(c, cand_u, SHIFT if c == shifted else 0.0)
+            before, after = float(np.mean(base == "female")), float(np.mean(cand == "female"))
+            comparison = compare_paired(
+                CategoryData.from_columns(self.suite, c, "strict", labels=base),
+                CategoryData.from_columns(self.suite, c, "strict", labels=cand),
+                REGRESSION,
+                after - before,
+                self.suite.seed,
+            )
+            female = int(np.count_nonzero(cand == "female"))
+            tests[c] = TestChecks(
+                comparisons={REGRESSION: comparison},
+                bounds={key: self.p_value(c, female, n)},
+                severities={REGRESSION: "fail", key: "fail"},
+            )
+            values[c] = (before, after)
+            cand_labels[c] = cand.tolist()
+        found = aggregate.aggregate_labels(self.suite, cand_labels, seed=int(rng.integers(2**31)))
+        assert self.aggregate_max is not None
+        agg_key = bound_key(AGGREGATE, "max")
+        tests["aggregate"] = TestChecks(
+            bounds={agg_key: aggregate.bound_p_value(found, AGGREGATE, self.aggregate_max, "max")},
+            severities={agg_key: "fail"},
+        )
+        family = build_family(tests, policy)
+        failing = []
+        for test, fam in family.items():
+            if any(p < policy.alpha for k, p in fam.adjusted.items() if k.startswith(BOUND)):
+                failing.append(test)
+                continue
+            if test == "aggregate":
+                continue
+            before, after = values[test]
+            rules = {REGRESSION: policy.rules_for(test)[REGRESSION]}
+            checks = judge_regressions(
+                self.result(test, n, after),
+                self.baseline(test, n, before),
+                rules,
+                fam.comparisons,
+                fam.adjusted,
+                fam.alpha,
+                evidence=fam.evidence,
+                family_size=fam.size,
+            )
+            if any(check.verdict == "fail" for check in checks):
+                failing.append(test)
+        return failing
+
+    def result(self, category: str, n: int, female_share: float) -> CategoryResult:
+        return CategoryResult(
+            category=category, suite=self.suite.name, suite_hash=self.fingerprint, mode="strict",
+            model="synthetic", scorer="synthetic", n=n, seed=self.suite.seed, images_per_prompt=n,
+            metrics={REGRESSION: MetricEstimate(female_share, None, None)},
+        )  # fmt: skip
+
+    def baseline(self, category: str, n: int, female_share: float) -> BaselineRecord:
+        return BaselineRecord(
+            package_version="bench", suite=self.suite.name, suite_hash=self.fingerprint, category=category,
+            mode="strict", model="synthetic", scorer="synthetic", n=n, seed=self.suite.seed, images_per_prompt=n,
+            metrics={REGRESSION: BaselineMetric(value=female_share)}, labels={},
+        )  # fmt: skip
 
     def exact_p(self, category: str, female: int, n: int) -> float:
         """For comparison: the exact binomial p-value of "the majority's share is at most its labour share"
@@ -226,9 +337,51 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"\n5. every occupation with room amplified by {DRIFT * 100:.0f} points, n = 100 per occupation: the run "
         f"fails {rate(drift_fail, runs)}, the aggregate check {rate(drift_agg, runs)}"
     )
-    print(f"\n{runs} runs per row in {time.perf_counter() - start:.0f} s")
-    report = {"false_fail": null_fail / runs, "power": caught / runs, "runs": runs}
-    print(f"RESULT false_fail_40cats={100 * report['false_fail']:.1f} power15_one_of_40={100 * report['power']:.1f}")
+    policy = with_baseline(bench.suite)
+    base_runs = runs // 3 if args.quick else runs  # a paired test per occupation: the slow rows
+    base_null = Counter[str]()
+    base_null_runs = 0
+    for r in range(base_runs):
+        rng = np.random.default_rng([args.seed, zlib.crc32(b"baseline null"), r])
+        failing = bench.run_vs_baseline(rng, 100, None, policy)
+        base_null_runs += bool(failing)
+        base_null.update(failing)
+    base_caught = 0
+    base_missed = Counter[str]()
+    for r in range(base_runs):
+        rng = np.random.default_rng([args.seed, zlib.crc32(b"baseline power"), r])
+        shifted = eligible[int(rng.integers(len(eligible)))]
+        failing = bench.run_vs_baseline(rng, 200, shifted, policy)
+        base_caught += shifted in failing
+        if shifted not in failing:
+            base_missed[shifted] += 1
+    print(
+        f"\n6. with an approved baseline ({REGRESSION} regression allowed {ALLOWED} per occupation, "
+        f"{REDRAW:.0%} of the images re-drawn, {2 * len(bench.names) + 1} fail-level checks per run, bounds "
+        f"at {policy.bounds_alpha} of alpha):\n"
+        f"   false failures per run, nothing changed, n = 100 (target <= 1%): {rate(base_null_runs, base_runs)}"
+    )
+    if base_null:
+        print("   failing: " + ", ".join(f"{k} x{v}" for k, v in base_null.most_common(5)))
+    print(
+        f"   power, one of {len(eligible)} occupations amplified by {SHIFT * 100:.0f} points, n = 200 "
+        f"(target >= 90%): {rate(base_caught, base_runs)}"
+    )
+    if base_missed:
+        print("   missed: " + ", ".join(f"{k} x{v}" for k, v in base_missed.most_common(8)))
+    print(f"\n{runs} runs per row ({base_runs} in row 6) in {time.perf_counter() - start:.0f} s")
+    report = {
+        "false_fail": null_fail / runs,
+        "power": caught / runs,
+        "false_fail_baseline": base_null_runs / base_runs,
+        "power_baseline": base_caught / base_runs,
+        "runs": runs,
+    }
+    print(
+        f"RESULT false_fail_40cats={100 * report['false_fail']:.1f} power15_one_of_40={100 * report['power']:.1f} "
+        f"false_fail_40cats_baseline={100 * report['false_fail_baseline']:.1f} "
+        f"power15_one_of_40_baseline={100 * report['power_baseline']:.1f}"
+    )
     return report
 
 

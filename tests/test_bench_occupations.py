@@ -70,12 +70,25 @@ def test_a_run_fails_only_the_amplified_occupation(bench: ModuleType, b) -> None
     assert failed and [t for t in failing if t != "aggregate"] == ["lawyer"] and exact_failing == ["lawyer"]
 
 
+def test_against_a_baseline_only_the_amplified_occupation_fails(bench: ModuleType, b) -> None:  # type: ignore[no-untyped-def]
+    policy = bench.with_baseline(b.suite)
+    assert policy.rules_for("lawyer")["female_share"].regression.absolute == bench.ALLOWED
+    failing = b.run_vs_baseline(np.random.default_rng(2), 200, "lawyer", policy)
+    assert [t for t in failing if t != "aggregate"] == ["lawyer"]
+    assert b.run_vs_baseline(np.random.default_rng(3), 100, None, policy) == []
+
+
 def test_quick_run_prints_the_result_line(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     report = bench.main(["--quick"])
     out = capsys.readouterr().out
     last = out.strip().splitlines()[-1]
-    match = re.fullmatch(r"RESULT false_fail_40cats=(\d+\.\d) power15_one_of_40=(\d+\.\d)", last)
+    match = re.fullmatch(
+        r"RESULT false_fail_40cats=(\d+\.\d) power15_one_of_40=(\d+\.\d) "
+        r"false_fail_40cats_baseline=(\d+\.\d) power15_one_of_40_baseline=(\d+\.\d)",
+        last,
+    )
     assert match, last
     assert float(match[1]) == pytest.approx(100 * report["false_fail"], abs=0.05)
+    assert float(match[4]) == pytest.approx(100 * report["power_baseline"], abs=0.05)
     assert report["runs"] == 30
     assert report["false_fail"] <= 0.1 and report["power"] >= 0.5  # seeded: the quick run is deterministic

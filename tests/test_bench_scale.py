@@ -42,7 +42,9 @@ def test_the_result_line(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The last line, from the measured parts (the slow subprocess runs replaced by fixed figures)."""
-    outputs = iter([(10.0, "same"), (7.0, "same"), (4.0, "same"), (4.5, "same")])
+    # full size: 1 rank 10 s, 2 ranks 6 s; a quarter of it: 4 s and 3 s. Throughput from the seconds the
+    # extra images added: 6 s vs 3 s, so 2.00x (the wall-clock ratio would say 1.67x).
+    outputs = iter([(10.0, "same"), (6.0, "same"), (4.0, "same"), (3.0, "same")])
     monkeypatch.setattr(bench, "_evaluate", lambda ranks, cwd, per_prompt: next(outputs))
     monkeypatch.setattr(bench, "_files", lambda root: {"a.png": b"x"})
     monkeypatch.setattr(bench, "amplification_torchrun", lambda work, n: 1.0)
@@ -51,7 +53,7 @@ def test_the_result_line(
     monkeypatch.setattr(bench, "overlap_ratio", lambda n, rounds: (0.9, 9.0, 10.0))
     bench.main(["--quick"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == "RESULT ranks2_identical=yes amplification_max=1.250 speedup_2ranks=2.40 overlap_ratio=0.900"
+    assert last == "RESULT ranks2_identical=yes amplification_max=1.250 speedup_2ranks=2.00 overlap_ratio=0.900"
     assert re.fullmatch(
         r"RESULT ranks2_identical=(yes|no) amplification_max=\d+\.\d+ speedup_2ranks=\d+\.\d+ overlap_ratio=\d+\.\d+",
         last,
