@@ -27,9 +27,9 @@ from pytest_t2ibias.annotate.factory import load_annotator
 from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
 from pytest_t2ibias.generate.factory import load_generator
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
-from pytest_t2ibias.judge.family import TestChecks, build_family
-from pytest_t2ibias.judge.policy import Policy, aggregate_verdicts, load_policy
-from pytest_t2ibias.judge.verdicts import bound_key
+from pytest_t2ibias.judge.family import TestChecks, build_family, gather_aggregates
+from pytest_t2ibias.judge.policy import Policy, load_policy
+from pytest_t2ibias.judge.verdicts import bound_key, judge_estimates
 from pytest_t2ibias.metrics import aggregate
 from pytest_t2ibias.metrics.intervals import bound_p_value
 from pytest_t2ibias.metrics.result import CategoryResult
@@ -68,17 +68,13 @@ def gate(suite: Suite, policy: Policy, results: dict[str, CategoryResult]) -> tu
                 bounds[bound_key(metric_id, "max")] = bound_p_value(result.columns(suite), metric_id, rule.max, "max")
         tests[name] = TestChecks(bounds=bounds, severities=dict.fromkeys(bounds, "fail"))
     found = aggregate.aggregate(suite, results, seed=suite.seed)
-    aggregate_bounds = {
-        bound_key(m, "max"): aggregate.bound_p_value(found, m, rule.max, "max")
-        for m, rule in policy.aggregate.items()
-        if rule.max is not None and isinstance(found.metrics[m].value, float)
-    }
-    tests["aggregate"] = TestChecks(bounds=aggregate_bounds, severities=dict.fromkeys(aggregate_bounds, "fail"))
+    tests["aggregate"] = gather_aggregates(found, policy.aggregate)  # what the t2ibias_aggregate fixture does
     family = build_family(tests, policy)
     failed = [
         f"{t}: {k} (adjusted p {p:.2g})" for t, f in family.items() for k, p in f.adjusted.items() if p < policy.alpha
     ]
-    warned += [why for verdict, why in aggregate_verdicts(policy, found.metrics).values() if verdict == "warn"]
+    judged = judge_estimates("aggregate", found.metrics, policy.aggregate, family["aggregate"].adjusted, policy.alpha)
+    warned += [f"aggregate: {c.metric} {c.threshold}: {c.note}" for c in judged if c.verdict == "warn"]
     return failed, warned
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from pytest_t2ibias.judge.policy import MetricRule
-from pytest_t2ibias.judge.verdicts import Check, format_checks, inconclusive_for_scorer, judge_bounds
+from pytest_t2ibias.judge.verdicts import Check, format_checks, inconclusive_for_scorer, judge_bounds, judge_estimates
+from pytest_t2ibias.metrics.aggregate import Aggregates
 from pytest_t2ibias.metrics.result import CategoryResult
-from pytest_t2ibias.snapshot import Gate, gate_for, legacy_path
+from pytest_t2ibias.snapshot import Gate, aggregate_gate_for, gate_for, legacy_path
 
 MAX_IMAGES_SHOWN = 5
 
@@ -234,9 +235,45 @@ def assert_no_regression(result: CategoryResult) -> None:
     _raise_or_warn(result, outcome.checks, [f"  baseline: {outcome.location}", f"  {approve}"])
 
 
-def assert_policy(result: CategoryResult) -> None:
-    """Apply the category's policy: its bounds, and its allowed regressions against the baseline."""
+def assert_aggregates(aggregates: Aggregates) -> None:
+    """Apply the policy's ``aggregate`` rules to a suite's aggregates (from the ``t2ibias_aggregate``
+    fixture): a hard bound fails when the value is beyond it and its test is significant after the run's
+    correction; beyond it but not significant, or an interval that straddles it, warns."""
     __tracebackhide__ = True
+    gate = aggregate_gate_for(aggregates)
+    if gate is None:
+        raise ValueError("`aggregates` has no gate: get them from the t2ibias_aggregate fixture")
+    if not gate.rules:
+        raise ValueError(
+            f"no aggregate rules for suite {gate.suite!r}: add an `aggregate:` section to its policy "
+            "(docs/policies.md, groups, globs and aggregates)"
+        )
+    checks = judge_estimates("aggregate", aggregates.metrics, gate.rules, gate.adjusted, gate.alpha)
+    if gate.record is not None:
+        gate.record(checks)
+    failing = [c for c in checks if c.verdict == "fail"]
+    if not failing:
+        return
+    parts = [f"{c.metric} = {c.value:.4f} (rule {c.threshold})" for c in failing if c.value is not None]
+    worst = aggregates.worst
+    lines = [
+        "t2ibias: aggregate FAILED: " + "; ".join(parts),
+        f"t2ibias: aggregates of suite {gate.suite!r} over {len(aggregates.categories)} categories",
+        *format_checks(failing, "failed:"),
+        "  the categories that amplify their reference most:",
+        *(f"    {w.category}: amplification {w.amplification:+.4f}, gap {w.gap:+.4f}, n={w.n}" for w in worst),
+        *format_checks([c for c in checks if c.verdict == "warn"], "also warned:"),
+    ]
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
+def assert_policy(result: CategoryResult | Aggregates) -> None:
+    """Apply the policy: to a category, its bounds and its allowed regressions against the baseline; to
+    a suite's aggregates, the policy's ``aggregate`` rules (:func:`assert_aggregates`)."""
+    __tracebackhide__ = True
+    if isinstance(result, Aggregates):
+        assert_aggregates(result)
+        return
     gate = _gate(result)
     if not gate.rules:
         raise ValueError(

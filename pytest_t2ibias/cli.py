@@ -13,6 +13,7 @@ from pytest_t2ibias import __version__
 from pytest_t2ibias._io import clip, one_line
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.progress import Stopwatch
+from pytest_t2ibias.report.summary import aggregate_lines
 from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.generate.sharding import RankInfo
     from pytest_t2ibias.pipeline import Evaluation
     from pytest_t2ibias.progress import StageBars
-    from pytest_t2ibias.results import AggregatesModel, RunResult
+    from pytest_t2ibias.results import RunResult
     from pytest_t2ibias.suites.schema import Suite
 
 #: After the command list of ``t2ibias --help``: the offline models are spec values, not commands, and
@@ -440,7 +441,7 @@ def _print_evaluation(args: argparse.Namespace, watch: Stopwatch, evaluation: Ev
     else:
         print(format_suite_table(evaluation.result))
         if evaluation.result.aggregates is not None:
-            print(_format_aggregates(evaluation.result.aggregates))
+            print("\n".join(aggregate_lines(evaluation.result.aggregates)))
     generation = evaluation.generation
     made = 0 if generation is None else generation.new + generation.cached
     from_cache = 0 if generation is None else generation.cached
@@ -609,20 +610,6 @@ def _with_aggregates(args: argparse.Namespace, evaluation: Evaluation) -> RunRes
     seed = suite.seed if args.seed is None else args.seed
     found = aggregate(suite, evaluation.categories, seed=seed)
     return evaluation.result.model_copy(update={"aggregates": AggregatesModel.from_aggregates(found)})
-
-
-def _format_aggregates(aggregates: AggregatesModel) -> str:
-    lines = [f"aggregates over {len(aggregates.categories)} categories (95% intervals):"]
-    for metric_id, value in aggregates.metrics.items():
-        interval = aggregates.intervals.get(metric_id)
-        shown = "n/a" if value is None else f"{value:.3f}"
-        if interval is not None:
-            shown += f" [{interval.low:.3f}, {interval.high:.3f}]"
-        lines.append(f"  {metric_id}: {shown}")
-    if aggregates.worst:
-        worst = ", ".join(f"{w.category} ({w.amplification:+.3f})" for w in aggregates.worst)
-        lines.append(f"  most amplified: {worst}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.generate.base import ImageGenerator
     from pytest_t2ibias.judge.policy import Policy
     from pytest_t2ibias.judge.verdicts import Check
+    from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
 
@@ -354,3 +355,57 @@ def t2ibias_result(request: pytest.FixtureRequest, t2ibias_evaluate: Callable[..
             pytrace=False,
         )
     return t2ibias_evaluate(category, suite)
+
+
+@pytest.fixture
+def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
+    """The aggregates across every category of the suite that declares a reference (the suite of the
+    test's ``@pytest.mark.t2ibias(suite=...)`` marker, else the run's), gated by the policy's ``aggregate``
+    rules; their hard bounds are in the run's one family, beside the categories' checks."""
+    from pytest_t2ibias.errors import T2IBiasError
+    from pytest_t2ibias.judge.family import build_family, gather_aggregates
+    from pytest_t2ibias.judge.policy import DEFAULT_ALPHA
+    from pytest_t2ibias.snapshot import AggregateGate, register_aggregate_gate, release_aggregate_gate
+
+    session = get_session(request.config)
+    nodeid = request.node.nodeid
+    if nodeid in session.marker_errors:
+        pytest.fail(f"t2ibias: {session.marker_errors[nodeid]}", pytrace=False)
+    problem: str | None = None
+    try:
+        category, suite = marker_category(request.node)
+        if category is not None:
+            raise T2IBiasError(
+                f"t2ibias_aggregate aggregates a whole suite; its marker names a category ({category!r}): "
+                "use @pytest.mark.t2ibias(suite=...) or no marker"
+            )
+        found = session.aggregates(suite)
+    except T2IBiasError as err:
+        problem = str(err)
+    if problem is not None:  # failed outside the except block: no chained traceback in the report
+        pytest.fail(f"t2ibias: {problem}", pytrace=False)
+    policy = session.policy()[0]
+    rules = dict(policy.aggregate) if policy is not None else {}
+    family = session.run_family().get(nodeid)
+    if family is None and rules:  # outside the run's family (an update run): corrected on its own
+        family = build_family({nodeid: gather_aggregates(found, rules)}, policy)[nodeid]
+
+    def record(checks: list[Check]) -> None:
+        session.outcomes.append(TestOutcome(nodeid, "aggregate", list(checks)))
+        for check in checks:
+            request.node.user_properties.append((f"t2ibias.aggregate.{check.metric}.{check.kind}", check.verdict))
+
+    for metric_id, estimate in found.metrics.items():
+        if isinstance(estimate.value, float):
+            request.node.user_properties.append((f"t2ibias.aggregate.{metric_id}", round(estimate.value, 6)))
+    gate = AggregateGate(
+        aggregates=found,
+        suite=session.load_suite(suite).name,
+        rules=rules,
+        adjusted=dict(family.adjusted) if family is not None else {},
+        alpha=policy.alpha if policy is not None else DEFAULT_ALPHA,
+        record=record,
+    )
+    register_aggregate_gate(gate)
+    yield found
+    release_aggregate_gate(gate)

@@ -131,9 +131,7 @@ class BiasTestResult(_Model):
     )
 
     @classmethod
-    def from_checks(
-        cls, nodeid: str, category: str, checks: list[Check], problem: str | None = None
-    ) -> BiasTestResult:
+    def from_checks(cls, nodeid: str, category: str, checks: list[Check], problem: str | None = None) -> BiasTestResult:
         """A test's result from its checks (its verdict is the worst of them; a problem makes it fail)."""
         verdict = "fail" if problem else verdict_of(checks)
         return cls(nodeid=nodeid, category=category, verdict=verdict, checks=checks, problem=problem)
@@ -194,7 +192,9 @@ class RunResult(_Model):
         "missing, stale or corrupt.",
     )
     aggregates: AggregatesModel | None = Field(
-        default=None, description="Aggregates across the categories that declare a reference (`t2ibias evaluate`)."
+        default=None,
+        description="Aggregates across the categories that declare a reference (`t2ibias evaluate`, or a "
+        "pytest run with a `t2ibias_aggregate` test).",
     )
     unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
@@ -244,6 +244,7 @@ class RunResult(_Model):
         tests: list[BiasTestResult] = []
         not_run: list[SkippedTest] = []
         baselines: dict[str, str] = {}
+        aggregates = next((run.aggregates for run in runs if run.aggregates is not None), None)
         for run in runs:
             for name, category in run.categories.items():
                 # every worker measures every gated category (for the run's one correction); the one whose
@@ -258,6 +259,7 @@ class RunResult(_Model):
             sorted(tests, key=lambda t: t.nodeid),
             not_run=sorted(not_run, key=lambda t: t.nodeid),
             baselines=dict(sorted(baselines.items())),
+            aggregates=aggregates,
         )
 
     def to_json(self, indent: int | None = 1) -> str:

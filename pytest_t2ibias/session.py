@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.family import RegressionFamily
     from pytest_t2ibias.judge.policy import Policy
     from pytest_t2ibias.judge.verdicts import Check
+    from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
     from pytest_t2ibias.results import BaselineImages, RunResult
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 SESSION_PLUGIN = "t2ibias-session"
 #: The fixtures that make a test a bias test (besides the ``t2ibias`` marker).
-BIAS_FIXTURES = ("t2ibias_result", "t2ibias_evaluate")
+BIAS_FIXTURES = ("t2ibias_result", "t2ibias_evaluate", "t2ibias_aggregate")
 #: Environment variables that mean "this is a CI job" (set to anything but a false value).
 CI_VARIABLES = (
     "CI",
@@ -147,6 +148,9 @@ class T2IBiasSession:
     outcomes: list[TestOutcome] = field(default_factory=list)
     _worker_runs: list[RunResult] = field(default_factory=list)
     _marked: list[pytest.Item] = field(default_factory=list)
+    #: the tests of a suite's aggregates (``t2ibias_aggregate``), with the suite their marker names
+    _aggregate_marked: list[tuple[pytest.Item, str | None]] = field(default_factory=list)
+    _aggregates: dict[str, Aggregates] = field(default_factory=dict)
     _family: dict[str, RegressionFamily] | None = None
     baselines: BaselineStore = field(default_factory=lambda: _store())
     #: the selected bias tests whose marker is unusable, and why (each fails on its own)
@@ -360,6 +364,27 @@ class T2IBiasSession:
         self._results[key] = evaluation.categories[category]
         return self._results[key]
 
+    def aggregates(self, suite_name: str | None = None) -> Aggregates:
+        """The aggregates of every category of the suite that declares a reference (each category
+        evaluated once per session, as the category tests evaluate it).
+
+        Raises:
+            T2IBiasError: the suite has no category with a ``compare_to`` reference.
+        """
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.metrics.aggregate import aggregate
+
+        suite = self.load_suite(suite_name)
+        if suite.name not in self._aggregates:
+            names = [name for name, spec in suite.categories.items() if spec.compare_to]
+            if not names:
+                raise T2IBiasError(
+                    f"suite {suite.name!r} has no category with a reference (compare_to): nothing to aggregate"
+                )
+            results = {name: self.evaluate(name, suite_name) for name in names}
+            self._aggregates[suite.name] = aggregate(suite, results, seed=suite.seed)
+        return self._aggregates[suite.name]
+
     # -- baselines ------------------------------------------------------------------------------------------
 
     def baseline_path(self, item: pytest.Item) -> Path:
@@ -391,8 +416,11 @@ class T2IBiasSession:
             except T2IBiasError as err:
                 self.marker_errors[item.nodeid] = str(err)
                 continue
-            if category is not None and "t2ibias_result" in getattr(item, "fixturenames", ()):
+            fixtures = getattr(item, "fixturenames", ())
+            if category is not None and "t2ibias_result" in fixtures:
                 self._marked.append(item)
+            elif category is None and "t2ibias_aggregate" in fixtures:
+                self._aggregate_marked.append((item, suite_name))
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         if any(is_bias_test(item) for item in items):
@@ -435,10 +463,18 @@ class T2IBiasSession:
         policy = self.policy()[0]
         if policy is None or self.update:
             return self._family
-        from pytest_t2ibias.judge.family import TestChecks, build_family, gather
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.judge.family import TestChecks, build_family, gather, gather_aggregates
         from pytest_t2ibias.snapshot import comparable_baseline
 
         checks: dict[str, TestChecks] = {}
+        if policy.aggregate:
+            for item, suite_name in self._aggregate_marked:
+                try:
+                    found = self.aggregates(suite_name)
+                except T2IBiasError:
+                    continue  # the test itself fails with the reason
+                checks[item.nodeid] = gather_aggregates(found, policy.aggregate)
         for item in self._marked:
             category, suite_name = marker_category(item)  # checked at collection
             assert category is not None
@@ -456,14 +492,16 @@ class T2IBiasSession:
 
     def run_result(self) -> RunResult:
         """This process's results in the one result model."""
-        from pytest_t2ibias.results import BiasTestResult, RunResult, SkippedTest
+        from pytest_t2ibias.results import AggregatesModel, BiasTestResult, RunResult, SkippedTest
 
         tests = [BiasTestResult.from_checks(o.nodeid, o.category, o.checks, o.problem) for o in self.outcomes]
+        found = next(iter(self._aggregates.values()), None)  # a run's results carry one suite's aggregates
         run = RunResult.from_results(
             self._results.values(),
             tests,
             not_run=[SkippedTest(nodeid=n.nodeid, reason=n.reason) for n in self.not_run],
             baselines={str(path): event for path, event in sorted(self.baselines.events.items())},
+            aggregates=AggregatesModel.from_aggregates(found) if found is not None else None,
         )
         for (suite_name, category), stored in self.compared.items():
             if category in run.categories:

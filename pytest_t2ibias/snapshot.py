@@ -44,6 +44,7 @@ from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
+    from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
 
 BASELINE_DIR = "__baselines__"
@@ -343,3 +344,33 @@ def gate_for(result: CategoryResult) -> Gate | None:
     """The gate of a result handed out by the ``t2ibias_result`` / ``t2ibias_evaluate`` fixtures."""
     found = _GATES.get(id(result))
     return found[1] if found is not None and found[0] is result else None
+
+
+@dataclass
+class AggregateGate:
+    """The policy's ``aggregate`` rules bound to a suite's aggregates, with the run's adjusted p-values of
+    their hard bounds (aggregates have no baseline: they are judged against their bounds only)."""
+
+    aggregates: Aggregates
+    suite: str
+    rules: dict[str, MetricRule]
+    adjusted: dict[str, float]
+    alpha: float
+    record: Callable[[list[Check]], None] | None = None
+
+
+_AGGREGATE_GATES: dict[int, tuple[Aggregates, AggregateGate]] = {}
+
+
+def register_aggregate_gate(gate: AggregateGate) -> None:
+    _AGGREGATE_GATES[id(gate.aggregates)] = (gate.aggregates, gate)
+
+
+def release_aggregate_gate(gate: AggregateGate) -> None:
+    _AGGREGATE_GATES.pop(id(gate.aggregates), None)
+
+
+def aggregate_gate_for(aggregates: Aggregates) -> AggregateGate | None:
+    """The gate of aggregates handed out by the ``t2ibias_aggregate`` fixture."""
+    found = _AGGREGATE_GATES.get(id(aggregates))
+    return found[1] if found is not None and found[0] is aggregates else None

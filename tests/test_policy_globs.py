@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_t2ibias.errors import PolicyError
-from pytest_t2ibias.judge.policy import aggregate_verdicts, load_policy, parse_policy
+from pytest_t2ibias.judge.policy import load_policy, parse_policy
+from pytest_t2ibias.judge.verdicts import judge_estimates
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
@@ -113,7 +114,9 @@ def _estimate(value: float, low: float, high: float) -> MetricEstimate:
     return MetricEstimate(value, Interval(low, high, "posterior", 0.95))
 
 
-def test_aggregate_verdicts(suite: Suite) -> None:
+def test_aggregates_judged_like_a_category(suite: Suite) -> None:
+    """The policy's aggregate rules go through the one bounds judge (judge_estimates): without the run's
+    p-values the interval decides; with them a hard bound fails only when significant."""
     policy = parse_policy(
         {
             "aggregate": {
@@ -125,16 +128,20 @@ def test_aggregate_verdicts(suite: Suite) -> None:
         "p.yaml",
         suite,
     )
-    verdicts = aggregate_verdicts(
-        policy,
-        {
-            "mad_reference": _estimate(0.07, 0.05, 0.09),
-            "mean_amplification": _estimate(0.09, 0.06, 0.12),
-            "amplified_share": _estimate(0.85, 0.7, 0.95),
-        },
+    estimates = {
+        "mad_reference": _estimate(0.07, 0.05, 0.09),
+        "mean_amplification": _estimate(0.09, 0.06, 0.12),
+        "amplified_share": _estimate(0.85, 0.7, 0.95),
+    }
+    checks = {(c.metric, c.kind): c for c in judge_estimates("aggregate", estimates, policy.aggregate)}
+    assert checks[("mad_reference", "bound")].verdict == "pass"
+    assert checks[("mad_reference", "soft_bound")].verdict == "warn"
+    assert checks[("mean_amplification", "bound")].verdict == "fail"
+    assert "whole interval above" in checks[("mean_amplification", "bound")].note
+    assert checks[("amplified_share", "bound")].verdict == "warn"  # straddles its bound
+    assert all(c.category == "aggregate" for c in checks.values())
+    adjusted = {"bound:mean_amplification:max": 0.2}  # beyond the bound, but not significant in the run
+    judged = judge_estimates(
+        "aggregate", estimates, {"mean_amplification": policy.aggregate["mean_amplification"]}, adjusted, 0.01
     )
-    assert verdicts["mad_reference"][0] == "warn" and "warn bound 0.05" in verdicts["mad_reference"][1]
-    assert verdicts["mean_amplification"][0] == "fail" and "whole 95% interval" in verdicts["mean_amplification"][1]
-    assert verdicts["amplified_share"][0] == "warn" and "not its interval" in verdicts["amplified_share"][1]
-    passing = aggregate_verdicts(policy, {"mad_reference": _estimate(0.02, 0.01, 0.04)})
-    assert passing["mad_reference"][0] == "pass" and passing["mean_amplification"][0] == "warn"  # not measured
+    assert [c.verdict for c in judged] == ["warn"] and "not significant" in judged[0].note

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.baseline import BaselineRecord
     from pytest_t2ibias.judge.compare import Comparison
     from pytest_t2ibias.judge.policy import MetricRule
+    from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
 
@@ -134,6 +135,26 @@ def gather(
                 continue  # no value to test: judge_bounds says so
             severities[bound_key(metric_id, side)] = rule.severity
     return TestChecks(comparisons=comparisons, anchor=anchor, bounds=bounds, severities=severities, anchor_stale=stale)
+
+
+def gather_aggregates(aggregates: Aggregates, rules: Mapping[str, MetricRule]) -> TestChecks:
+    """The hard bounds of the policy's ``aggregate`` section as one test's tests: each bound's p-value
+    from the aggregate's posterior draws (``metrics.aggregate.bound_p_value``), one more check beside the
+    categories' in the run's family."""
+    from pytest_t2ibias.metrics.aggregate import bound_p_value
+
+    bounds: dict[str, float] = {}
+    severities: dict[str, Severity] = {}
+    for metric_id, rule in rules.items():
+        estimate = aggregates.metrics.get(metric_id)
+        if estimate is None or not isinstance(estimate.value, float):
+            continue  # no value: judge_estimates says so
+        for bound, side in ((rule.max, "max"), (rule.min, "min")):
+            if bound is not None:
+                key = bound_key(metric_id, side)
+                bounds[key] = bound_p_value(aggregates, metric_id, bound, side)  # type: ignore[arg-type]
+                severities[key] = rule.severity
+    return TestChecks(bounds=bounds, severities=severities)
 
 
 def build_family(tests: Mapping[str, TestChecks], policy: Policy | None) -> dict[str, RegressionFamily]:

@@ -17,7 +17,7 @@ Typos in metric or category names are errors that list the valid names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pytest_t2ibias._io import clip, load_yaml
 from pytest_t2ibias.errors import PolicyError
 from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resolvable
-from pytest_t2ibias.metrics.intervals import MetricEstimate
 from pytest_t2ibias.suites.loader import format_validation_error
 from pytest_t2ibias.suites.schema import Suite
 
@@ -237,39 +236,6 @@ class Policy(_Strict):
                             f"{source}: field `categories.{key}.{metric_id}`: category {category!r} has no "
                             f"metric {metric_id!r}; valid: {sorted(reported[category])}"
                         )
-
-
-def aggregate_verdicts(policy: Policy, estimates: Mapping[str, MetricEstimate]) -> dict[str, tuple[str, str]]:
-    """``metric -> (verdict, why)`` for each rule of the policy's ``aggregate`` section.
-
-    A hard bound (``min``/``max``) crossed by the whole 95% interval takes the rule's severity; crossed by
-    the value but not the interval it warns (the data cannot tell); a soft bound crossed by the value warns.
-    """
-    out: dict[str, tuple[str, str]] = {}
-    for metric_id, rule in policy.aggregate.items():
-        estimate = estimates.get(metric_id)
-        value = None if estimate is None else estimate.value
-        if estimate is None or not isinstance(value, float):
-            out[metric_id] = ("warn", f"{metric_id}: no value ({estimate.reason if estimate else 'not measured'})")
-            continue
-        low, high = (estimate.interval.low, estimate.interval.high) if estimate.interval else (value, value)
-        shown = f"{metric_id} = {value:.4f} [{low:.4f}, {high:.4f}]"
-        out[metric_id] = ("pass", f"{shown} within its bounds")
-        # the distance beyond each bound, of the value and of the nearest end of the interval
-        hard = [(b, value - b, low - b) for b in (rule.max,) if b is not None]
-        hard += [(b, b - value, b - high) for b in (rule.min,) if b is not None]
-        soft = [(b, value - b) for b in (rule.warn_max,) if b is not None] + [
-            (b, b - value) for b in (rule.warn_min,) if b is not None
-        ]
-        crossed = [(b, whole > 0) for b, point, whole in hard if point > 0]
-        if crossed:
-            bound, whole = crossed[0]
-            sure = "its whole 95% interval" if whole else "its value (not its interval)"
-            out[metric_id] = (rule.severity if whole else "warn", f"{shown}: {sure} is beyond the bound {bound}")
-        elif any(point > 0 for _, point in soft):
-            bound = next(b for b, point in soft if point > 0)
-            out[metric_id] = ("warn", f"{shown}: beyond the warn bound {bound}")
-    return out
 
 
 def _reported(suite: Suite, category: str) -> set[str]:

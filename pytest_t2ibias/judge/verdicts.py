@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
-from pytest_t2ibias.metrics.intervals import Interval
+from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
 from pytest_t2ibias.metrics.registry import direction_of
 
 if TYPE_CHECKING:
@@ -104,7 +104,19 @@ def judge_bounds(
     adjusted: Mapping[str, float] | None = None,
     alpha: float = DEFAULT_ALPHA,
 ) -> list[Check]:
-    """Absolute bounds of every ruled metric.
+    """Absolute bounds of every ruled metric of a category (:func:`judge_estimates` on its metrics)."""
+    return judge_estimates(result.category, result.metrics, rules, adjusted, alpha)
+
+
+def judge_estimates(
+    category: str,
+    estimates: Mapping[str, MetricEstimate],
+    rules: Mapping[str, MetricRule],
+    adjusted: Mapping[str, float] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Check]:
+    """Absolute bounds of every ruled metric of ``estimates`` (a category's, or the aggregates across
+    categories, ``category="aggregate"``).
 
     A hard bound (``min``/``max``) fails only when the point value is beyond it and its test (the p-value
     of "the metric is within the bound", :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`, corrected
@@ -117,7 +129,7 @@ def judge_bounds(
     adjusted = adjusted or {}
     checks = []
     for metric_id, rule in rules.items():
-        estimate = result.metrics.get(metric_id)
+        estimate = estimates.get(metric_id)
         if estimate is None:
             continue  # the policy's default names a metric this category does not report
         value, interval = estimate.value, estimate.interval
@@ -125,7 +137,7 @@ def judge_bounds(
         if not has_bounds:
             continue
         if not isinstance(value, float | int):
-            checks.append(_missing(result, metric_id, f"no value: {estimate.reason}"))
+            checks.append(_missing(category, metric_id, f"no value: {estimate.reason}"))
             continue
         low, high = (interval.low, interval.high) if interval is not None else (value, value)
         for bound, side in ((rule.max, "max"), (rule.min, "min")):
@@ -151,7 +163,7 @@ def judge_bounds(
                 verdict, note = "pass", "within the bound"
             checks.append(
                 Check(
-                    category=result.category,
+                    category=category,
                     metric=metric_id,
                     kind="bound",
                     verdict=verdict,
@@ -169,7 +181,7 @@ def judge_bounds(
             symbol = "<=" if side == "max" else ">="
             checks.append(
                 Check(
-                    category=result.category,
+                    category=category,
                     metric=metric_id,
                     kind="soft_bound",
                     verdict="warn" if beyond else "pass",
@@ -222,7 +234,7 @@ def judge_regressions(
         value = estimate.value
         if not isinstance(old, float | int) or not isinstance(value, float | int):
             note = f"no {against} value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
-            checks.append(_missing(result, metric_id, note))
+            checks.append(_missing(result.category, metric_id, note))
             continue
         regression = rule.regression
         allowed = regression.allowed(float(old)) if against == "baseline" else regression.cumulative_allowed(float(old))
@@ -291,9 +303,9 @@ def _settle(needed: int | None, result: CategoryResult) -> str:
     )
 
 
-def _missing(result: CategoryResult, metric_id: str, note: str) -> Check:
+def _missing(category: str, metric_id: str, note: str) -> Check:
     return Check(
-        category=result.category,
+        category=category,
         metric=metric_id,
         kind="missing",
         verdict="warn",

@@ -448,7 +448,7 @@ def _check_options(thumb_size: int, max_per_group: int) -> None:
 
 def _render(run: RunResult, options: _Options, store: ImageStore) -> str:
     views = category_views(run)
-    body = [_header(run, views)]
+    body = [_header(run, views), _aggregates(run)]
     body += [_category(view, options, store) for view in views]
     title = f"t2ibias report: {run.suite or 'run'}"
     return (
@@ -534,6 +534,35 @@ def _contents(views: Sequence[CategoryView]) -> str:
         for v in views
     )
     return f'<h3>Categories</h3><ul class="contents">{items}</ul>'
+
+
+def _aggregates(run: RunResult) -> str:
+    """The aggregates across categories, with the verdicts of the tests that gate them."""
+    agg = run.aggregates
+    if agg is None:
+        return ""
+    checks = [c for t in run.tests if t.category == "aggregate" for c in t.checks]
+    rows = []
+    for metric_id, value in agg.metrics.items():
+        verdicts = [c for c in checks if c.metric == metric_id]
+        verdict = _worst(c.verdict for c in verdicts) if verdicts else None
+        why = "; ".join(f"{c.threshold}: {c.note}" for c in verdicts)
+        rows.append(
+            f"<tr><td>{_esc(metric_id)}</td><td>{_value(value, agg.null_reasons.get(metric_id))}</td>"
+            f"<td>{_interval(agg.intervals.get(metric_id))}</td>"
+            f"<td>{_badge(verdict) if verdict else '-'}</td><td>{_esc(why)}</td></tr>"
+        )
+    worst = "".join(
+        f"<li>{_esc(w.category)}: amplification {w.amplification:+.4f}, gap {w.gap:+.4f} (n={w.n})</li>"
+        for w in agg.worst
+    )
+    return (
+        f'<section class="aggregates"><h2>Aggregates over {len(agg.categories)} categories</h2>'
+        '<table class="metrics"><tr><th>aggregate</th><th>value</th><th>95% interval</th><th>verdict</th>'
+        f"<th>why</th></tr>{''.join(rows)}</table>"
+        + (f"<h3>Most amplified</h3><ul>{worst}</ul>" if worst else "")
+        + "</section>"
+    )
 
 
 def _not_run(run: RunResult) -> str:
@@ -648,7 +677,7 @@ def _scorer_card(view: CategoryView) -> str:
             rows.append(_row(cells))
     head = "".join(f"<th>{h}</th>" for h in ("metric", "raw", "raw interval", "corrected", "corrected interval"))
     parts = [
-        f"<h3>Scorer card</h3><p class=\"note\">Corrected for the errors of scorer <code>{_esc(card.scorer)}</code> "
+        f'<h3>Scorer card</h3><p class="note">Corrected for the errors of scorer <code>{_esc(card.scorer)}</code> '
         f"measured on {card.n_images} human-labelled images (hash <code>{_esc(card.images_hash)}</code>).</p>",
         f'<table class="metrics"><tr>{head}</tr>{"".join(rows)}</table>',
     ]

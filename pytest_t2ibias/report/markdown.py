@@ -57,7 +57,11 @@ def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
         checks_of.setdefault(test.category, []).extend(test.checks)
         problems_of.setdefault(test.category, []).extend([test.problem] if test.problem else [])
     verdicts = {name: _verdict(checks_of.get(name, []), problems_of.get(name, [])) for name in run.categories}
-    failed = sum(v == "fail" for v in verdicts.values())
+    # tests of no measured category (the aggregates across categories) count too
+    others = {name for name in checks_of if name not in run.categories}
+    failed = sum(v == "fail" for v in verdicts.values()) + sum(
+        _verdict(checks_of[name], problems_of.get(name, [])) == "fail" for name in others
+    )
     lines = [f"## t2ibias: {'FAILED' if failed else 'passed'}", ""]
     lines.append(
         f"model {md(run.model or '-')} · scorer {md(short_scorer(run.scorer))} · mode {md(run.mode or '-')} · "
@@ -72,6 +76,18 @@ def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
             lines.append(
                 f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {failed_what} | {_what(checks, 'warn')} |"
             )
+        lines.append("")
+    if run.aggregates is not None:
+        agg = run.aggregates
+        shown = []
+        for metric_id, value in agg.metrics.items():
+            interval = agg.intervals.get(metric_id)
+            span = f" [{interval.low:.3f}, {interval.high:.3f}]" if interval is not None else ""
+            shown.append(f"{md(metric_id)} {_number(value)}{span}")
+        lines.append(f"aggregates over {len(agg.categories)} categories: " + " · ".join(shown))
+        if agg.worst:
+            worst = ", ".join(f"{md(w.category)} ({w.amplification:+.3f})" for w in agg.worst)
+            lines.append(f"most amplified: {worst}")
         lines.append("")
     for verdict, title in (("fail", "Failed checks"), ("warn", "Inconclusive and warning checks")):
         rows = [(t.nodeid, c) for t in run.tests for c in t.checks if c.verdict == verdict]

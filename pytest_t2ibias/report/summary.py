@@ -11,7 +11,7 @@ from pytest_t2ibias._io import mask_credentials as mask_credentials  # home: _io
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
-    from pytest_t2ibias.results import RunResult
+    from pytest_t2ibias.results import AggregatesModel, RunResult
 
 KEY_METRICS = ("composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate")
 
@@ -84,7 +84,24 @@ def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
                     f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value}{base} "
                     f"(rule {check.threshold}): {check.note}"
                 )
+    if run.aggregates is not None:
+        lines += aggregate_lines(run.aggregates)
     return lines + _not_run_lines(run)
+
+
+def aggregate_lines(aggregates: AggregatesModel) -> list[str]:
+    """The aggregates across categories, one line each, and the most amplified categories."""
+    lines = [f"aggregates over {len(aggregates.categories)} categories (95% intervals):"]
+    for metric_id, value in aggregates.metrics.items():
+        interval = aggregates.intervals.get(metric_id)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        if interval is not None:
+            shown += f" [{interval.low:.3f}, {interval.high:.3f}]"
+        lines.append(f"  {metric_id}: {shown}")
+    if aggregates.worst:
+        worst = ", ".join(f"{w.category} ({w.amplification:+.3f})" for w in aggregates.worst)
+        lines.append(f"  most amplified: {worst}")
+    return lines
 
 
 def _not_run_lines(run: RunResult) -> list[str]:
