@@ -4,15 +4,16 @@ The corrected values and their bootstrap replicates come from :mod:`~pytest_t2ib
 (the predicted-label counts replaced by the estimated true-class counts before the metric functions run,
 so every metric built on the shares is corrected the same way). Intervals are the 2.5 / 97.5 percentiles
 of replicates that resample the run's images and each row of the card's confusion matrix (method
-``misclassification-bootstrap``). Metrics that do not read the labels (presence rates, captions,
-embeddings) keep their raw value and interval.
+``misclassification-bootstrap``). Metrics that read the terms found in a list (GMR, IEMR, the keyword
+proxy) are corrected term by term where the card judged the terms (Rogan-Gladen, from each term's recall
+and specificity); rates of "any term of a list", captions and embeddings keep their raw value and interval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pytest_t2ibias.metrics.corrected_draws import CORRECTED_METHOD, corrected_draws
+from pytest_t2ibias.metrics.corrected_draws import CORRECTED_METHOD, corrected_draws, term_cards
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.intervals import CONFIDENCE, N_BOOT, Interval, MetricEstimate
 from pytest_t2ibias.metrics.misclassification import misclassification_matrix, percentile_interval
@@ -50,16 +51,17 @@ def corrected_estimates(
     seed: int = 0,
     n_boot: int = N_BOOT,
 ) -> dict[str, MetricEstimate] | None:
-    """Every metric of ``raw`` corrected for the card (those that read the labels), or ``None`` when the
-    card has nothing for this category (no attribute, or not the card's).
+    """Every metric of ``raw`` corrected for the card (those that read the labels, or the terms found of a
+    list whose terms the card judged), or ``None`` when the card has nothing for this category.
 
     Raises:
         ScorerCardError: see :func:`card_for`.
     """
     entry = card_for(data, card)
-    if entry is None or data.n == 0:
+    terms = card.terms if card is not None and term_cards(data, card.terms) else None
+    if (entry is None and terms is None) or data.n == 0:
         return None
-    drawn = corrected_draws(data, entry, list(raw), seed, n_boot)
+    drawn = corrected_draws(data, entry, list(raw), seed, n_boot, terms)
     if not drawn:
         return None
     out = dict(raw)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #: What a count metric can read: the label counts, and per term list the images with any term
 #: (``any:<list>``) or the total of terms found (``hits:<list>``).
 LABELS = "labels"
+#: Prefix of a one-term feature, ``term:<list>:<index>`` (the presence corrections of a scorer card read them).
+TERM = "term"
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,16 @@ class TypeTable:
 
 
 def image_features(data: CategoryData, feature: str) -> NDArray[np.int64]:
-    """One per-image feature column (cached on ``data``): label codes, terms found, or any-term."""
+    """One per-image feature column (cached on ``data``): label codes, terms found, any-term, or one term."""
     key = "feature:" + feature
     cached = data._cache.get(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     if feature == LABELS:
         column = data.label_codes().codes.astype(np.int64)
+    elif feature.startswith(TERM + ":"):  # term:<list>:<index>: whether that one term was found
+        list_name, _, index = feature.removeprefix(TERM + ":").rpartition(":")
+        column = data.present[list_name][:, int(index)].astype(np.int64)
     else:
         kind, _, list_name = feature.partition(":")
         hits = data.present[list_name].sum(axis=1, dtype=np.int64)

@@ -18,7 +18,7 @@ from pytest_t2ibias.metrics.distribution import proportions
 from pytest_t2ibias.types import Mode
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.metrics.scorer_card import AttributeCard
+    from pytest_t2ibias.metrics.scorer_card import AttributeCard, TermCard
     from pytest_t2ibias.suites.schema import Attribute, Category, Suite
 
 
@@ -75,6 +75,8 @@ class CategoryData:
     #: the scorer card's entry for the attribute, when the metrics are corrected with it (bounds are then
     #: tested on the corrected scale: :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`)
     scorer_card: AttributeCard | None = field(default=None, compare=False, repr=False, kw_only=True)
+    #: the scorer card's per-term judgements, when presence metrics are corrected with them
+    term_cards: Mapping[str, TermCard] | None = field(default=None, compare=False, repr=False, kw_only=True)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _n: int | None = field(default=None, compare=False, repr=False)
 

@@ -429,7 +429,7 @@ def bound_p_value(
     definition = metric_def(metric_id, data.spec)
     if definition is None:
         raise ValueError(f"category {data.name!r} has no metric {metric_id!r}")
-    if data.scorer_card is not None:  # metrics corrected with a scorer card: test the corrected value
+    if data.scorer_card is not None or data.term_cards is not None:  # corrected with a card: test that value
         from pytest_t2ibias.metrics.corrected_draws import corrected_bound_p_value
 
         corrected = corrected_bound_p_value(data, metric_id, bound, side, seed)

@@ -186,6 +186,21 @@ def rogan_gladen(rate: ArrayLike, sensitivity: ArrayLike, specificity: ArrayLike
     return np.clip(value, 0.0, 1.0)
 
 
+def term_rate_draws(
+    true_positive: int,
+    false_negative: int,
+    true_negative: int,
+    false_positive: int,
+    n_draws: int,
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Draws of a term's (sensitivity, specificity) given its audit counts: Beta posteriors under
+    Jeffreys' prior (half an image on each side), so the card's own uncertainty reaches the intervals."""
+    sensitivity = rng.beta(true_positive + 0.5, false_negative + 0.5, size=n_draws)
+    specificity = rng.beta(true_negative + 0.5, false_positive + 0.5, size=n_draws)
+    return sensitivity, specificity
+
+
 def cohens_kappa(confusion: ArrayLike) -> NDArray[np.float64]:
     r"""Cohen's kappa of a confusion matrix, or of each of a stack (..., K, K): agreement beyond chance.
 

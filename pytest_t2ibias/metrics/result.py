@@ -84,9 +84,14 @@ def measure(
         from pytest_t2ibias.metrics.corrected import corrected_estimates
 
         corrected = corrected_estimates(data, estimates, card, seed=seed, n_boot=n_boot)
-        if corrected is not None and data.spec.attribute is not None:
+        if corrected is not None:
             # the data carry the card: bounds are then tested on the corrected scale (bound_p_value)
-            data = replace(data, scorer_card=card.attributes[data.spec.attribute])
+            attribute = data.spec.attribute
+            data = replace(
+                data,
+                scorer_card=card.attributes.get(attribute) if attribute is not None else None,
+                term_cards=card.terms or None,
+            )
     return CategoryResult(
         category=data.name,
         suite=suite.name,
