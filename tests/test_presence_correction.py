@@ -97,7 +97,7 @@ def test_the_card_widens_the_interval() -> None:
 def test_the_bound_test_runs_on_the_corrected_scale() -> None:
     rng = np.random.default_rng(4)
     card = _card(rng)
-    truth, seen = _data(800, rng)
+    _, seen = _data(800, rng)
     got = measure(SUITE, seen, model="m", scorer="noisy", metrics=["gmr"], card=card)
     assert got.data is not None and got.data.term_cards is not None
     corrected = got.metrics["gmr"].value
