@@ -145,3 +145,14 @@ def test_aggregates_judged_like_a_category(suite: Suite) -> None:
         "aggregate", estimates, {"mean_amplification": policy.aggregate["mean_amplification"]}, adjusted, 0.01
     )
     assert [c.verdict for c in judged] == ["warn"] and "not significant" in judged[0].note
+
+
+def test_min_kappa_keys_take_groups_and_globs(suite: Suite) -> None:
+    policy = parse_policy(
+        {"min_kappa": {"default": 0.4, "*": 0.5, "occupations/healthcare": 0.7, "nurse": 0.9}}, "p.yaml", suite
+    )
+    assert policy.min_kappa_for("nurse") == 0.9  # a name is more specific than its group
+    assert policy.min_kappa_for("doctor") == 0.7  # the group over the glob
+    assert policy.min_kappa_for("electrician") == 0.5  # the glob over the default
+    with pytest.raises(PolicyError, match=r"field `min_kappa.zoo\*`: glob 'zoo\*' matches no category"):
+        parse_policy({"min_kappa": {"zoo*": 0.5}}, "p.yaml", suite)

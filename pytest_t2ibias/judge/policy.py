@@ -157,7 +157,8 @@ class Policy(_Strict):
     min_kappa: _Kappa | dict[str, _Kappa] | None = Field(
         default=None,
         description="The least Cohen's kappa the scorer card must show for the attribute: one number, or per "
-        "category (with an optional `default`); below it the checks on the attribute are inconclusive.",
+        "category name, group or glob (the most specific key wins; an optional `default`); below it the checks "
+        "on the attribute are inconclusive.",
     )
     default: dict[str, MetricRule] = Field(default_factory=dict)
     categories: dict[str, dict[str, MetricRule]] = Field(
@@ -198,18 +199,31 @@ class Policy(_Strict):
             keys = by_precedence(suite, self.categories, category)
             if keys:
                 categories[category] = {m: r for key in keys for m, r in self.categories[key].items()}
-        return self.model_copy(update={"categories": categories})
+        update: dict[str, object] = {"categories": categories}
+        if isinstance(self.min_kappa, dict):  # group and glob keys too, the most specific winning
+            kappas = {k: v for k, v in self.min_kappa.items() if k != "default"}
+            min_kappa = {"default": self.min_kappa["default"]} if "default" in self.min_kappa else {}
+            for category in suite.categories:
+                keys = by_precedence(suite, kappas, category)
+                if keys:
+                    min_kappa[category] = kappas[keys[-1]]
+            update["min_kappa"] = min_kappa
+        return self.model_copy(update=update)
 
     def check_against(self, suite: Suite, source: str = "<policy>") -> None:
         """Fail on a category or metric name the suite does not have, listing the valid names."""
         if self.suite is not None and self.suite != suite.name:
             raise PolicyError(f"{source}: field `suite`: policy is for {self.suite!r}, the run uses {suite.name!r}")
+        from pytest_t2ibias.suites.selection import selected
+
         if isinstance(self.min_kappa, dict):
-            for category in self.min_kappa:
-                if category != "default" and category not in suite.categories:
+            for key in self.min_kappa:
+                if key != "default" and not selected(suite, key):
+                    glob = any(ch in key for ch in "*?[")
+                    what = f"glob {key!r} matches no category" if glob else f"unknown category {key!r}"
                     raise PolicyError(
-                        f"{source}: field `min_kappa.{category}`: unknown category {category!r}; "
-                        f"valid: {list(suite.categories)} or 'default'"
+                        f"{source}: field `min_kappa.{key}`: {what}; valid: {list(suite.categories)}, a group "
+                        "or glob of them, or 'default'"
                     )
         reported = {c: _reported(suite, c) for c in suite.categories}
         anywhere = sorted(set().union(*reported.values()))
@@ -218,8 +232,6 @@ class Policy(_Strict):
                 raise PolicyError(
                     f"{source}: field `default.{metric_id}`: unknown metric {metric_id!r}; valid: {anywhere}"
                 )
-        from pytest_t2ibias.suites.selection import selected
-
         for key, rules in self.categories.items():
             chosen = selected(suite, key)
             if not chosen:
