@@ -391,3 +391,44 @@ def test_html_report_shows_the_card_and_raw_beside_corrected() -> None:
     # without a card: no such section
     plain = measure(SUITE, _doctor_data(300, seed=3), model="m", scorer="noisy", n_boot=100)
     assert "Scorer card" not in render_html(RunResult.from_results([plain]))
+
+
+def test_correction_gain_is_one_over_youden_for_two_classes() -> None:
+    from pytest_t2ibias.metrics.misclassification import correction_gain
+
+    matrix = np.array([[0.90, 0.10], [0.02, 0.98]])  # women read male 10%, men read female 2%
+    assert correction_gain(matrix) == pytest.approx(1 / (0.90 + 0.98 - 1))
+    assert correction_gain(np.eye(3)) == pytest.approx(1.0)
+
+
+def test_regression_evidence_is_on_the_corrected_scale() -> None:
+    """With a card, the worsening's upper bound (what a pass needs) is stretched by the correction's gain:
+    the test still runs on the labels, the evidence is about the corrected values."""
+    from pytest_t2ibias.judge.baseline import BaselineRecord
+    from pytest_t2ibias.judge.compare import compare_metric
+    from pytest_t2ibias.metrics.engine import category_data
+    from pytest_t2ibias.metrics.misclassification import correction_gain, misclassification_matrix
+    from pytest_t2ibias.records import ImageRecord
+
+    rng = np.random.default_rng(8)
+    card = _card(rng)
+    labels = _noisy(np.where(rng.random(300) < 0.5, "male", "female"), rng)
+    flipped = np.where(rng.random(300) < 0.1, np.where(labels == "male", "female", "male"), labels)
+
+    def result(side: np.ndarray, with_card: bool):  # type: ignore[no-untyped-def]
+        records = [
+            ImageRecord(image_id=f"i{i}", category="doctor", labels={"gender": str(g)}, seed=i)
+            for i, g in enumerate(side)
+        ]
+        data = category_data(SUITE, "doctor", records, "strict")
+        return measure(SUITE, data, model="m", scorer="noisy", records=records, n_boot=50,
+                       card=card if with_card else None)  # fmt: skip
+
+    uppers = []
+    for with_card in (False, True):
+        stored = BaselineRecord.from_result(result(labels, with_card))
+        comparison = compare_metric(SUITE, result(flipped, with_card), stored, "male_share")
+        assert comparison.method == "mcnemar" and comparison.upper is not None
+        uppers.append(comparison.upper)
+    gain = correction_gain(misclassification_matrix(card.attributes["gender"].matrix())[1])
+    assert gain > 1.05 and uppers[1] == pytest.approx(uppers[0] * gain)

@@ -156,6 +156,15 @@ def compare_metric(
     if not isinstance(value, float | int) or not isinstance(old, float | int):
         raise ValueError(f"`{metric_id}` has no value in the candidate or the baseline")
     delta = float(value) - float(old)
+    comparison = _compare_labels(suite, result, stored, metric_id, delta, seed)
+    if comparison.method == "unpaired intervals":  # the runs' own intervals: already on the corrected scale
+        return comparison
+    return _on_corrected_scale(result, metric_id, comparison)
+
+
+def _compare_labels(
+    suite: Suite, result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float, seed: int
+) -> Comparison:
     if metric_id not in UNPAIRABLE and stored.labels:
         base_by_seed = baseline_records(stored)
         pairs = [(base_by_seed[r.seed], r) for r in result.records if r.seed is not None and r.seed in base_by_seed]
@@ -170,6 +179,32 @@ def compare_metric(
         except ValueError:
             pass  # the stored labels do not give the metric (e.g. labels outside the suite)
     return _on_intervals(result, stored, metric_id, delta)
+
+
+def _on_corrected_scale(result: CategoryResult, metric_id: str, comparison: Comparison) -> Comparison:
+    """A comparison of a metric corrected with a scorer card, its spread and upper bound stretched to the
+    corrected scale.
+
+    The test itself runs on the labels (the same scorer on both sides: no true change, no change in the
+    labels' distribution, so its level holds). But the evidence a pass needs (the upper bound of the
+    worsening) and the images a settled verdict needs are about the corrected values, which the card
+    stretches: a change of the observed shares becomes a larger change of the corrected ones
+    (:func:`~pytest_t2ibias.metrics.misclassification.correction_gain`).
+    """
+    data = result.data
+    if data is None or data.scorer_card is None:
+        return comparison
+    from pytest_t2ibias.metrics.corrected_draws import label_metrics
+    from pytest_t2ibias.metrics.misclassification import correction_gain, misclassification_matrix
+
+    if not label_metrics(data, [metric_id]):
+        return comparison
+    gain = correction_gain(misclassification_matrix(data.scorer_card.matrix())[1])
+    return replace(
+        comparison,
+        upper=None if comparison.upper is None else comparison.upper * gain,
+        se=None if comparison.se is None else comparison.se * gain,
+    )
 
 
 def _on_intervals(result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float) -> Comparison:

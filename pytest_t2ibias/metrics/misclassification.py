@@ -186,6 +186,18 @@ def rogan_gladen(rate: ArrayLike, sensitivity: ArrayLike, specificity: ArrayLike
     return np.clip(value, 0.0, 1.0)
 
 
+def correction_gain(matrix: ArrayLike) -> float:
+    """How far the correction can stretch a change of the observed shares: the largest change of a
+    corrected share per unit of change moved between two observed labels (``max |A[p, j] - A[p', j]|``
+    over A = the pseudo-inverse of the row-normalised (T, P) matrix). For two classes it is
+    ``1 / (se + sp - 1)``: a scorer right 90% and 98% of the time stretches every change by 1/0.88.
+    A perfect scorer gives 1.
+    """
+    inverse = np.linalg.pinv(np.asarray(matrix, dtype=np.float64))  # (P, T)
+    spread = inverse.max(axis=0) - inverse.min(axis=0)
+    return float(max(spread.max(), 1.0))
+
+
 def term_rate_draws(
     true_positive: int,
     false_negative: int,
