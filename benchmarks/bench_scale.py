@@ -6,7 +6,9 @@
 (1) 1 rank vs 2 ranks (``torchrun --nproc_per_node 2``): the same ``t2ibias evaluate`` on a cold cache;
     the JSON printed and every cache file must be byte-identical. Speed-up = throughput of 2 ranks / of
     1 rank, where throughput is the slope of wall time over images: each command runs on a cold cache at
-    the full size and at a quarter of it, and the images added divided by the seconds added is the rate.
+    the full size and at a quarter of it, and the images added divided by the seconds added is the rate
+    (medians of ``--repeats`` runs, default 3: one run's start-up varies by a second or so, which moves
+    a slope over 20 s by 10%).
     The fixed costs (imports, model build, process-group setup, the gather) are in both runs and cancel;
     a warm-cache re-run is not a fair zero point, because 2 ranks pay their setup there too. The raw
     wall-clock ratio is printed beside it.
@@ -204,18 +206,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float | bool]:
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that everything runs")
     parser.add_argument("--images-per-prompt", type=int, default=None, help="per category (default 80; quick 16)")
     parser.add_argument("--rounds", type=int, default=None, help="overlap rounds (default 3; quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per rank count and size (default 3; quick 1)")
     args = parser.parse_args(argv)
     per_prompt = args.images_per_prompt or (16 if args.quick else 80)
     rounds = args.rounds or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 3)
 
     with tempfile.TemporaryDirectory(prefix="t2ibias-scale-") as tmp:
         work = Path(tmp)
         small = max(per_prompt // 4, 1)
-        cold1, out1 = _evaluate(1, work / "one", per_prompt)
-        cold2, out2 = _evaluate(2, work / "two", per_prompt)
-        identical = out1 == out2 and _files(work / "one" / "cache") == _files(work / "two" / "cache")
-        small1, _ = _evaluate(1, work / "one-small", small)
-        small2, _ = _evaluate(2, work / "two-small", small)
+        timings: dict[tuple[int, int], list[float]] = {}
+        outputs: dict[tuple[int, int], str] = {}
+        for r in range(repeats):  # each run on a cold cache of its own; the order alternates
+            for ranks in (1, 2) if r % 2 == 0 else (2, 1):
+                for size in (per_prompt, small):
+                    seconds, out = _evaluate(ranks, work / f"r{r}-{ranks}-{size}", size)
+                    timings.setdefault((ranks, size), []).append(seconds)
+                    if size == per_prompt:
+                        outputs[(r, ranks)] = out
+        identical = all(outputs[(r, 1)] == outputs[(r, 2)] for r in range(repeats)) and all(
+            _files(work / f"r{r}-1-{per_prompt}" / "cache") == _files(work / f"r{r}-2-{per_prompt}" / "cache")
+            for r in range(repeats)
+        )
+        cold1, cold2 = (statistics.median(timings[(k, per_prompt)]) for k in (1, 2))
+        small1, small2 = (statistics.median(timings[(k, small)]) for k in (1, 2))
         added = len(CATEGORIES) * (per_prompt - small)
         rate1 = added / max(cold1 - small1, 1e-9)
         rate2 = added / max(cold2 - small2, 1e-9)
@@ -224,8 +238,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float | bool]:
             f"tiny model and scorer, {len(CATEGORIES)} categories x {per_prompt} images, batch 4, 1 thread per process"
         )
         print(
-            f"(1) 1 rank: {cold1:.1f} s ({small1:.1f} s at {small} per category) = {rate1:.2f} images/s;  "
-            f"2 ranks: {cold2:.1f} s ({small2:.1f} s) = {rate2:.2f} images/s"
+            f"(1) medians of {repeats}: 1 rank: {cold1:.1f} s ({small1:.1f} s at {small} per category) = "
+            f"{rate1:.2f} images/s;  2 ranks: {cold2:.1f} s ({small2:.1f} s) = {rate2:.2f} images/s"
         )
         print(
             f"    speed-up of 2 ranks (throughput, fixed costs cancel): {speedup:.2f}x (target >= 1.6); "

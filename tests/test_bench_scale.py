@@ -44,7 +44,8 @@ def test_the_result_line(
     """The last line, from the measured parts (the slow subprocess runs replaced by fixed figures)."""
     # full size: 1 rank 10 s, 2 ranks 6 s; a quarter of it: 4 s and 3 s. Throughput from the seconds the
     # extra images added: 6 s vs 3 s, so 2.00x (the wall-clock ratio would say 1.67x).
-    outputs = iter([(10.0, "same"), (6.0, "same"), (4.0, "same"), (3.0, "same")])
+    # (the quick run: one repeat, 1 rank at both sizes, then 2 ranks)
+    outputs = iter([(10.0, "same"), (4.0, "same"), (6.0, "same"), (3.0, "same")])
     monkeypatch.setattr(bench, "_evaluate", lambda ranks, cwd, per_prompt: next(outputs))
     monkeypatch.setattr(bench, "_files", lambda root: {"a.png": b"x"})
     monkeypatch.setattr(bench, "amplification_torchrun", lambda work, n: 1.0)
