@@ -365,7 +365,7 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     from pytest_t2ibias.errors import T2IBiasError
     from pytest_t2ibias.judge.family import build_family, gather_aggregates
     from pytest_t2ibias.judge.policy import DEFAULT_ALPHA
-    from pytest_t2ibias.snapshot import AggregateGate, register_aggregate_gate, release_aggregate_gate
+    from pytest_t2ibias.snapshot import AggregateGate, register_gate, release_gate
 
     session = get_session(request.config)
     nodeid = request.node.nodeid
@@ -406,6 +406,6 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
         alpha=policy.alpha if policy is not None else DEFAULT_ALPHA,
         record=record,
     )
-    register_aggregate_gate(gate)
+    register_gate(gate)
     yield found
-    release_aggregate_gate(gate)
+    release_gate(gate)

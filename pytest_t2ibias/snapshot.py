@@ -328,24 +328,6 @@ def _anchor_stale_check(result: CategoryResult, changes: list[str]) -> Check:
     )
 
 
-_GATES: dict[int, tuple[CategoryResult, Gate]] = {}
-
-
-def register_gate(gate: Gate) -> None:
-    """Make ``gate`` the one that judges ``gate.result`` (until :func:`release_gate`)."""
-    _GATES[id(gate.result)] = (gate.result, gate)
-
-
-def release_gate(gate: Gate) -> None:
-    _GATES.pop(id(gate.result), None)
-
-
-def gate_for(result: CategoryResult) -> Gate | None:
-    """The gate of a result handed out by the ``t2ibias_result`` / ``t2ibias_evaluate`` fixtures."""
-    found = _GATES.get(id(result))
-    return found[1] if found is not None and found[0] is result else None
-
-
 @dataclass
 class AggregateGate:
     """The policy's ``aggregate`` rules bound to a suite's aggregates, with the run's adjusted p-values of
@@ -359,18 +341,36 @@ class AggregateGate:
     record: Callable[[list[Check]], None] | None = None
 
 
-_AGGREGATE_GATES: dict[int, tuple[Aggregates, AggregateGate]] = {}
+#: id of the judged object (a result, or aggregates) -> (that object, its gate), while its test runs
+_GATES: dict[int, tuple[object, Gate | AggregateGate]] = {}
 
 
-def register_aggregate_gate(gate: AggregateGate) -> None:
-    _AGGREGATE_GATES[id(gate.aggregates)] = (gate.aggregates, gate)
+def _judged(gate: Gate | AggregateGate) -> object:
+    return gate.result if isinstance(gate, Gate) else gate.aggregates
 
 
-def release_aggregate_gate(gate: AggregateGate) -> None:
-    _AGGREGATE_GATES.pop(id(gate.aggregates), None)
+def register_gate(gate: Gate | AggregateGate) -> None:
+    """Make ``gate`` the one that judges its result or aggregates (until :func:`release_gate`)."""
+    judged = _judged(gate)
+    _GATES[id(judged)] = (judged, gate)
+
+
+def release_gate(gate: Gate | AggregateGate) -> None:
+    _GATES.pop(id(_judged(gate)), None)
+
+
+def _gate_of(judged: object) -> Gate | AggregateGate | None:
+    found = _GATES.get(id(judged))
+    return found[1] if found is not None and found[0] is judged else None
+
+
+def gate_for(result: CategoryResult) -> Gate | None:
+    """The gate of a result handed out by the ``t2ibias_result`` / ``t2ibias_evaluate`` fixtures."""
+    gate = _gate_of(result)
+    return gate if isinstance(gate, Gate) else None
 
 
 def aggregate_gate_for(aggregates: Aggregates) -> AggregateGate | None:
     """The gate of aggregates handed out by the ``t2ibias_aggregate`` fixture."""
-    found = _AGGREGATE_GATES.get(id(aggregates))
-    return found[1] if found is not None and found[0] is aggregates else None
+    gate = _gate_of(aggregates)
+    return gate if isinstance(gate, AggregateGate) else None
