@@ -43,8 +43,9 @@ def test_fifteen_agreeing_pairs_cannot_rule_out_a_fifteen_point_change() -> None
 
 
 def test_at_large_n_the_normal_term_decides() -> None:
+    # 70 % male: parity far from 0 on both sides, so the fold at parity is out of reach
     rng = np.random.default_rng(0)
-    base, cand = (_doctor(list(rng.choice(["male", "female"], 400))) for _ in range(2))
+    base, cand = (_doctor(list(rng.choice(["male", "female"], 400, p=[0.7, 0.3]))) for _ in range(2))
     paired = compare_paired(base, cand, "parity_difference", 0.0)
     assert paired.se is not None and paired.upper is not None
     value_b = compare_paired(base, base, "parity_difference", 0.0)
@@ -54,6 +55,31 @@ def test_at_large_n_the_normal_term_decides() -> None:
     assert paired.upper == pytest.approx(worse + 1.6448536269514722 * paired.se, rel=1e-9)
     unpaired = compare_unpaired(base, cand, "parity_difference", delta)
     assert unpaired.upper == pytest.approx(worse + 1.6448536269514722 * unpaired.se, rel=1e-9)
+
+
+def test_a_fold_at_parity_does_not_hide_a_change() -> None:
+    # 15 images: baseline parity -0.2, candidate +0.2 after 3 images flipped female -> male. Both are 0.2
+    # from parity (worsening 0), but neither run can tell on which side of parity the model is, so the
+    # bound is of the change itself: 0.4, plus 4 images that may have changed unseen (2/15 each): 0.93.
+    # Without the fold the bound is 0.53 paired (the unseen images alone) and 0.0 unpaired
+    base = _doctor(["male"] * 6 + ["female"] * 9)
+    cand = _doctor(["male"] * 6 + ["male"] * 3 + ["female"] * 6)
+    assert _parity(base) == pytest.approx(-0.2) and _parity(cand) == pytest.approx(0.2)
+    for metric in ("parity_difference", "bias_amplification"):  # two groups: the same fold, the same size
+        paired = compare_paired(base, cand, metric, 0.4)
+        unpaired = compare_unpaired(base, cand, metric, 0.4)
+        assert paired.upper == pytest.approx(0.4 + 4 * 2 / 15)
+        assert unpaired.upper is not None and unpaired.upper > 0.4
+
+
+def test_a_fold_out_of_reach_keeps_the_worsening() -> None:
+    # 200 images at 80 % male improved to 70 %: parity far from 0 on both sides, so an improvement of
+    # 0.2 bounds the worsening below 0 (a pass), though the change itself is 0.2
+    base = _doctor(["male"] * 160 + ["female"] * 40)
+    cand = _doctor(["male"] * 140 + ["female"] * 20 + ["female"] * 40)
+    for metric in ("parity_difference", "bias_amplification"):
+        comparison = compare_paired(base, cand, metric, -0.2)
+        assert comparison.upper is not None and comparison.upper < 0
 
 
 def test_a_worse_candidate_has_a_higher_bound() -> None:

@@ -219,13 +219,16 @@ def test_significant_regression_with_warn_severity_warns() -> None:
     assert check.note.startswith("real regression")
 
 
-def _images_for_power(delta: float, se: float, n: int, allowed: float, alpha: float, one_sided: bool = True) -> int:
-    """The gate's power model written out independently: the smallest n' where
-    P(worsening beyond the margin) * P(test rejects) reaches 0.9, with the spread ~ 1/sqrt(n)."""
+def _images_for_power(
+    delta: float, se: float, n: int, allowed: float, alpha: float, one_sided: bool = True, spread: float | None = None
+) -> int:
+    """The gate's power model written out independently: the smallest n' where the measured change, spread
+    ``spread`` (default ``se``) about ``delta``, lands beyond both the margin and the test's critical value
+    z * ``se`` with chance 0.9; both spreads ~ 1/sqrt(n)."""
     z = norm.ppf(1 - alpha) if one_sided else norm.ppf(1 - alpha / 2)
     for images in range(1, 10**7):
-        spread = se * math.sqrt(n / images)
-        if norm.cdf((delta - allowed) / spread) * norm.cdf(delta / spread - z) >= 0.9:
+        scale = math.sqrt(n / images)
+        if norm.sf((max(allowed, z * se * scale) - delta) / ((spread or se) * scale)) >= 0.9:
             return images
     raise AssertionError("not reached")
 
@@ -262,7 +265,8 @@ def test_inconclusive_mcnemar_regression_asks_for_the_images_that_settle_it() ->
     (check,) = judge_regressions(
         result, _baseline({"male_share": 0.50}), rules, {"male_share": comparison}, {"male_share": 0.06}, 0.01
     )
-    images = _images_for_power(0.10, se, 200, 0.05, 0.01)
+    # the measured change spreads by the Wald spread sqrt((psi - delta^2) / n) about the true change
+    images = _images_for_power(0.10, se, 200, 0.05, 0.01, spread=math.sqrt((0.15 - 0.10**2) / 200))
     assert check.verdict == "warn"
     assert "(mcnemar over 200 pairs, adjusted p=0.06)" in check.note
     assert f"about {images} images ({math.ceil(images / 4)} per prompt)" in check.note

@@ -12,7 +12,7 @@ store (captions, embeddings) fall back to a normal test on the two runs' interva
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from pytest_t2ibias.metrics.counts import (
     PooledTypes,
     Stats,
     TypeTable,
+    dirichlet_draws,
     image_features,
     pooled_types,
     posterior_table,
@@ -45,7 +46,7 @@ from pytest_t2ibias.metrics.counts import (
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import outcome_indicator
-from pytest_t2ibias.metrics.registry import MetricDef, metric_def, reads_of
+from pytest_t2ibias.metrics.registry import MetricDef, metric_def, reads_of, shares
 from pytest_t2ibias.records import ImageRecord
 
 if TYPE_CHECKING:
@@ -92,19 +93,26 @@ class Comparison:
 
         The gate fails a change whose worsening is beyond ``allowed`` and whose test rejects at ``alpha``
         (the level the run's correction gives this check: alpha over the family's size, Holm's first
-        step). With the change's spread at n, ``se * sqrt(n / n')`` at n' images, the chance of both is
-        about ``Phi((w - allowed) / se') * Phi(w / se' - z)``, w the worsening (``worse``, default the
-        size of the change) and z the test's critical value (one- or two-sided); the smallest n' where it
-        reaches ``power`` is returned (None when there is no worsening or no spread to scale).
+        step). Both are events of the one measured change d, so together they are d > max(allowed, z SE0),
+        with z the test's critical value (one- or two-sided) and SE0 the change's spread under no change
+        (``se``); d itself spreads by SE1 about the true worsening w (``worse``, default the size of the
+        change): for McNemar the Wald spread sqrt((psi - delta^2) / n), psi the discordant share, else SE0.
+        Both spreads scale as sqrt(n / n') at n' images, so the chance is
+        ``Phi((w - max(allowed, z SE0')) / SE1')``; the smallest n' where it reaches ``power`` is returned
+        (None when there is no worsening or no spread to scale).
         """
         change = abs(self.delta) if worse is None else worse  # the gate weighs the worsening against allowed
         if change <= 0 or not self.se or self.n_pairs == 0 or change <= allowed:
             return None
         z = NormalDist().inv_cdf(1 - alpha if self.one_sided else 1 - alpha / 2)
+        null_se = self.se
+        spread = null_se
+        if self.method == "mcnemar" and self.discordant is not None:
+            spread = math.sqrt(max(self.discordant - self.delta**2, 0.0) / self.n_pairs) or null_se
 
         def chance(n: float) -> float:
-            se = self.se * math.sqrt(self.n_pairs / n)  # type: ignore[operator]
-            return NormalDist().cdf((change - allowed) / se) * NormalDist().cdf(change / se - z)
+            scale = math.sqrt(self.n_pairs / n)
+            return NormalDist().cdf((change - max(allowed, z * null_se * scale)) / (spread * scale))
 
         high = self.n_pairs
         while chance(high) < power:
@@ -253,7 +261,7 @@ def compare_paired(
                 n_pairs=n,
                 discordant=(b + c) / n,
                 se=math.sqrt(b + c) / n,  # the change's spread under no change (a swap of each discordant pair)
-                upper=_paired_upper(base, cand, metric_id, definition, delta, math.sqrt(b + c) / n),
+                upper=_paired_upper(base, cand, metric_id, definition, delta, math.sqrt(b + c) / n, seed=seed),
                 one_sided=way in ("lower", "higher"),
             )
     if definition.counts is None:
@@ -264,7 +272,7 @@ def compare_paired(
         _worsening(definition, metric_id, pooled.data, pooled.table), pooled.pairs, len(pooled.table.counts), seed,
         stream=f"swap:{metric_id}", alternative="greater",
     )  # fmt: skip
-    upper = _paired_upper(base, cand, metric_id, definition, delta, test.se, pooled)
+    upper = _paired_upper(base, cand, metric_id, definition, delta, test.se, pooled, seed)
     return replace(_from_test(metric_id, delta, test, "paired permutation", n), upper=upper,
                    one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
 
@@ -284,6 +292,11 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
         stream=f"pool:{metric_id}", alternative="greater",
     )  # fmt: skip
     upper = worsening(metric_id, base.mode, _value(definition, cand), _value(definition, base)) + _Z95 * test.se
+    fold = _fold(base, cand, metric_id, definition, pooled, seed)
+    if fold is not None:
+        contrast, folded = fold
+        spread = pooled_permutation_test(contrast, pooled.base, pooled.cand, seed, stream=f"fold:{metric_id}").se
+        upper = max(upper, folded + _Z95 * spread)
     return replace(_from_test(metric_id, delta, test, "permutation", cand.n), upper=upper,
                    one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
 
@@ -302,30 +315,68 @@ def _paired_upper(
     delta: float,
     se: float,
     pooled: PooledTypes | None = None,
+    seed: int = 0,
 ) -> float:
     """One-sided 95 % upper bound of the worsening of paired runs: the larger of
 
     * the worsening plus 1.645 times the change's spread (w + 1.645 SE), and
     * the worsening if the images that may have changed unseen did, the worst way: with D of n pairs seen
       to differ, the exact (Clopper-Pearson) 95 % upper bound on the share of changed pairs allows
-      ``ceil(n * bound) - D`` more; they are moved one at a time to the type that worsens the metric most.
+      ``ceil(n * bound) - D`` more; they are moved one at a time to the type that worsens the metric most;
+    * for a metric folded at its target (:func:`_fold`) whose side of the target the data cannot tell, the
+      same two bounds of the size of the change itself (the triangle inequality: |c| - |b| <= |c - b|).
 
     The second term is what makes small n honest: 15 pairs that all agree do not show that a change in
     15 % of images is absent (0.85^15 = 9 % of such runs see none), so they cannot pass a 15-point
-    regression.
+    regression. The third keeps a fold from hiding a change: at 15 images a baseline measured at parity
+    -0.2 (truly 0) and a candidate at +0.1 look "closer to parity", though the model moved 0.3.
     """
     mode = base.mode
     value_b = _value(definition, base)
-    value_c = _value(definition, cand)
-    worse = worsening(metric_id, mode, value_c, value_b)
-    normal = worse + _Z95 * se
+    worse = worsening(metric_id, mode, _value(definition, cand), value_b)
+    bound = worse + _Z95 * se
     n = base.n
     changed = int(np.count_nonzero(np.any(_pair_types(base, cand, definition), axis=1))) if n else 0
     unseen = min(math.ceil(n * clopper_pearson_upper(changed, n) - changed - 1e-9), _MAX_UNSEEN) if n else 0
-    if unseen <= 0:
-        return normal
     features = reads_of(definition, base.spec)
-    pooled = pooled or pooled_types(base, cand, features, paired=True)
+    if unseen > 0 or _fold_parts(metric_id, definition, base) is not None:
+        pooled = pooled or pooled_types(base, cand, features, paired=True)
+    if unseen > 0:
+        assert pooled is not None
+
+        def worse_of(stats: Stats) -> NDArray[np.float64]:
+            return worsening(metric_id, mode, _counts_value(definition, stats), value_b)
+
+        bound = max(bound, _unseen_worst(pooled, features, unseen, worse_of, worse))
+    fold = _fold(base, cand, metric_id, definition, pooled, seed) if pooled is not None else None
+    if fold is not None:
+        assert pooled is not None and pooled.pairs is not None
+        contrast, folded = fold
+        spread = swap_permutation_test(contrast, pooled.pairs, len(pooled.table.counts), seed,
+                                       stream=f"fold:{metric_id}").se  # fmt: skip
+        bound = max(bound, folded + _Z95 * spread)
+        if unseen > 0:
+            parts_b = _fold_parts(metric_id, definition, base)
+            assert parts_b is not None
+
+            def change_of(stats: Stats) -> NDArray[np.float64]:
+                parts = _fold_parts(metric_id, definition, stats)
+                assert parts is not None
+                return np.asarray(np.abs(parts - parts_b).sum(axis=1), dtype=np.float64)
+
+            bound = max(bound, _unseen_worst(pooled, features, unseen, change_of, folded))
+    return bound
+
+
+def _unseen_worst(
+    pooled: PooledTypes,
+    features: tuple[str, ...],
+    unseen: int,
+    worse_of: Callable[[Stats], NDArray[np.float64]],
+    worse: float,
+) -> float:
+    """The worsening (``worse_of``, per sample of candidate counts) after ``unseen`` more of the
+    candidate's images change type, one at a time, each the way that worsens it most."""
     table, _ = posterior_table(pooled.data, features)
     k0, k = len(pooled.table.counts), len(table.counts)
     counts = np.zeros(k)
@@ -339,15 +390,79 @@ def _paired_upper(
         movable = moves[np.arange(len(origin)), origin] >= 1
         moves[np.arange(len(origin)), origin] -= 1
         moves[np.arange(len(origin)), target] += 1
-        values = _counts_value(definition, stats_of(pooled.data, table, moves))
-        worse_moved = np.where(movable, worsening(metric_id, mode, values, value_b), -np.inf)
+        worse_moved = np.where(movable, worse_of(stats_of(pooled.data, table, moves)), -np.inf)
         worse_moved = np.where(np.isfinite(worse_moved), worse_moved, -np.inf)
         best = int(np.argmax(worse_moved))
         if not np.isfinite(worse_moved[best]):
             break
         counts = moves[best]
         worse = max(worse, float(worse_moved[best]))
-    return max(normal, worse)
+    return worse
+
+
+#: Posterior draws that decide whether the data can tell on which side of its target a metric lies.
+_FOLD_DRAWS = 1000
+
+
+def _fold_parts(metric_id: str, definition: MetricDef, data: CategoryData | Stats) -> NDArray[np.float64] | None:
+    """A metric folded at its target (a sum of absolute values of signed parts: parity and every other
+    "closer to zero" metric, strict bias amplification) as those signed parts, (samples, parts); None
+    for any other metric, or where the parts have no value."""
+    stats = data if isinstance(data, Stats) else None
+    mode = data.mode
+    if direction(metric_id, mode) != "closer_to_zero" and not (metric_id == "bias_amplification" and mode == "strict"):
+        return None
+    if stats is None:
+        assert isinstance(data, CategoryData)
+        features = reads_of(definition, data.spec)
+        pooled = pooled_types(data, data, features, paired=True)
+        stats = stats_of(pooled.data, pooled.table, pooled.base[None, :].astype(np.float64))
+    try:
+        if metric_id == "bias_amplification":
+            s = shares(stats)
+            return np.asarray(s.p - 1.0 / s.k[:, None], dtype=np.float64)
+        return _counts_value(definition, stats)[:, None]
+    except MetricUnavailable:
+        return None
+
+
+def _fold(
+    base: CategoryData, cand: CategoryData, metric_id: str, definition: MetricDef, pooled: PooledTypes, seed: int
+) -> tuple[TwoSampleStatistic, float] | None:
+    """For a metric folded at its target, where either run's 95 % posterior interval of a signed part holds
+    the target (so the data cannot tell on which side it lies): the signed change along the observed
+    direction (a statistic whose spread a permutation test gives) and its observed value, the size of the
+    change, sum |c_i - b_i|; None otherwise (the fold is out of reach and the worsening is smooth)."""
+    parts_b = _fold_parts(metric_id, definition, base)
+    parts_c = _fold_parts(metric_id, definition, cand)
+    if parts_b is None or parts_c is None or not np.all(np.isfinite(parts_b)) or not np.all(np.isfinite(parts_c)):
+        return None
+    if not (_holds_target(base, metric_id, definition, seed) or _holds_target(cand, metric_id, definition, seed)):
+        return None
+    signs = np.where(parts_c[0] >= parts_b[0], 1.0, -1.0)
+    data, table = pooled.data, pooled.table
+
+    def contrast(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
+        pc = _fold_parts(metric_id, definition, stats_of(data, table, cand_w))
+        pb = _fold_parts(metric_id, definition, stats_of(data, table, base_w))
+        if pc is None or pb is None:
+            return np.full(len(base_w), np.nan)
+        return np.asarray(((pc - pb) * signs).sum(axis=1), dtype=np.float64)
+
+    return contrast, float(np.abs(parts_c[0] - parts_b[0]).sum())
+
+
+def _holds_target(data: CategoryData, metric_id: str, definition: MetricDef, seed: int) -> bool:
+    """Does the 95 % posterior interval (Jeffreys) of one of the metric's signed parts hold 0?"""
+    features = reads_of(definition, data.spec)
+    table, alpha = posterior_table(data, features, prior="jeffreys")
+    draws = dirichlet_draws(alpha, data.n, _FOLD_DRAWS, seed, f"fold:{metric_id}")
+    parts = _fold_parts(metric_id, definition, stats_of(data, table, draws))
+    if parts is None:
+        return True  # no posterior of the parts: the side of the target is unknown
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanquantile(parts, [0.025, 0.975], axis=0)
+    return bool(np.any((low <= 0) & (high >= 0)))
 
 
 def _pair_types(base: CategoryData, cand: CategoryData, definition: MetricDef) -> NDArray[np.bool_]:
