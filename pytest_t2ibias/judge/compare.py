@@ -294,9 +294,8 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
     upper = worsening(metric_id, base.mode, _value(definition, cand), _value(definition, base)) + _Z95 * test.se
     fold = _fold(base, cand, metric_id, definition, pooled, seed)
     if fold is not None:
-        contrast, folded = fold
-        spread = pooled_permutation_test(contrast, pooled.base, pooled.cand, seed, stream=f"fold:{metric_id}").se
-        upper = max(upper, folded + _Z95 * spread)
+        spread = pooled_permutation_test(fold.contrast, pooled.base, pooled.cand, seed, stream=f"fold:{metric_id}").se
+        upper = max(upper, min(fold.change + _Z95 * spread, fold.apart))
     return replace(_from_test(metric_id, delta, test, "permutation", cand.n), upper=upper,
                    one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
 
@@ -324,7 +323,8 @@ def _paired_upper(
       to differ, the exact (Clopper-Pearson) 95 % upper bound on the share of changed pairs allows
       ``ceil(n * bound) - D`` more; they are moved one at a time to the type that worsens the metric most;
     * for a metric folded at its target (:func:`_fold`) whose side of the target the data cannot tell, the
-      same two bounds of the size of the change itself (the triangle inequality: |c| - |b| <= |c - b|).
+      same two bounds of the size of the change itself (the triangle inequality: |c| - |b| <= |c - b|),
+      or, if smaller, the runs' own posterior bounds apart (``Fold.apart``).
 
     The second term is what makes small n honest: 15 pairs that all agree do not show that a change in
     15 % of images is absent (0.85^15 = 9 % of such runs see none), so they cannot pass a 15-point
@@ -351,10 +351,9 @@ def _paired_upper(
     fold = _fold(base, cand, metric_id, definition, pooled, seed) if pooled is not None else None
     if fold is not None:
         assert pooled is not None and pooled.pairs is not None
-        contrast, folded = fold
-        spread = swap_permutation_test(contrast, pooled.pairs, len(pooled.table.counts), seed,
+        spread = swap_permutation_test(fold.contrast, pooled.pairs, len(pooled.table.counts), seed,
                                        stream=f"fold:{metric_id}").se  # fmt: skip
-        bound = max(bound, folded + _Z95 * spread)
+        of_change = fold.change + _Z95 * spread
         if unseen > 0:
             parts_b = _fold_parts(metric_id, definition, base)
             assert parts_b is not None
@@ -364,7 +363,8 @@ def _paired_upper(
                 assert parts is not None
                 return np.asarray(np.abs(parts - parts_b).sum(axis=1), dtype=np.float64)
 
-            bound = max(bound, _unseen_worst(pooled, features, unseen, change_of, folded))
+            of_change = max(of_change, _unseen_worst(pooled, features, unseen, change_of, fold.change))
+        bound = max(bound, min(of_change, fold.apart))
     return bound
 
 
@@ -426,18 +426,35 @@ def _fold_parts(metric_id: str, definition: MetricDef, data: CategoryData | Stat
         return None
 
 
+@dataclass(frozen=True)
+class Fold:
+    """A folded metric's change where the fold is in reach (see :func:`_fold`)."""
+
+    #: the signed change along the observed direction, sum s_i (c_i - b_i): its permutation spread is the
+    #: spread of the size of the change
+    contrast: TwoSampleStatistic
+    #: the size of the change, sum |c_i - b_i| over the signed parts: |c| - |b| <= |c - b| bounds the
+    #: worsening wherever the truth lies
+    change: float
+    #: the runs' own posterior bounds apart: the candidate's 95 % upper bound of the metric minus the
+    #: baseline's 95 % lower bound (0 where its interval holds the target): tighter than the size of the
+    #: change when the images are not paired, where the change is measured with both runs' noise
+    apart: float
+
+
 def _fold(
     base: CategoryData, cand: CategoryData, metric_id: str, definition: MetricDef, pooled: PooledTypes, seed: int
-) -> tuple[TwoSampleStatistic, float] | None:
+) -> Fold | None:
     """For a metric folded at its target, where either run's 95 % posterior interval of a signed part holds
-    the target (so the data cannot tell on which side it lies): the signed change along the observed
-    direction (a statistic whose spread a permutation test gives) and its observed value, the size of the
-    change, sum |c_i - b_i|; None otherwise (the fold is out of reach and the worsening is smooth)."""
+    the target (so the data cannot tell on which side it lies), the bounds the worsening needs there
+    (:class:`Fold`); None otherwise (the fold is out of reach and the worsening is smooth)."""
     parts_b = _fold_parts(metric_id, definition, base)
     parts_c = _fold_parts(metric_id, definition, cand)
     if parts_b is None or parts_c is None or not np.all(np.isfinite(parts_b)) or not np.all(np.isfinite(parts_c)):
         return None
-    if not (_holds_target(base, metric_id, definition, seed) or _holds_target(cand, metric_id, definition, seed)):
+    side_b = _side(base, metric_id, definition, seed)
+    side_c = _side(cand, metric_id, definition, seed)
+    if not (side_b.holds_target or side_c.holds_target):
         return None
     signs = np.where(parts_c[0] >= parts_b[0], 1.0, -1.0)
     data, table = pooled.data, pooled.table
@@ -449,20 +466,31 @@ def _fold(
             return np.full(len(base_w), np.nan)
         return np.asarray(((pc - pb) * signs).sum(axis=1), dtype=np.float64)
 
-    return contrast, float(np.abs(parts_c[0] - parts_b[0]).sum())
+    change = float(np.abs(parts_c[0] - parts_b[0]).sum())
+    apart = side_c.high - (0.0 if side_b.holds_target else side_b.low)
+    return Fold(contrast, change, apart)
 
 
-def _holds_target(data: CategoryData, metric_id: str, definition: MetricDef, seed: int) -> bool:
-    """Does the 95 % posterior interval (Jeffreys) of one of the metric's signed parts hold 0?"""
+@dataclass(frozen=True)
+class _Side:
+    holds_target: bool  # the 95 % posterior interval of one of the signed parts holds 0
+    low: float  # one-sided 95 % posterior bounds of the folded metric (sum of |parts|)
+    high: float
+
+
+def _side(data: CategoryData, metric_id: str, definition: MetricDef, seed: int) -> _Side:
+    """One run's posterior (Jeffreys) of a folded metric's signed parts: does the data tell on which side
+    of the target it lies, and how far from it may it be?"""
     features = reads_of(definition, data.spec)
     table, alpha = posterior_table(data, features, prior="jeffreys")
     draws = dirichlet_draws(alpha, data.n, _FOLD_DRAWS, seed, f"fold:{metric_id}")
     parts = _fold_parts(metric_id, definition, stats_of(data, table, draws))
     if parts is None:
-        return True  # no posterior of the parts: the side of the target is unknown
+        return _Side(True, 0.0, math.inf)  # no posterior of the parts: nothing is known
     with np.errstate(invalid="ignore"):
         low, high = np.nanquantile(parts, [0.025, 0.975], axis=0)
-    return bool(np.any((low <= 0) & (high >= 0)))
+        size_low, size_high = np.nanquantile(np.abs(parts).sum(axis=1), [0.05, 0.95])
+    return _Side(bool(np.any((low <= 0) & (high >= 0))), float(size_low), float(size_high))
 
 
 def _pair_types(base: CategoryData, cand: CategoryData, definition: MetricDef) -> NDArray[np.bool_]:
