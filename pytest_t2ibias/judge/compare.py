@@ -339,7 +339,7 @@ def _paired_upper(
     changed = int(np.count_nonzero(np.any(_pair_types(base, cand, definition), axis=1))) if n else 0
     unseen = min(math.ceil(n * clopper_pearson_upper(changed, n) - changed - 1e-9), _MAX_UNSEEN) if n else 0
     features = reads_of(definition, base.spec)
-    if unseen > 0 or _fold_parts(metric_id, definition, base) is not None:
+    if unseen > 0 or _is_folded(metric_id, mode):
         pooled = pooled or pooled_types(base, cand, features, paired=True)
     if unseen > 0:
         assert pooled is not None
@@ -355,8 +355,7 @@ def _paired_upper(
                                        stream=f"fold:{metric_id}").se  # fmt: skip
         of_change = fold.change + _Z95 * spread
         if unseen > 0:
-            parts_b = _fold_parts(metric_id, definition, base)
-            assert parts_b is not None
+            parts_b = fold.base_parts
 
             def change_of(stats: Stats) -> NDArray[np.float64]:
                 parts = _fold_parts(metric_id, definition, stats)
@@ -404,19 +403,17 @@ def _unseen_worst(
 _FOLD_DRAWS = 1000
 
 
-def _fold_parts(metric_id: str, definition: MetricDef, data: CategoryData | Stats) -> NDArray[np.float64] | None:
-    """A metric folded at its target (a sum of absolute values of signed parts: parity and every other
-    "closer to zero" metric, strict bias amplification) as those signed parts, (samples, parts); None
-    for any other metric, or where the parts have no value."""
-    stats = data if isinstance(data, Stats) else None
-    mode = data.mode
-    if direction(metric_id, mode) != "closer_to_zero" and not (metric_id == "bias_amplification" and mode == "strict"):
+def _is_folded(metric_id: str, mode: Mode) -> bool:
+    """Is the metric a sum of absolute values of signed parts, folded at its target (parity and every
+    other "closer to zero" metric; strict bias amplification)?"""
+    return direction(metric_id, mode) == "closer_to_zero" or (metric_id == "bias_amplification" and mode == "strict")
+
+
+def _fold_parts(metric_id: str, definition: MetricDef, stats: Stats) -> NDArray[np.float64] | None:
+    """A folded metric (:func:`_is_folded`) as its signed parts, (samples, parts); None for any other
+    metric, or where the parts have no value."""
+    if not _is_folded(metric_id, stats.mode):
         return None
-    if stats is None:
-        assert isinstance(data, CategoryData)
-        features = reads_of(definition, data.spec)
-        pooled = pooled_types(data, data, features, paired=True)
-        stats = stats_of(pooled.data, pooled.table, pooled.base[None, :].astype(np.float64))
     try:
         if metric_id == "bias_amplification":
             s = shares(stats)
@@ -440,6 +437,8 @@ class Fold:
     #: baseline's 95 % lower bound (0 where its interval holds the target): tighter than the size of the
     #: change when the images are not paired, where the change is measured with both runs' noise
     apart: float
+    #: the baseline's signed parts (1, parts)
+    base_parts: NDArray[np.float64]
 
 
 def _fold(
@@ -448,8 +447,9 @@ def _fold(
     """For a metric folded at its target, where either run's 95 % posterior interval of a signed part holds
     the target (so the data cannot tell on which side it lies), the bounds the worsening needs there
     (:class:`Fold`); None otherwise (the fold is out of reach and the worsening is smooth)."""
-    parts_b = _fold_parts(metric_id, definition, base)
-    parts_c = _fold_parts(metric_id, definition, cand)
+    data, table = pooled.data, pooled.table
+    parts_b = _fold_parts(metric_id, definition, stats_of(data, table, pooled.base.astype(np.float64)))
+    parts_c = _fold_parts(metric_id, definition, stats_of(data, table, pooled.cand.astype(np.float64)))
     if parts_b is None or parts_c is None or not np.all(np.isfinite(parts_b)) or not np.all(np.isfinite(parts_c)):
         return None
     side_b = _side(base, metric_id, definition, seed)
@@ -457,7 +457,6 @@ def _fold(
     if not (side_b.holds_target or side_c.holds_target):
         return None
     signs = np.where(parts_c[0] >= parts_b[0], 1.0, -1.0)
-    data, table = pooled.data, pooled.table
 
     def contrast(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
         pc = _fold_parts(metric_id, definition, stats_of(data, table, cand_w))
@@ -468,7 +467,7 @@ def _fold(
 
     change = float(np.abs(parts_c[0] - parts_b[0]).sum())
     apart = side_c.high - (0.0 if side_b.holds_target else side_b.low)
-    return Fold(contrast, change, apart)
+    return Fold(contrast, change, apart, parts_b)
 
 
 @dataclass(frozen=True)
