@@ -447,6 +447,8 @@ def _fold(
     """For a metric folded at its target, where either run's 95 % posterior interval of a signed part holds
     the target (so the data cannot tell on which side it lies), the bounds the worsening needs there
     (:class:`Fold`); None otherwise (the fold is out of reach and the worsening is smooth)."""
+    if not _is_folded(metric_id, base.mode):
+        return None
     data, table = pooled.data, pooled.table
     parts_b = _fold_parts(metric_id, definition, stats_of(data, table, pooled.base.astype(np.float64)))
     parts_c = _fold_parts(metric_id, definition, stats_of(data, table, pooled.cand.astype(np.float64)))
