@@ -22,10 +22,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ConfigDict
 
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
@@ -45,6 +46,9 @@ Direction = Literal["lower", "higher", "closer_to_zero", "either"]
 @dataclass(frozen=True, kw_only=True)
 class Check:
     """One judged rule of one metric of one category."""
+
+    # Stated so every pydantic 2.x publishes the same schema (see metrics.intervals.Interval).
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     category: str
     metric: str

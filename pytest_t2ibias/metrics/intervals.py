@@ -17,10 +17,11 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ConfigDict
 
 from pytest_t2ibias.metrics.counts import (
     LABELS,
@@ -47,6 +48,10 @@ CONFIDENCE = 0.95
 @dataclass(frozen=True)
 class Interval:
     """A two-sided interval and how it was obtained."""
+
+    # Stated, not inherited: pydantic 2.14 started to pass the enclosing model's extra="forbid" into stdlib
+    # dataclasses, so the published results schema changed with the installed pydantic.
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     low: float
     high: float
