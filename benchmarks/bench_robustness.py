@@ -17,9 +17,16 @@ a conftest), with the categories each scored once (scorer calls counted).
 (4) **Baselines lost**: on a copy of ``example_tests``, approving runs that compare nothing (``--co``, a
 missing suite or thresholds folder, a model that fails to load, ``-x`` stopping at a first failing test):
 every baseline file must keep its bytes.
+(5) **Fault classes** (issue 21), one module each beside this file, each replaying its faults end to end in
+subprocesses with timeouts: ``faults_store`` (two tests on one baseline file, node-id selection or a
+filtering conftest then prune, a symlinked store, approval write failures), ``faults_outputs`` (report
+paths that fail or point into the baselines, a suite whose name is not its path, a run that tested nothing,
+out-of-range policy knobs), ``faults_cache`` (non-regular files, a stopped lock holder, forged or bomb
+entries, bad generator outputs) and ``faults_secrets`` (secret shapes in every user-given location, scorer
+card tampering, pickle-only checkpoints, the smaller bad inputs). Their counts add to the line below.
 
 Last line: ``RESULT inputs=<n> clean=<n> tracebacks=<n> hangs=<n> kills=<n> corrupt=<n> amplification=<x>
-baselines_lost=<n>``.
+baselines_lost=<n> secrets_leaked=<n> silent_green=<n>``.
 """
 
 from __future__ import annotations
@@ -346,6 +353,26 @@ def bench_baselines() -> dict[str, Any]:
     return {"per_scenario": lost, "lost": sum(lost.values())}
 
 
+FAULT_MODULES = ("faults_store", "faults_outputs", "faults_cache", "faults_secrets")
+FAULT_KEYS = ("inputs", "tracebacks", "hangs", "corrupt", "baselines_lost", "secrets_leaked", "silent_green")
+
+
+def bench_faults() -> dict[str, Any]:
+    """Run every fault module's ``run_faults()`` and add up their counts (a module missing is an error: the
+    benchmark must not look green for faults it did not try)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    per_module: dict[str, dict[str, int]] = {}
+    for name in FAULT_MODULES:
+        started = time.perf_counter()
+        counts = importlib.import_module(name).run_faults()
+        per_module[name] = {k: int(counts.get(k, 0)) for k in FAULT_KEYS}
+        per_module[name]["seconds"] = round(time.perf_counter() - started)
+    totals = {k: sum(m[k] for m in per_module.values()) for k in FAULT_KEYS}
+    return {"per_module": per_module, **totals}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mutations", type=int, default=300, help="random mutations per input kind")
@@ -353,7 +380,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-prompt", type=int, default=8, help="images per prompt in (2) and (3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="50 mutations, 3 kills, 2 images per prompt")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: kills,amplification,baselines")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to leave out: kills,amplification,baselines,faults"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.mutations, args.kills, args.per_prompt = 50, 3, 2
@@ -395,13 +424,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         per = ", ".join(f"{k} {v}" for k, v in baselines["per_scenario"].items())
         print("(4) baselines changed or deleted by approving runs that compared nothing (--snapshot-update and "
               f"--t2i-update-baselines each): {per}")  # fmt: skip
+    faults: dict[str, Any] = {k: 0 for k in FAULT_KEYS} | {"per_module": {}}
+    if "faults" not in skip:
+        faults = bench_faults()
+        print("(5) fault classes of issue 21:")
+        for name, counts in faults["per_module"].items():
+            print(f"    {name:<15} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"elapsed {time.perf_counter() - start:.0f} s")
     print(
-        f"RESULT inputs={total} clean={o.get('clean', 0)} tracebacks={o.get('traceback', 0)} hangs={o.get('hang', 0)} "
-        f"kills={kills['kills']} corrupt={kills['corrupt']} amplification={amplification['max']:.2f} "
-        f"baselines_lost={baselines['lost']}"
+        f"RESULT inputs={total + faults['inputs']} clean={o.get('clean', 0)} "
+        f"tracebacks={o.get('traceback', 0) + faults['tracebacks']} hangs={o.get('hang', 0) + faults['hangs']} "
+        f"kills={kills['kills']} corrupt={kills['corrupt'] + faults['corrupt']} "
+        f"amplification={amplification['max']:.2f} baselines_lost={baselines['lost'] + faults['baselines_lost']} "
+        f"secrets_leaked={faults['secrets_leaked']} silent_green={faults['silent_green']}"
     )
-    return {"inputs": inputs, "kills": kills, "amplification": amplification, "baselines": baselines}
+    return {"inputs": inputs, "kills": kills, "amplification": amplification, "baselines": baselines, "faults": faults}
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def bench() -> ModuleType:
 
 
 def test_inputs_part(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    report = bench.main(["--mutations", "20", "--skip", "kills,amplification,baselines"])
+    report = bench.main(["--mutations", "20", "--skip", "kills,amplification,baselines,faults"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("RESULT inputs=") and " tracebacks=0 hangs=0 " in last
     assert report["inputs"]["silently_accepted"] == []
