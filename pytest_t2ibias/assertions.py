@@ -285,8 +285,12 @@ def assert_policy(result: CategoryResult | Aggregates) -> None:
     checks = gate.bound_checks()
     if any(rule.regression is not None for rule in gate.rules.values()):
         outcome = gate.baseline_outcome()
-        if outcome.unwritten or outcome.stale or outcome.corrupt or outcome.refused or (
-            outcome.missing and not outcome.updated
+        if (
+            outcome.unwritten
+            or outcome.stale
+            or outcome.corrupt
+            or outcome.refused
+            or (outcome.missing and not outcome.updated)
         ):
             assert_no_regression(result)  # fails with the baseline's own message
         checks += outcome.checks

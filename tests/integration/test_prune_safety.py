@@ -105,9 +105,7 @@ def test_a_full_passing_run_prunes_only_the_removed_tests_baseline(
     assert sorted(_files(folder)) == ["notes.json", "test_culture.json", "test_doctor.json"]
 
 
-@pytest.mark.parametrize(
-    "selection", [["-k", "doctor"], ["test_bias.py::test_doctor"]], ids=["deselected", "node-id"]
-)
+@pytest.mark.parametrize("selection", [["-k", "doctor"], ["test_bias.py::test_doctor"]], ids=["deselected", "node-id"])
 def test_a_test_not_selected_is_not_called_unused(approved: pytest.Pytester, selection: list[str]) -> None:
     (_folder(approved) / "test_removed.json").unlink()
     result = run(approved, *FAIR, *selection)

@@ -131,7 +131,10 @@ def test_a_plain_module_test_keeps_the_file_name_older_versions_wrote() -> None:
 def test_two_tests_on_one_file_are_refused_naming_both() -> None:
     # not reachable through pytest's own naming; a custom item named with a dot could
     index = StoreIndex.build(
-        [("t.py::TestA::test_x", Path("/p/t.py"), ["TestA", "test_x"]), ("t.py::TestA.test_x", Path("/p/t.py"), ["TestA.test_x"])]
+        [
+            ("t.py::TestA::test_x", Path("/p/t.py"), ["TestA", "test_x"]),
+            ("t.py::TestA.test_x", Path("/p/t.py"), ["TestA.test_x"]),
+        ]
     )
     assert set(index.clashes) == {"t.py::TestA::test_x", "t.py::TestA.test_x"}
     message = index.clashes["t.py::TestA.test_x"]
