@@ -421,6 +421,7 @@ class T2IBiasSession:
             self._complete = False
         if hasattr(self.config, "workerinput"):  # the xdist controller prunes: it collects nothing itself
             self.config.workeroutput["t2ibias_store"] = self._index.to_json()  # type: ignore[attr-defined]
+            self.config.workeroutput["t2ibias_complete"] = self._complete  # type: ignore[attr-defined]
 
     # -- the run's family of regression checks (one correction across all of them) -------------------
 
@@ -582,6 +583,7 @@ class T2IBiasSession:
 
             self._index.merge(StoreIndex.from_json(store))
             self._worker_indexes += 1
+            self._complete &= bool(node.workeroutput.get("t2ibias_complete", False))
         data = getattr(node, "workeroutput", {}).get("t2ibias")
         if data:
             from pytest_t2ibias.results import RunResult

@@ -1,7 +1,9 @@
 """Where baselines live, how they are written, and the per-test gate.
 
-A baseline is one JSON file per test, ``__baselines__/<test module>/<test name>.json`` beside the test
-file (``test_x[doctor].json`` for a parametrized test). What a baseline holds and when it is stale is the
+A baseline is one JSON file per test, ``__baselines__/<test module>/<test key>.json`` beside the test
+file: the key is the test's node id inside its module (``test_x[doctor]``, ``TestA.test_cat``), made a
+safe, bounded file name by :func:`baseline_stem`. Files of the older naming (the test's name alone) are
+read until the test's approval moves them. What a baseline holds and when it is stale is the
 judge's business (:mod:`pytest_t2ibias.judge.baseline`); this module connects it to pytest.
 
 The store never loses a baseline:
@@ -10,7 +12,9 @@ The store never loses a baseline:
   approving (``--t2i-update-baselines``, or syrupy's ``--snapshot-update``); the write is atomic (a temp
   file, fsync, rename), so a crash leaves the old file or the new one;
 * nothing is deleted, except by ``--t2i-prune-baselines`` at the end of a full, passing run: then the
-  files of tests that no longer exist (in the modules that were collected) are removed, and named.
+  files of tests that no longer exist (in the modules that were collected in full) are removed, and
+  named: only files that parse as baselines, inside the rootdir once links resolve; and an older-named
+  file once its test's approval wrote the new one.
 
 Baselines used to live in syrupy's ``__snapshots__/`` folder. Syrupy deletes every file there it does not
 know whenever ``--snapshot-update`` runs and our tests did not get to assert (and fails a run that leaves

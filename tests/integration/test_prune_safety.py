@@ -55,9 +55,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_a_node_id_selection_is_partial_and_prunes_nothing(approved: pytest.Pytester) -> None:
+@pytest.mark.parametrize("plugin", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_a_node_id_selection_is_partial_and_prunes_nothing(approved: pytest.Pytester, plugin: list[str]) -> None:
     before = _files(_folder(approved))
-    result = run(approved, *FAIR, PRUNE, "test_bias.py::test_doctor")
+    result = run(approved, *FAIR, PRUNE, "test_bias.py::test_doctor", *plugin)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.stdout.re_match_lines([r"  baselines not pruned: .*"])
     assert _files(_folder(approved)) == before
