@@ -666,14 +666,18 @@ class T2IBiasSession:
         if exitstatus != 0 or not self._complete or self.config.getoption("collectonly", False):
             self._prune_refused = (
                 "baselines not pruned: --t2i-prune-baselines needs a full, passing run (no failure, no "
-                "deselected bias test, no -x stop)"
+                "deselected, filtered or node-id-selected bias test, no -x stop)"
             )
             return
         if self.config.pluginmanager.has_plugin("dsession") and not self._worker_indexes:
             self._prune_refused = "baselines not pruned: no xdist worker reported the tests it collected"
             return
         for path in self.unused_baselines():
-            path.unlink()
+            try:
+                path.unlink()
+            except OSError as err:  # a read-only folder: the file stays, and the summary says why
+                self._prune_refused = f"baselines not pruned: cannot delete {path}: {err.strerror or err}"
+                continue
             self._pruned.append(path)
 
 
