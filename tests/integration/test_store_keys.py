@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_t2ibias.snapshot import StoreIndex, baseline_path, old_baseline_path
+from pytest_t2ibias.snapshot import StoreIndex, baseline_path, baseline_stem, old_baseline_path
 
 from .workflow import FAST_ARGS, run_bias
 
@@ -139,3 +139,10 @@ def test_two_tests_on_one_file_are_refused_naming_both() -> None:
     assert set(index.clashes) == {"t.py::TestA::test_x", "t.py::TestA.test_x"}
     message = index.clashes["t.py::TestA.test_x"]
     assert "t.py::TestA::test_x and t.py::TestA.test_x map to one baseline file" in message
+
+
+def test_every_key_gets_a_distinct_bounded_safe_file_name() -> None:
+    ids = ["x/y", "x_y", "x\\y", "x:y", "x\x00y", "..", "a" * 300, "a" * 301, "é" * 200, "x_y]-0123456789ab"]
+    stems = [baseline_stem(f"test_x[{i}]") for i in ids]
+    assert len(set(stems)) == len(ids)
+    assert all(len(f"{s}.json".encode()) <= 120 and not re.search(r"[/\\:\x00]", s) for s in stems)
