@@ -190,6 +190,8 @@ def assert_no_regression(result: CategoryResult) -> None:
     approve = (
         "approve with `pytest --snapshot-update` (or --t2i-update-baselines; refused in CI without --t2i-force-update)"
     )
+    if outcome.unwritten:
+        pytest.fail(f"t2ibias: {result.category}: {outcome.unwritten}", pytrace=False)
     if outcome.corrupt:
         pytest.fail(
             f"t2ibias: {result.category}: corrupt baseline\n{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n"
@@ -283,7 +285,13 @@ def assert_policy(result: CategoryResult | Aggregates) -> None:
     checks = gate.bound_checks()
     if any(rule.regression is not None for rule in gate.rules.values()):
         outcome = gate.baseline_outcome()
-        if outcome.stale or outcome.corrupt or outcome.refused or (outcome.missing and not outcome.updated):
+        if (
+            outcome.unwritten
+            or outcome.stale
+            or outcome.corrupt
+            or outcome.refused
+            or (outcome.missing and not outcome.updated)
+        ):
             assert_no_regression(result)  # fails with the baseline's own message
         checks += outcome.checks
         footer = [f"  baseline: {outcome.location}"] if outcome.checks else []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
 
     from pytest_t2ibias.annotate.base import ImageAnnotator
     from pytest_t2ibias.generate.base import ImageGenerator
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
     from pytest_t2ibias.results import BaselineImages, RunResult
-    from pytest_t2ibias.snapshot import BaselineStore
+    from pytest_t2ibias.snapshot import BaselineStore, StoreIndex
     from pytest_t2ibias.suites.schema import Suite
 
 SESSION_PLUGIN = "t2ibias-session"
@@ -156,8 +156,12 @@ class T2IBiasSession:
     #: the selected bias tests whose marker is unusable, and why (each fails on its own)
     marker_errors: dict[str, str] = field(default_factory=dict)
     not_run: list[NotRun] = field(default_factory=list)
-    _test_files: set[Path] = field(default_factory=set)
-    _owned: set[Path] = field(default_factory=set)
+    #: the baseline files of every collected bias test (before deselection); on an xdist controller, the
+    #: workers' (one per worker received)
+    _index: StoreIndex = field(default_factory=lambda: _store_index())
+    _worker_indexes: int = 0
+    #: every collected bias test, before -k/-m/--lf or a conftest dropped any (None: not collected here)
+    _collected: list[pytest.Item] | None = None
     _complete: bool = True
     _bias_ids: set[str] = field(default_factory=set)
     _pruned: list[Path] = field(default_factory=list)
@@ -388,9 +392,36 @@ class T2IBiasSession:
     # -- baselines ------------------------------------------------------------------------------------------
 
     def baseline_path(self, item: pytest.Item) -> Path:
-        from pytest_t2ibias.snapshot import baseline_path
+        """The test's baseline file (keyed by its node id); a test that would share one with another fails."""
+        from pytest_t2ibias.snapshot import baseline_key, baseline_path
 
-        return baseline_path(Path(item.path), item.name)
+        if item.nodeid in self._index.clashes:
+            pytest.fail(self._index.clashes[item.nodeid], pytrace=False)
+        return self._index.paths.get(item.nodeid) or baseline_path(Path(item.path), baseline_key(names_in_file(item)))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Generator[None]:
+        # outermost: every collected test, before -k/-m, --lf or a conftest drop any; each owns its baseline
+        self._collected = [item for item in items if is_bias_test(item)]
+        return (yield)
+
+    def _index_collection(self, bias: list[pytest.Item]) -> None:
+        """Index the baselines of every collected bias test; a selection by node id, or tests dropped after
+        collection, make the run partial (it may not prune)."""
+        from pytest_t2ibias.snapshot import StoreIndex
+
+        everything = self._collected if self._collected is not None else bias
+        partial = node_id_selected(self.config)
+        tests = [(item.nodeid, Path(item.path), names_in_file(item)) for item in everything]
+        self._index = StoreIndex.build(tests, partial)
+        self.baselines.legacy = self._index.legacy
+        # a module selected by node id was collected in part: its older files may belong to tests not seen
+        self.baselines.retire_legacy = not partial
+        if partial or {i.nodeid for i in bias} != {i.nodeid for i in everything}:
+            self._complete = False
+        if hasattr(self.config, "workerinput"):  # the xdist controller prunes: it collects nothing itself
+            self.config.workeroutput["t2ibias_store"] = self._index.to_json()  # type: ignore[attr-defined]
+            self.config.workeroutput["t2ibias_complete"] = self._complete  # type: ignore[attr-defined]
 
     # -- the run's family of regression checks (one correction across all of them) -------------------
 
@@ -399,8 +430,7 @@ class T2IBiasSession:
 
         bias = [item for item in session.items if is_bias_test(item)]
         self._bias_ids = {item.nodeid for item in bias}
-        self._test_files = {Path(item.path) for item in bias}
-        self._owned = {self.baseline_path(item) for item in bias}
+        self._index_collection(bias)
         # after -k/-m deselection: only the tests that will run form the family; a bad marker fails its
         # own test (in its fixture), never another one
         self._marked = []
@@ -416,6 +446,8 @@ class T2IBiasSession:
             except T2IBiasError as err:
                 self.marker_errors[item.nodeid] = str(err)
                 continue
+            if item.nodeid in self._index.clashes:
+                continue  # fails on its own, with both names
             fixtures = getattr(item, "fixturenames", ())
             if category is not None and "t2ibias_result" in fixtures:
                 self._marked.append(item)
@@ -545,6 +577,13 @@ class T2IBiasSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: collect a worker's results for the summary and the report."""
+        store = getattr(node, "workeroutput", {}).get("t2ibias_store")
+        if store:
+            from pytest_t2ibias.snapshot import StoreIndex
+
+            self._index.merge(StoreIndex.from_json(store))
+            self._worker_indexes += 1
+            self._complete &= bool(node.workeroutput.get("t2ibias_complete", False))
         data = getattr(node, "workeroutput", {}).get("t2ibias")
         if data:
             from pytest_t2ibias.results import RunResult
@@ -585,8 +624,9 @@ class T2IBiasSession:
             return None
 
     def unused_baselines(self) -> list[Path]:
-        """Baselines of the collected test modules that no collected bias test owns."""
-        return self.baselines.unused(self._test_files, self._owned)
+        """Baselines of the collected test modules that no collected bias test owns (selected or not)."""
+        self.baselines.legacy.update(self._index.legacy)
+        return self.baselines.unused(self._index.files, self._index.paths.values(), self.config.rootpath)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
@@ -626,11 +666,18 @@ class T2IBiasSession:
         if exitstatus != 0 or not self._complete or self.config.getoption("collectonly", False):
             self._prune_refused = (
                 "baselines not pruned: --t2i-prune-baselines needs a full, passing run (no failure, no "
-                "deselected bias test, no -x stop)"
+                "deselected, filtered or node-id-selected bias test, no -x stop)"
             )
             return
+        if self.config.pluginmanager.has_plugin("dsession") and not self._worker_indexes:
+            self._prune_refused = "baselines not pruned: no xdist worker reported the tests it collected"
+            return
         for path in self.unused_baselines():
-            path.unlink()
+            try:
+                path.unlink()
+            except OSError as err:  # a read-only folder: the file stays, and the summary says why
+                self._prune_refused = f"baselines not pruned: cannot delete {path}: {err.strerror or err}"
+                continue
             self._pruned.append(path)
 
 
@@ -638,6 +685,26 @@ def _store() -> BaselineStore:
     from pytest_t2ibias.snapshot import BaselineStore
 
     return BaselineStore()
+
+
+def _store_index() -> StoreIndex:
+    from pytest_t2ibias.snapshot import StoreIndex
+
+    return StoreIndex()
+
+
+def names_in_file(item: pytest.Item) -> list[str]:
+    """The names of a test inside its file: its classes, then its own (``["TestA", "test_cat[x]"]``)."""
+    chain = item.listchain()
+    files = [i for i, node in enumerate(chain) if isinstance(node, pytest.File)]
+    return [node.name for node in chain[files[-1] + 1 :]] if files else [item.name]
+
+
+def node_id_selected(config: pytest.Config) -> set[Path]:
+    """The test files the command line selects tests of by node id (``test_bias.py::test_doctor``): only
+    those tests of them are collected, and pytest reports no deselection."""
+    base = config.invocation_params.dir
+    return {(base / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg}
 
 
 def skip_at_test(reason: str) -> NoReturn:

@@ -1,7 +1,9 @@
 """Where baselines live, how they are written, and the per-test gate.
 
-A baseline is one JSON file per test, ``__baselines__/<test module>/<test name>.json`` beside the test
-file (``test_x[doctor].json`` for a parametrized test). What a baseline holds and when it is stale is the
+A baseline is one JSON file per test, ``__baselines__/<test module>/<test key>.json`` beside the test
+file: the key is the test's node id inside its module (``test_x[doctor]``, ``TestA.test_cat``), made a
+safe, bounded file name by :func:`baseline_stem`. Files of the older naming (the test's name alone) are
+read until the test's approval moves them. What a baseline holds and when it is stale is the
 judge's business (:mod:`pytest_t2ibias.judge.baseline`); this module connects it to pytest.
 
 The store never loses a baseline:
@@ -10,7 +12,9 @@ The store never loses a baseline:
   approving (``--t2i-update-baselines``, or syrupy's ``--snapshot-update``); the write is atomic (a temp
   file, fsync, rename), so a crash leaves the old file or the new one;
 * nothing is deleted, except by ``--t2i-prune-baselines`` at the end of a full, passing run: then the
-  files of tests that no longer exist (in the modules that were collected) are removed, and named.
+  files of tests that no longer exist (in the modules that were collected in full) are removed, and
+  named: only files that parse as baselines, inside the rootdir once links resolve; and an older-named
+  file once its test's approval wrote the new one.
 
 Baselines used to live in syrupy's ``__snapshots__/`` folder. Syrupy deletes every file there it does not
 know whenever ``--snapshot-update`` runs and our tests did not get to assert (and fails a run that leaves
@@ -24,13 +28,18 @@ assertion helpers find the machinery that judges it with :func:`gate_for`.
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pytest_t2ibias._io import write_text_atomic
+from pytest_t2ibias.errors import T2IBiasError
 from pytest_t2ibias.judge.baseline import (
     BaselineRecord,
     CorruptBaselineError,
@@ -56,10 +65,48 @@ StoredBaseline = BaselineRecord | str | None
 WriteEvent = Literal["created", "updated", "unchanged"]
 
 
-def baseline_path(test_file: Path, test_name: str, folder: str = BASELINE_DIR) -> Path:
-    """The baseline file of a test: ``<test dir>/__baselines__/<module>/<test name>.json``."""
-    safe = re.sub(r"[/\\\x00]", "_", test_name)  # a parametrized id must not become a path
-    return test_file.parent / folder / test_file.stem / f"{safe}.json"
+#: The longest readable part of a baseline's file name, in UTF-8 bytes (a file name stops at 255 bytes).
+MAX_STEM_BYTES = 100
+#: Characters a file name cannot hold on some system (a parametrize id may hold any of them).
+_UNSAFE = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f]')
+
+
+def baseline_key(names: Sequence[str]) -> str:
+    """A test's name inside its module: its classes and its name joined with dots (``TestA.test_cat[x]``).
+
+    A module-level ``test_x`` keeps its name, so its file is the one older versions wrote.
+    """
+    return ".".join(names)
+
+
+def baseline_stem(key: str) -> str:
+    """The file name (without ``.json``) of a test's baseline, one per key and at most ~115 bytes.
+
+    A key that is a safe, short file name is used as it is. Any other gets its safe part, cut to
+    :data:`MAX_STEM_BYTES`, and ``-`` plus 12 hex digits of the key's hash: ``x/y`` and ``x_y`` then get
+    two files. A plain key never ends in ``-<hex>`` (a name is dotted identifiers, a parametrized one ends
+    in ``]``), so the two kinds cannot meet.
+
+    >>> baseline_stem("test_x[doctor]"), baseline_stem("test_x[x/y]")
+    ('test_x[doctor]', 'test_x[x_y]-7f504ebb34b5')
+    """
+    safe = _UNSAFE.sub("_", key)
+    if safe == key and len(key.encode("utf-8", "surrogatepass")) <= MAX_STEM_BYTES:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    readable = safe.encode("utf-8", "surrogatepass")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
+    return f"{readable}-{digest}"
+
+
+def baseline_path(test_file: Path, key: str, folder: str = BASELINE_DIR) -> Path:
+    """The baseline file of a test: ``<test dir>/__baselines__/<module>/<stem of its key>.json``."""
+    return test_file.parent / folder / test_file.stem / f"{baseline_stem(key)}.json"
+
+
+def old_baseline_path(test_file: Path, test_name: str) -> Path:
+    """Where versions up to 0.x kept it: keyed by the test's name alone (classes ignored, ``/`` -> ``_``)."""
+    safe = re.sub(r"[/\\\x00]", "_", test_name)
+    return test_file.parent / BASELINE_DIR / test_file.stem / f"{safe}.json"
 
 
 def legacy_path(path: Path) -> Path | None:
@@ -68,17 +115,33 @@ def legacy_path(path: Path) -> Path | None:
     return old if old.is_file() else None
 
 
+class BaselineWriteError(T2IBiasError):
+    """A baseline that cannot be written (read-only folder, file-size limit, a folder in the way); the
+    message names the file and the reason, and the old baseline is left as it was."""
+
+
 @dataclass
 class BaselineStore:
     """The baselines of a run: read once each, written atomically, events kept for the summary."""
 
     _read: dict[Path, tuple[StoredBaseline, Path]] = field(default_factory=dict)
     events: dict[Path, str] = field(default_factory=dict)
+    #: a test's baseline path -> the file an older version wrote for it (only where no other test could
+    #: claim that file): read while the new file does not exist, moved to the new one on approval
+    legacy: dict[Path, Path] = field(default_factory=dict)
+    #: approving a test whose baseline was read from its older file removes that file (off while only some
+    #: tests of a module were collected: the file may be another test's)
+    retire_legacy: bool = True
+
+    def source(self, path: Path) -> Path:
+        """Where the baseline of ``path`` is read: ``path``, or its older file while ``path`` is absent."""
+        old = self.legacy.get(path)
+        return old if old is not None and not os.path.lexists(path) and old.is_file() else path
 
     def read(self, path: Path) -> tuple[StoredBaseline, Path]:
         """The baseline at ``path`` (read once), and where it was read."""
         if path not in self._read:
-            source = path
+            source = self.source(path)
             try:
                 raw = source.read_bytes()
             except FileNotFoundError:
@@ -96,28 +159,136 @@ class BaselineStore:
         return self._read[path]
 
     def write(self, path: Path, record: BaselineRecord) -> WriteEvent:
-        """Approve ``record`` as the baseline at ``path`` (atomic, durable)."""
+        """Approve ``record`` as the baseline at ``path`` (atomic, durable), moving an older file's to it.
+
+        Raises:
+            BaselineWriteError: the file cannot be written (the old one is kept).
+        """
         text = record.to_json()
-        previous = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-        event: WriteEvent = "created" if previous is None else "unchanged" if previous == text else "updated"
-        if event != "unchanged":
-            write_text_atomic(path, text)
+        old = self.source(path)
+        try:
+            previous = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+            event: WriteEvent = "created" if previous is None else "unchanged" if previous == text else "updated"
+            if event != "unchanged":
+                write_text_atomic(path, text)
+        except OSError as err:
+            raise BaselineWriteError(f"cannot write baseline {path}: {_reason(err)}") from None
         self._read[path] = (record, path)
         self.events[path] = event
+        if old != path and self.retire_legacy:
+            self._retire(old)
         return event
+
+    def _retire(self, old: Path) -> None:
+        """Remove the older file a test's new one replaces (kept, and listed as unused, if that fails)."""
+        try:
+            old.unlink()
+        except OSError:
+            return
+        self.events[old] = "migrated"
 
     def note(self, path: Path, event: str) -> None:
         self.events.setdefault(path, event)
 
-    def unused(self, test_files: Iterable[Path], used: Iterable[Path]) -> list[Path]:
-        """Baseline files of the given test modules that no collected test owns."""
+    def unused(self, test_files: Iterable[Path], used: Iterable[Path], root: Path | None = None) -> list[Path]:
+        """Baseline files of the given test modules that no collected test owns: only files this store
+        writes (a ``.json`` that parses as a baseline) and, given ``root``, inside it once links resolve."""
         owned = {p.resolve() for p in used}
+        owned |= {old.resolve() for new, old in self.legacy.items() if not os.path.lexists(new)}
         out = []
         for test_file in sorted(set(test_files)):
             folder = test_file.parent / BASELINE_DIR / test_file.stem
             if folder.is_dir():
-                out += [p for p in sorted(folder.glob("*.json")) if p.resolve() not in owned]
+                found = [p for p in sorted(folder.glob("*.json")) if p.resolve() not in owned]
+                out += [p for p in found if _is_own_baseline(p, root)]
         return out
+
+
+def _reason(err: OSError) -> str:
+    if err.errno == errno.EFBIG:
+        return "file too large (a file-size limit, ulimit -f?)"
+    return err.strerror or str(err)
+
+
+def _is_own_baseline(path: Path, root: Path | None) -> bool:
+    """A file the store wrote and may delete: a baseline file (not a link), inside ``root`` once resolved."""
+    if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+        return False
+    if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        return False
+    try:
+        parse_baseline(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, CorruptBaselineError):
+        return False
+    return True
+
+
+@dataclass
+class StoreIndex:
+    """Which baseline files the collected tests own: built from every test pytest collected, before
+    ``-k``, ``-m`` or a conftest drop any (a test that does not run still owns its baseline)."""
+
+    #: test id -> its baseline file
+    paths: dict[str, Path] = field(default_factory=dict)
+    #: a baseline file -> the older file it replaces (see :attr:`BaselineStore.legacy`)
+    legacy: dict[Path, Path] = field(default_factory=dict)
+    #: the test modules whose baseline folders are known in full (every test of them collected)
+    files: set[Path] = field(default_factory=set)
+    #: test id -> why it has no baseline file of its own (two tests that would share one)
+    clashes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, tests: Iterable[tuple[str, Path, Sequence[str]]], partial: Iterable[Path] = ()) -> StoreIndex:
+        """From (test id, test file, names inside the file) of every collected test; ``partial``: the files
+        only some tests of which were collected (a node-id selection)."""
+        index = cls()
+        by_file: dict[Path, str] = {}
+        old_claims: dict[Path, list[str]] = {}
+        for nodeid, test_file, names in tests:
+            path = baseline_path(test_file, baseline_key(names))
+            other = by_file.setdefault(path.resolve(), nodeid)
+            if other != nodeid:
+                index.clashes[nodeid] = index.clashes[other] = (
+                    f"t2ibias: {other} and {nodeid} map to one baseline file {path}; rename one of them"
+                )
+            index.paths[nodeid] = path
+            index.files.add(test_file)
+            old_claims.setdefault(old_baseline_path(test_file, names[-1]), []).append(nodeid)
+        index.files -= {f.resolve() for f in partial} | set(partial)
+        new_files = {p.resolve() for p in index.paths.values()}
+        for old, claims in old_claims.items():
+            new = index.paths[claims[0]]
+            # an older file two tests could claim (TestA::test_x, TestB::test_x) is nobody's: never read; a
+            # name too long for a file was never written
+            if len(claims) == 1 and new != old and len(old.name.encode()) <= 255 and old.resolve() not in new_files:
+                index.legacy[new] = old
+        return index
+
+    def merge(self, other: StoreIndex) -> None:
+        self.paths.update(other.paths)
+        self.legacy.update(other.legacy)
+        self.files |= other.files
+        self.clashes.update(other.clashes)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "paths": {k: str(v) for k, v in self.paths.items()},
+                "legacy": [[str(k), str(v)] for k, v in self.legacy.items()],
+                "files": sorted(str(f) for f in self.files),
+                "clashes": self.clashes,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StoreIndex:
+        data = json.loads(text)
+        return cls(
+            paths={k: Path(v) for k, v in data["paths"].items()},
+            legacy={Path(k): Path(v) for k, v in data["legacy"]},
+            files={Path(f) for f in data["files"]},
+            clashes=dict(data["clashes"]),
+        )
 
 
 @dataclass
@@ -134,10 +305,14 @@ class BaselineOutcome:
     baseline: BaselineRecord | None = None
     #: approving was refused: the run is beyond the cumulative allowance from the anchor (one line each)
     refused: list[str] = field(default_factory=list)
+    #: approving could not write the file: why, in one line naming it (the old baseline is kept)
+    unwritten: str | None = None
 
     @property
     def problem(self) -> str | None:
         """Why the baseline could not be compared, in a few words (None when it was, or when approving)."""
+        if self.unwritten:
+            return "baseline not written"
         if self.corrupt:
             return "corrupt baseline"
         if self.refused:
@@ -150,7 +325,7 @@ class BaselineOutcome:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.stale or self.corrupt or self.refused) and not any(
+        return not (self.missing or self.stale or self.corrupt or self.refused or self.unwritten) and not any(
             c.verdict == "fail" for c in self.checks
         )
 
@@ -276,7 +451,11 @@ class Gate:
             outcome.refused = beyond_cumulative(self.result, anchor, self.rules)
             if outcome.refused:
                 return outcome
-        outcome.event = self.store.write(self.path, BaselineRecord.from_result(self.result, anchor=anchor))
+        try:
+            outcome.event = self.store.write(self.path, BaselineRecord.from_result(self.result, anchor=anchor))
+        except BaselineWriteError as err:
+            outcome.unwritten = str(err)
+            return outcome
         outcome.updated = True
         return outcome
 

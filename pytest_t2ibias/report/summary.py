@@ -117,9 +117,13 @@ def baseline_lines(run: RunResult, unused: list[Path], pruned: list[Path], refus
     if not run.baselines and not unused and not pruned:
         return []
     counts = Counter(run.baselines.values())
-    order = ("compared", "created", "updated", "unchanged", "missing", "stale", "corrupt")
+    order = ("compared", "created", "updated", "unchanged", "migrated", "missing", "stale", "corrupt")
     lines = ["baselines: " + ", ".join(f"{counts[e]} {e}" for e in order if counts[e])]
-    lines += [f"  {event.upper()} {path}" for path, event in run.baselines.items() if event in ("created", "updated")]
+    lines += [
+        f"  {event.upper()} {path}"
+        for path, event in run.baselines.items()
+        if event in ("created", "updated", "migrated")
+    ]
     lines += [f"  PRUNED {path}" for path in pruned]
     if unused and not pruned:
         lines.append(
