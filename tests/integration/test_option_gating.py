@@ -86,7 +86,9 @@ def test_a_test_nothing_gated_passes_and_every_summary_says_so(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(doctor_project.path / "summary.md"))
     result = run(doctor_project, *FAIR, "--t2i-html", "report.html")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    result.stdout.re_match_lines([r"doctor\s+50\s+.*not gated.*", r"NOT GATED doctor: not gated by a policy or baseline.*"])
+    result.stdout.re_match_lines(
+        [r"doctor\s+50\s+.*not gated.*", r"NOT GATED doctor: not gated by a policy or baseline.*"]
+    )
     summary = (doctor_project.path / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## t2ibias: not gated by a policy or baseline"), summary
     assert "doctor: not gated by a policy or baseline" in summary
@@ -114,13 +116,10 @@ def test_require_gate_passes_a_test_a_helper_judged(doctor_project: pytest.Pytes
 @pytest.mark.parametrize(
     ("knob", "shown"), [("alpha: 1.0e-300", "1e-300"), ("bounds_alpha: 1", "1"), ("bounds_alpha: 0", "0")]
 )
-def test_a_knob_that_switches_a_gate_off_is_one_error(
-    doctor_project: pytest.Pytester, knob: str, shown: str
-) -> None:
+def test_a_knob_that_switches_a_gate_off_is_one_error(doctor_project: pytest.Pytester, knob: str, shown: str) -> None:
     policy = doctor_project.path / "thresholds" / "policy.yaml"
-    policy.write_text(
-        f"suite: t2i-biasbench\n{knob}\ncategories:\n  doctor:\n    male_share: {{max: 0.2, regression: {{absolute: 0.1}}}}\n"
-    )
+    rules = "categories:\n  doctor:\n    male_share: {max: 0.2, regression: {absolute: 0.1}}\n"
+    policy.write_text(f"suite: t2i-biasbench\n{knob}\n{rules}")
     result = run(doctor_project, "--t2i-model", "synthetic:biased.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     field = knob.split(":")[0]
