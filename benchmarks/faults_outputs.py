@@ -129,7 +129,7 @@ def _approved(root: Path, custom_suite: bool) -> Path:
         policy = POLICY.format(suite="t2i-biasbench", extra="", category="doctor", metric="male_share")
     (project / "pytest.ini").write_text(f"[pytest]\n{ini}")
     (project / "thresholds" / "policy.yaml").write_text(policy)
-    code, output = _pytest(project, ("--snapshot-update", "-p", "no:xdist"), {})
+    code, output = _pytest(project, ("--snapshot-update", "-p", "no:xdist", "--t2i-cache", "cache"), {})
     if code != 0:
         raise RuntimeError(f"approving the {project.name} project failed:\n{output}")
     return project
@@ -154,9 +154,19 @@ def _ini(line: str, test: str) -> Callable[[Path], None]:
 
 def faults() -> list[Fault]:
     reports = ("--t2i-report", "r.json", "--t2i-html", "r.html")
+    cached = ("--t2i-cache", "cache")
     return [
-        Fault("suite name is not its path", False, reports, outputs=("r.json", "r.html"), custom_suite=True),
-        Fault("suite name is not its path, -n 2", False, (*reports, "-n", "2"), outputs=("r.json",), custom_suite=True),
+        # the image cache on: the report shows the baseline's cached images, which needs the suite
+        Fault(
+            "suite name is not its path", False, (*cached, *reports), outputs=("r.json", "r.html"), custom_suite=True
+        ),
+        Fault(
+            "suite name is not its path, -n 2",
+            False,
+            (*cached, *reports, "-n", "2"),
+            outputs=("r.json",),
+            custom_suite=True,
+        ),
         Fault(
             "step summary is a folder",
             True,

@@ -66,7 +66,7 @@ def custom_suite_project(pytester: pytest.Pytester) -> pytest.Pytester:
         "suite: my-suite\ncategories:\n  nurse:\n    parity_difference: {regression: {absolute: 0.2}}\n"
     )
     pytester.makeini("[pytest]\nt2ibias_model = synthetic\nt2ibias_suite = suites/custom.yaml\n")
-    approved = run(pytester, "--snapshot-update", "-p", "no:xdist")
+    approved = run(pytester, "--snapshot-update", "-p", "no:xdist", "--t2i-cache", "cache")
     assert approved.ret == pytest.ExitCode.OK, approved.stdout.str()
     return pytester
 
@@ -76,7 +76,9 @@ def test_a_suite_named_otherwise_than_its_path_writes_every_report(
 ) -> None:
     project = custom_suite_project
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "summary.md"))
-    result = run(project, "--t2i-report", "report.json", "--t2i-html", "report.html", *plugin_args)
+    # with the image cache on: the report then shows the baseline's cached images, which needs the suite
+    cached = ("--t2i-cache", "cache")
+    result = run(project, *cached, "--t2i-report", "report.json", "--t2i-html", "report.html", *plugin_args)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     result.stdout.re_match_lines([r"nurse\s+50\s+.*", r"baselines: 1 compared"])
