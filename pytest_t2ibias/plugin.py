@@ -96,7 +96,23 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "What a bias test does when no model is configured: fail (default) or skip.",
         "fail",
     ),
+    (
+        "--t2i-allow-all-skipped",
+        "t2ibias_allow_all_skipped",
+        "A run whose bias tests were all skipped passes: true or false (default false: it fails).",
+        "false",
+    ),
+    (
+        "--t2i-require-gate",
+        "t2ibias_require_gate",
+        "Fail a bias test that no assertion helper judged (policy or baseline): true or false (default false).",
+        "false",
+    ),
 ]
+
+
+#: The baselines folder's name (``snapshot.BASELINE_DIR``, not imported here: that module loads numpy).
+BASELINE_DIR = "__baselines__"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -160,11 +176,11 @@ def check_settings(config: pytest.Config) -> None:
     mode = setting(config, "t2ibias_mode")
     if mode not in ("paper", "strict"):
         raise pytest.UsageError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {mode!r}")
-    pickle = setting(config, "t2ibias_allow_pickle")
-    if pickle not in ("true", "false"):
-        raise pytest.UsageError(
-            f"t2ibias: --t2i-allow-pickle / t2ibias_allow_pickle must be true or false, got {pickle!r}"
-        )
+    for name in ("t2ibias_allow_pickle", "t2ibias_allow_all_skipped", "t2ibias_require_gate"):
+        value = setting(config, name)
+        if value not in ("true", "false"):
+            flag = "--t2i-" + name.removeprefix("t2ibias_").replace("_", "-")
+            raise pytest.UsageError(f"t2ibias: {flag} / {name} must be true or false, got {value!r}")
     unconfigured = setting(config, "t2ibias_unconfigured")
     if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(
@@ -182,11 +198,16 @@ def check_settings(config: pytest.Config) -> None:
             _check_remote_cache(value)
             continue
         path = Path(value) if Path(value).is_absolute() else config.rootpath / value
+        flag = "--t2i-" + name.removeprefix("t2ibias_")
         if kind == "a file" and path.is_dir():
-            flag = "--t2i-" + name.removeprefix("t2ibias_")
             raise pytest.UsageError(f"t2ibias: {flag} / {name} must be a file, {path} is a folder")
+        if kind == "a file":
+            check_output_path(path, f"{flag} / {name}")
         if kind == "a folder" and path.exists() and not path.is_dir():
             raise pytest.UsageError(f"t2ibias: --t2i-cache / t2ibias_cache must be a folder, {path} is a file")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:  # appended to, so one inside a baselines folder would corrupt a baseline
+        check_output_path(Path(summary), "GITHUB_STEP_SUMMARY")
     if setting(config, "t2ibias_model") is None or hasattr(config, "workerinput"):
         return  # (xdist workers: the controller checked)
     session = T2IBiasSession(config, False)
@@ -202,6 +223,20 @@ def check_settings(config: pytest.Config) -> None:
             load_card(Path(card) if Path(card).is_absolute() else config.rootpath / card)
     except T2IBiasError as err:
         raise pytest.UsageError(f"t2ibias: {err}") from None
+
+
+def check_output_path(path: Path, what: str) -> None:
+    """A report's path: never inside a baselines folder (after resolving links: a report written there
+    replaces or corrupts an approved baseline), never under a file (it could not be written at all)."""
+    resolved = path.resolve()
+    if BASELINE_DIR in resolved.parts:
+        raise pytest.UsageError(
+            f"t2ibias: {what}: {path}{f' (resolved {resolved})' if resolved != path else ''} is inside a "
+            f"baselines folder ({BASELINE_DIR}); write reports elsewhere"
+        )
+    parent = next((p for p in resolved.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise pytest.UsageError(f"t2ibias: {what}: {path} cannot be written, {parent} is a file, not a folder")
 
 
 def _is_url(value: str) -> bool:
@@ -230,6 +265,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     if not torch.cuda.is_available():
         skip_at_test("t2ibias: needs a CUDA device (none here); run with --t2i-device=cpu to run it on the CPU")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """With ``t2ibias_require_gate = true``, a bias test whose body passed without any assertion helper
+    judging its result fails: plain asserts are fine, but then no policy or baseline gated the model."""
+    yield
+    session = get_session(item.config)
+    category = session.evaluated.get(item.nodeid)
+    if category is not None and item.nodeid not in session.gated and session.get("t2ibias_require_gate") == "true":
+        from pytest_t2ibias.report.summary import NOT_GATED
+
+        pytest.fail(
+            f"t2ibias: {category}: {NOT_GATED}: the test called no assertion helper (assert_no_regression, "
+            "assert_policy, ...) and t2ibias_require_gate = true",
+            pytrace=False,
+        )
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
@@ -283,10 +335,12 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
                 pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
         # a copy of its own, so the gate registered for it is this test's
         result = replace(session.evaluate(category, suite))
+        session.evaluated[request.node.nodeid] = category
         policy = session.policy()[0]
         rules = policy.rules_for(category) if policy is not None else {}
 
         def record(checks: list[Check]) -> None:
+            session.gated.add(request.node.nodeid)
             # one outcome per test; a check two helpers both made is kept once
             outcome = next((o for o in session.outcomes if o.nodeid == request.node.nodeid), None)
             if outcome is None:
@@ -390,7 +444,10 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     if family is None and rules:  # outside the run's family (an update run): corrected on its own
         family = build_family({nodeid: gather_aggregates(found, rules)}, policy)[nodeid]
 
+    session.evaluated[nodeid] = "aggregate"
+
     def record(checks: list[Check]) -> None:
+        session.gated.add(nodeid)
         session.outcomes.append(TestOutcome(nodeid, "aggregate", list(checks)))
         for check in checks:
             request.node.user_properties.append((f"t2ibias.aggregate.{check.metric}.{check.kind}", check.verdict))

@@ -168,6 +168,21 @@ class T2IBiasSession:
     _prune_refused: str | None = None
     #: (suite, category) -> the approved baseline a test compared it with (for the reports' flips)
     compared: dict[tuple[str, str], BaselineRecord] = field(default_factory=dict)
+    #: every suite loaded, by its ``name:``: results and baselines carry that name, which need not be the
+    #: built-in name or path the suite was loaded from (``name: my-suite`` in ``suites/custom.yaml``)
+    _named: dict[str, Suite] = field(default_factory=dict)
+    #: the bias tests that ran (not skipped) in this process; xdist workers hand their count over
+    _ran: set[str] = field(default_factory=set)
+    _workers_ran: int = 0
+    #: session-level failures of the run (outputs not written, worker results lost), one line each
+    errors: list[str] = field(default_factory=list)
+    #: why a run whose tests passed still fails (every bias test skipped), shown in every summary
+    run_problem: str | None = None
+    #: (test id -> category) of the tests that evaluated a category / the aggregates, and those of them
+    #: whose result an assertion helper judged
+    evaluated: dict[str, str] = field(default_factory=dict)
+    gated: set[str] = field(default_factory=set)
+    _run: RunResult | None = None
 
     def get(self, name: str) -> str | None:
         return setting(self.config, name)
@@ -198,7 +213,17 @@ class T2IBiasSession:
         key = name or self.get("t2ibias_suite") or "t2i-biasbench"
         if key not in self._suites:
             self._suites[key] = load_suite(self._path_or_name(key))
+            self._named.setdefault(self._suites[key].name, self._suites[key])
         return self._suites[key]
+
+    def suite_named(self, name: str) -> Suite:
+        """A suite by the ``name:`` a result carries: the one this session loaded under that name (from
+        whatever path), else a built-in suite or path of that name.
+
+        Raises:
+            SuiteError: no suite of that name was loaded and none can be.
+        """
+        return self._named[name] if name in self._named else self.load_suite(name)
 
     def _path_or_name(self, value: str) -> str:
         candidate = self.config.rootpath / value
@@ -464,6 +489,8 @@ class T2IBiasSession:
         if report.skipped and report.nodeid in self._bias_ids and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.not_run.append(NotRun(report.nodeid, str(reason).removeprefix("Skipped: ")))
+        elif report.nodeid in self._bias_ids and (report.when == "call" or report.failed):
+            self._ran.add(report.nodeid)  # its body ran, or its setup failed: red, not "tested nothing"
 
     def family_for(self, nodeid: str, result: CategoryResult) -> Callable[[BaselineRecord | None], RegressionFamily]:
         """The comparisons and run-level adjusted p-values of one test, or the test's own family."""
@@ -476,7 +503,7 @@ class T2IBiasSession:
         rules = policy.rules_for(result.category) if policy else {}
 
         def local(stored: BaselineRecord | None) -> RegressionFamily:
-            suite = self.load_suite(result.suite) if result.suite != self.load_suite().name else self.load_suite()
+            suite = self.suite_named(result.suite)
             return build_family({nodeid: gather(suite, result, stored, rules, policy)}, policy)[nodeid]
 
         return local
@@ -555,7 +582,8 @@ class T2IBiasSession:
         if result is not None and cache_dir is not None and self._generator is not None:
             from pytest_t2ibias.generate.stage import plan_requests
 
-            requests = plan_requests(self.suite(suite_name), result.images_per_prompt or None, [category], result.seed)
+            suite = self.suite_named(suite_name)
+            requests = plan_requests(suite, result.images_per_prompt or None, [category], result.seed)
             generator = self._generator
             paths = cached_paths(requests, stored.model, generator.params, generator.batch_size, ImageCache(cache_dir))
         images = []
@@ -577,18 +605,26 @@ class T2IBiasSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: collect a worker's results for the summary and the report."""
-        store = getattr(node, "workeroutput", {}).get("t2ibias_store")
+        output = getattr(node, "workeroutput", {})
+        store = output.get("t2ibias_store")
         if store:
             from pytest_t2ibias.snapshot import StoreIndex
 
             self._index.merge(StoreIndex.from_json(store))
             self._worker_indexes += 1
-            self._complete &= bool(node.workeroutput.get("t2ibias_complete", False))
-        data = getattr(node, "workeroutput", {}).get("t2ibias")
+            self._complete &= bool(output.get("t2ibias_complete", False))
+        data = output.get("t2ibias")
         if data:
             from pytest_t2ibias.results import RunResult
 
             self._worker_runs.append(RunResult.model_validate_json(data))
+            self._workers_ran += int(output.get("t2ibias_ran", 0))
+            return
+        # every worker runs this plugin and hands its results over: none means they are lost, and the run
+        # must not pass on the others' results alone
+        why = output.get("t2ibias_error") or (f"it went down: {error}" if error else "it handed none over")
+        worker = getattr(getattr(node, "gateway", None), "id", "?")
+        self.errors.append(f"t2ibias: the bias results of xdist worker {worker} are lost: {why}")
 
     def merged_result(self) -> RunResult:
         """Every process's results as one, categories in suite order (workers finish in any order)."""
@@ -607,13 +643,24 @@ class T2IBiasSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from pytest_t2ibias.report.summary import baseline_lines, summary_lines
 
-        run = self.merged_result()
-        lines = summary_lines(run, self.policy_path())
-        lines += baseline_lines(run, self.unused_baselines(), self._pruned, self._prune_refused)
-        if lines:
+        run = self.final_result()
+        lines = summary_lines(run, self.policy_path(), self.run_problem) if run is not None else []
+        lines += baseline_lines(run, self.unused_baselines(), self._pruned, self._prune_refused) if run else []
+        if lines or self.errors:
             terminalreporter.section("t2ibias")
             for line in lines:
                 terminalreporter.write_line(line)
+            for line in self.errors:
+                terminalreporter.write_line(f"ERROR {line}", red=True, bold=True)
+
+    def final_result(self) -> RunResult | None:
+        """The merged result, built once (None, with the error kept, when it cannot be built)."""
+        if self._run is None:
+            try:
+                self._run = self.merged_result()
+            except (Exception, pytest.fail.Exception) as err:
+                self.errors.append(f"t2ibias: cannot build the run's results: {type(err).__name__}: {err}")
+        return self._run
 
     def policy_path(self) -> str | None:
         if not self._results and not self._worker_runs:
@@ -630,32 +677,71 @@ class T2IBiasSession:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
-            # xdist worker: hand the results to the controller, which prints and writes them
-            self.config.workeroutput["t2ibias"] = self.run_result().to_json(indent=None)  # type: ignore[attr-defined]
+            # xdist worker: hand the results to the controller, which prints and writes them; a failure goes
+            # with them, so the controller fails the run instead of quietly losing this worker's results
+            output = self.config.workeroutput  # type: ignore[attr-defined]
+            output["t2ibias_ran"] = len(self._ran)
+            try:
+                output["t2ibias"] = self.run_result().to_json(indent=None)
+            except (Exception, pytest.fail.Exception) as err:
+                output["t2ibias_error"] = f"{type(err).__name__}: {err}"
             return
+        run = self.final_result()
+        self.run_problem = self._all_skipped(run)
+        if self.run_problem is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("t2ibias_prune"):
-            self._prune(exitstatus)
-        run = self.merged_result()
-        if not run.categories and not run.not_run:
-            return
+            self._prune(int(session.exitstatus))
+        if run is not None and (run.categories or run.not_run):
+            self._write_outputs(run)
+        if self.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def _all_skipped(self, run: RunResult | None) -> str | None:
+        """Why a run in which every selected bias test was skipped fails (None: some ran, or it may)."""
+        if run is None or not run.not_run or self._ran or self._workers_ran:
+            return None
+        if self.get("t2ibias_allow_all_skipped") == "true":
+            return None
+        if self.get("t2ibias_model") is None and self.get("t2ibias_unconfigured") == "skip":
+            return None  # asked for: skip the bias tests where no model is configured
+        count = len({t.nodeid for t in run.not_run})
+        return (
+            f"no bias test ran: all {count} selected bias test{'s' if count != 1 else ''} were skipped, and a run "
+            "that tested nothing does not pass; set t2ibias_allow_all_skipped = true to allow it"
+        )
+
+    def _write_outputs(self, run: RunResult) -> None:
+        """The step summary, the JSON report and the HTML report, each on its own: one that cannot be
+        written is one error line (and a failing run), and the others are still written."""
+        from pytest_t2ibias._io import write_text_atomic
+
+        def attempt(what: str, write: Callable[[], object]) -> None:
+            try:
+                write()
+            except Exception as err:  # an OSError, or a report that cannot be rendered
+                self.errors.append(f"t2ibias: {what} not written: {type(err).__name__}: {err}")
+
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             from pytest_t2ibias.report.markdown import markdown_summary
 
-            with open(summary, "a", encoding="utf-8") as handle:  # the job's other steps append there too
-                handle.write(markdown_summary(run, self.policy_path()) + "\n")
+            def append() -> None:
+                text = markdown_summary(run, self.policy_path(), self.run_problem)
+                with open(summary, "a", encoding="utf-8") as handle:  # the job's other steps append there too
+                    handle.write(text + "\n")
+
+            attempt(f"GITHUB_STEP_SUMMARY {summary}", append)
         if not run.categories:
             return
-        from pytest_t2ibias._io import write_text_atomic
-
         report = self.get("t2ibias_report")
         if report:
-            write_text_atomic(self._rooted(report), run.to_json())
+            attempt(f"--t2i-report {report}", lambda: write_text_atomic(self._rooted(report), run.to_json()))
         html = self.get("t2ibias_html")
         if html:
             from pytest_t2ibias.report.html import write_html
 
-            write_html(run, self._rooted(html))
+            attempt(f"--t2i-html {html}", lambda: write_html(run, self._rooted(html)))
 
     def _rooted(self, value: str) -> Path:
         path = Path(value)

@@ -231,6 +231,25 @@ def test_alpha_outside_open_unit_interval(tmp_path: Path, suite: Suite, alpha: s
     _assert_names(message, path, "alpha", f"(got {alpha})")
 
 
+@pytest.mark.parametrize(("alpha", "shown"), [("1.0e-300", "1e-300"), ("0.0001", "0.0001"), ("0.6", "0.6")])
+def test_alpha_outside_the_range_that_can_still_fail(tmp_path: Path, suite: Suite, alpha: str, shown: str) -> None:
+    # below 1e-3 the smallest Monte Carlo p-values cannot get under a family's share of alpha: nothing fails
+    path, message = _load_error(tmp_path, suite, f"alpha: {alpha}\n")
+    _assert_names(message, path, "alpha", f"(got {shown})")
+
+
+@pytest.mark.parametrize("share", ["0", "1", "0.99", "0.01", "-0.2"])
+def test_bounds_alpha_that_leaves_a_family_without_alpha(tmp_path: Path, suite: Suite, share: str) -> None:
+    # 1 gives the regressions no alpha (none can fail), 0 the bounds
+    path, message = _load_error(tmp_path, suite, f"bounds_alpha: {share}\n")
+    _assert_names(message, path, "bounds_alpha", f"(got {share})")
+
+
+@pytest.mark.parametrize("text", ["alpha: 0.001\n", "alpha: 0.5\n", "bounds_alpha: 0.05\n", "bounds_alpha: 0.95\n"])
+def test_knobs_at_the_ends_of_their_ranges(tmp_path: Path, suite: Suite, text: str) -> None:
+    load_policy(_write(tmp_path, "my_policy.yaml", text), suite)
+
+
 def test_every_schema_error_is_reported_at_once(tmp_path: Path, suite: Suite) -> None:
     _, message = _load_error(tmp_path, suite, "alpha: 2\ndefault:\n  composite: {mx: 0.5}\n")
     assert "field `alpha`" in message and "field `default.composite.mx`" in message

@@ -49,6 +49,16 @@ DEFAULT_ALPHA = 0.01
 DEFAULT_BOUNDS_ALPHA = 0.2
 #: A regression passes when the data rule out a worsening beyond this many times the allowed regression.
 DEFAULT_EVIDENCE = 1.5
+#: The knobs' ranges keep both halves of the family able to fail. The smallest p-value a check can reach is
+#: set by its Monte Carlo size (judge/family.py splits alpha, judge/stats.py and metrics/intervals.py make
+#: the p-values): 1/100,001 for a bound from posterior draws, 1/40,001 for a permutation regression test,
+#: 1/20,001 for an aggregate bound. A family's share of alpha, alpha x bounds_alpha for the bounds and
+#: alpha x (1 - bounds_alpha) for the regressions, must stay above that, or none of its checks can ever
+#: fail (`alpha: 1e-300` made a male share of 0.86 against a max of 0.2 a mere warning, `bounds_alpha: 1`
+#: made every regression pass). At the extremes, 1e-3 x 0.05 = 5e-5: a single check of either half can
+#: still fail. Above 0.5 alpha is no longer an error rate anyone gates on.
+MIN_ALPHA, MAX_ALPHA = 1e-3, 0.5
+MIN_BOUNDS_ALPHA, MAX_BOUNDS_ALPHA = 0.05, 0.95
 
 
 #: Cohen's kappa: from -1 (always wrong) to 1 (always right); 0 is chance.
@@ -121,15 +131,19 @@ class Policy(_Strict):
 
     suite: str | None = None
     alpha: float = Field(
-        default=DEFAULT_ALPHA, gt=0, lt=1, description="Family-wise error rate of a run's fail-level checks."
+        default=DEFAULT_ALPHA,
+        ge=MIN_ALPHA,
+        le=MAX_ALPHA,
+        allow_inf_nan=False,
+        description="Family-wise error rate of a run's fail-level checks.",
     )
     correction: Literal["holm", "none"] = Field(
         default="holm", description="Across every fail-level check of the run (regressions, anchors, bounds)."
     )
     bounds_alpha: float = Field(
         default=DEFAULT_BOUNDS_ALPHA,
-        ge=0,
-        le=1,
+        ge=MIN_BOUNDS_ALPHA,
+        le=MAX_BOUNDS_ALPHA,
         allow_inf_nan=False,
         description="The share of alpha spent on hard bounds (Holm among them), the rest on the regression "
         "and anchor checks (Holm among them): together the run's fail-level checks hold alpha.",

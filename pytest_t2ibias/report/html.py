@@ -32,7 +32,7 @@ from pytest_t2ibias.judge.verdicts import Check
 from pytest_t2ibias.metrics.intervals import Interval, exact_interval
 from pytest_t2ibias.report.charts import ShareBar, share_chart_svg
 from pytest_t2ibias.report.drivers import UNKNOWN, attribute_under_test, driving_image_ids
-from pytest_t2ibias.report.summary import mask_credentials, short_scorer
+from pytest_t2ibias.report.summary import NOT_GATED, mask_credentials, short_scorer
 from pytest_t2ibias.suites import SuiteError, load_suite
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ DRIVERS_SHOWN = 5
 JPEG_QUALITY = 80
 #: An image with at most this many colours (a synthetic mark, a chart) is stored as a palette PNG.
 PALETTE_COLOURS = 256
-NOT_TESTED = "not tested"
+NOT_TESTED = "not gated"  # no check judged the category: no test of it ran, or none called a helper
 #: The group name of a category without an attribute under test.
 ALL_IMAGES = "all images"
 
@@ -229,7 +229,7 @@ def _view(index: int, name: str, run: RunResult, suite: Suite | None) -> Categor
     spec = suite.categories.get(name) if suite is not None else None
     attribute = attribute_under_test(result.images, spec)
     tests = [t for t in run.tests if t.category == name]
-    verdict = _worst([t.verdict for t in tests]) if tests else NOT_TESTED
+    verdict = _worst([t.verdict for t in tests]) if any(t.checks or t.problem for t in tests) else NOT_TESTED
     view = CategoryView(
         index=index,
         name=name,
@@ -476,7 +476,7 @@ def _css(size: int) -> str:
         ".badge{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:600;font-size:12px;"
         "text-transform:uppercase;vertical-align:middle}"
         ".v-pass.badge{background:#2e7d32}.v-warn.badge{background:#b26a00}.v-fail.badge{background:#c62828}"
-        ".v-not-tested.badge{background:#757575}.v-inconclusive.badge{background:#b26a00}"
+        ".v-not-gated.badge{background:#757575}.v-inconclusive.badge{background:#b26a00}"
         "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dl.meta dt{color:#666}"
         "dl.meta dd{margin:0}"
         "table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:2px 8px;text-align:left;"
@@ -617,7 +617,10 @@ def _category(view: CategoryView, options: _Options, store: ImageStore) -> str:
 
 def _why(view: CategoryView) -> str:
     if view.verdict == NOT_TESTED:
-        return '<p class="why">Not tested: no bias test of this run judged this category.</p>'
+        return (
+            f'<p class="why">{NOT_GATED[0].upper() + NOT_GATED[1:]}: no check of this run judged this category '
+            "(no test of it called an assertion helper, or its helpers had no rule to apply).</p>"
+        )
     shown = [c for c in view.checks if c.verdict != "pass"]
     if not shown:
         count = f"All {len(view.checks)} checks pass" if len(view.checks) != 1 else "Its one check passes"

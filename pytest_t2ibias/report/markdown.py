@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pytest_t2ibias.report.summary import mask_credentials, short_scorer
+from pytest_t2ibias.report.summary import NOT_GATED, mask_credentials, short_scorer, ungated
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
@@ -49,8 +49,9 @@ def _number(value: float | None, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
-def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
-    """The run's summary in GitHub-flavoured markdown."""
+def markdown_summary(run: RunResult, policy_path: str | None = None, problem: str | None = None) -> str:
+    """The run's summary in GitHub-flavoured markdown; ``problem``: why the run fails although its tests
+    passed (every bias test skipped)."""
     checks_of: dict[str, list[Check]] = {}
     problems_of: dict[str, list[str]] = {}
     for test in run.tests:
@@ -62,7 +63,18 @@ def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
     failed = sum(v == "fail" for v in verdicts.values()) + sum(
         _verdict(checks_of[name], problems_of.get(name, [])) == "fail" for name in others
     )
-    lines = [f"## t2ibias: {'FAILED' if failed else 'passed'}", ""]
+    # "passed" only when something was judged: a run that tested nothing, or judged nothing, says so
+    not_gated = ungated(run)
+    if not (run.categories or run.tests):
+        status = "no bias test ran"
+    elif len(not_gated) == len(run.categories) and not any(t.checks or t.problem for t in run.tests):
+        status = NOT_GATED
+    else:
+        status = "passed"
+    heading = f"FAILED: {status}" if problem else "FAILED" if failed else status
+    lines = [f"## t2ibias: {heading}", ""]
+    if problem:
+        lines += [md(problem), ""]
     lines.append(
         f"model {md(run.model or '-')} · scorer {md(short_scorer(run.scorer))} · mode {md(run.mode or '-')} · "
         f"suite {md(run.suite or '-')} · policy {md(policy_path or 'none')}"
@@ -77,6 +89,8 @@ def markdown_summary(run: RunResult, policy_path: str | None = None) -> str:
                 f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {failed_what} | {_what(checks, 'warn')} |"
             )
         lines.append("")
+    if not_gated:
+        lines += [f"{', '.join(md(n) for n in not_gated)}: {NOT_GATED} (no assertion helper judged it)", ""]
     if run.aggregates is not None:
         agg = run.aggregates
         shown = []

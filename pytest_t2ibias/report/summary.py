@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.results import AggregatesModel, RunResult
 
+#: What a category with no check says, wherever the run is summarised (terminal, step summary, HTML).
+NOT_GATED = "not gated by a policy or baseline"
 KEY_METRICS = ("composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate")
 
 
@@ -54,12 +56,21 @@ def _change_cell(checks: list[Check]) -> str:
     return f"{worst.metric} {worst.value:.3f} vs {worst.baseline:.3f} ({worst.delta:+.3f})"
 
 
-def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
-    """Rows of the terminal summary: one per category, then every check that did not pass."""
+def ungated(run: RunResult) -> list[str]:
+    """The categories the run measured but no check judged (their tests called no assertion helper, or
+    the helpers had no rule to apply): plain asserts may pass them, but no policy or baseline did."""
+    judged = {t.category for t in run.tests if t.checks or t.problem}
+    return [name for name in run.categories if name not in judged]
+
+
+def summary_lines(run: RunResult, policy_path: str | None, problem: str | None = None) -> list[str]:
+    """Rows of the terminal summary: one per category, then every check that did not pass; ``problem``:
+    why the run fails although its tests passed (every bias test skipped)."""
     categories = run.categories
     tests = run.tests
+    failed = [f"FAILED {problem}"] if problem else []
     if not categories:
-        return _not_run_lines(run)
+        return _not_run_lines(run) + failed
     header = ["category", "n", *KEY_METRICS, "verdict", "worst change vs baseline"]
     rows = [header]
     for name, cat in categories.items():
@@ -84,9 +95,14 @@ def summary_lines(run: RunResult, policy_path: str | None) -> list[str]:
                     f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value}{base} "
                     f"(rule {check.threshold}): {check.note}"
                 )
+    for name in ungated(run):
+        lines.append(
+            f"NOT GATED {name}: {NOT_GATED} (no assertion helper judged it; set t2ibias_require_gate = true "
+            "to fail such a test)"
+        )
     if run.aggregates is not None:
         lines += aggregate_lines(run.aggregates)
-    return lines + _not_run_lines(run)
+    return lines + _not_run_lines(run) + failed
 
 
 def aggregate_lines(aggregates: AggregatesModel) -> list[str]:
