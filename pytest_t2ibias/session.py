@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from pytest_t2ibias._io import mask_credentials
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -44,6 +46,9 @@ CI_VARIABLES = (
     "TF_BUILD",
     "TEAMCITY_VERSION",
     "CIRCLECI",
+    "CODEBUILD_BUILD_ID",  # AWS CodeBuild
+    "bamboo_buildKey",  # Bamboo (it lower-cases the prefix of the variables it exports)
+    "HUDSON_URL",  # Hudson, and Jenkins installs that kept Hudson's variables
 )
 
 
@@ -181,7 +186,7 @@ class T2IBiasSession:
         try:
             return self.load_suite(name)
         except SuiteError as err:
-            pytest.fail(f"t2ibias: {err}", pytrace=False)
+            pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
 
     def load_suite(self, name: str | None = None) -> Suite:
         """The suite by name or path (relative to the rootdir), loaded once.
@@ -226,7 +231,7 @@ class T2IBiasSession:
                     allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError) as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
         return self._generator
 
     def annotator(self) -> ImageAnnotator:
@@ -244,9 +249,10 @@ class T2IBiasSession:
                     mode=self.mode,  # type: ignore[arg-type]
                     device=self.device(),
                     dtype=self.get("t2ibias_dtype") or "auto",
+                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError, FileNotFoundError) as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
         return self._annotator
 
     def scorer_card(self) -> ScorerCard | None:
@@ -264,7 +270,7 @@ class T2IBiasSession:
                     card = load_card(path)
                     check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
                 except ScorerCardError as err:
-                    pytest.fail(f"t2ibias: {err}", pytrace=False)
+                    pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
                 self._scorer_card = (card,)
         return self._scorer_card[0]
 
@@ -284,7 +290,7 @@ class T2IBiasSession:
             try:
                 self._policy = self.find_policy(self.load_suite())
             except T2IBiasError as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
         return self._policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
@@ -574,7 +580,7 @@ class T2IBiasSession:
         if lines:
             terminalreporter.section("t2ibias")
             for line in lines:
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(mask_credentials(line))
 
     def policy_path(self) -> str | None:
         if not self._results and not self._worker_runs:
