@@ -57,8 +57,9 @@ def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Reading: one way to read YAML (suites, policies, synthetic configs), and bounded reprs for error messages
 
-#: The most values a YAML document may hold once its aliases are expanded (an alias bomb stops here).
-#: The built-in suite holds about 1,000; schema errors on 100,000 values still report in ~0.3 s.
+#: The most values a YAML document's aliases may expand to (an alias bomb stops here): the values written
+#: out are not counted, as the file's own size bounds them (a plain 3,000-category suite loads), only the
+#: copies each ``*alias`` stands for. Schema errors on 100,000 values still report in ~0.3 s.
 MAX_YAML_NODES = 100_000
 #: The deepest nesting a YAML document may have, aliases expanded.
 MAX_YAML_DEPTH = 100
@@ -110,12 +111,14 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
     """A safe loader that rejects duplicate keys, alias bombs and deep nesting while composing.
 
     Composing keeps, per node, its size and height with aliases expanded (memoised: an alias adds its
-    target's numbers, never walks it again), so a bomb is stopped after reading its few lines.
+    target's numbers, never walks it again), and the running total of the values the aliases stand for,
+    so a bomb is stopped after reading its few lines.
     """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._expanded = 0
         self._size: dict[int, int] = {}
         self._height: dict[int, int] = {}
 
@@ -127,6 +130,10 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
                 raise _Rejected(
                     f"line {event.start_mark.line + 1}: alias *{event.anchor} refers to a node that contains it"
                 )
+            if target is not None:
+                self._expanded += self._size[id(target)]
+                if self._expanded > MAX_YAML_NODES:
+                    raise _Rejected(f"the YAML expands to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
             return super().compose_node(parent, index)
         self._depth += 1
         try:
@@ -144,8 +151,6 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
             children = []
         size = 1 + sum(self._size[id(child)] for child in children)
         height = 1 + max((self._height[id(child)] for child in children), default=0)
-        if size > MAX_YAML_NODES:
-            raise _Rejected(f"the YAML expands to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
         if height > MAX_YAML_DEPTH:
             line = node.start_mark.line + 1
             raise _Rejected(f"line {line}: nested deeper than {MAX_YAML_DEPTH} levels (aliases expanded)")
@@ -174,8 +179,8 @@ def load_yaml(text: str, source: str, error: type[T2IBiasError]) -> Any:
     """Parse one YAML document safely; every problem raises ``error`` with a one-line message.
 
     Besides what ``yaml.safe_load`` rejects, a duplicate mapping key (``{source}: line N: duplicate key
-    'doctor'``, the line of the second one), more than :data:`MAX_YAML_NODES` values with aliases
-    expanded, and nesting deeper than :data:`MAX_YAML_DEPTH` are errors. An empty document is ``None``.
+    'doctor'``, the line of the second one), aliases that expand to more than :data:`MAX_YAML_NODES`
+    values, and nesting deeper than :data:`MAX_YAML_DEPTH` are errors. An empty document is ``None``.
 
     >>> load_yaml("a: 1\\nb: [x, y]\\n", "demo.yaml", T2IBiasError)
     {'a': 1, 'b': ['x', 'y']}
@@ -218,8 +223,9 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 # Credentials: never in a log, an error or a report
 
 #: A URL in free text: a scheme, ``://``, then everything up to white space or a quote (error messages show
-#: locations inside ``'...'``). The password may hold any other character, so nothing else ends it.
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]*")
+#: locations inside ``'...'``). The password may hold any other character, so nothing else ends it. One
+#: slash is enough: ``Path("https://u:p@h/x")`` prints as ``https:/u:p@h/x``, and errors show such paths.
+_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*:/{1,3})(?P<rest>[^\s'\"<>`]*)")
 #: What may follow a user-info's ``@``: a host name, an IP (v6 in brackets) and a port.
 _HOST = re.compile(r"[A-Za-z0-9._~%!$&()*+,;=\[\]:\-]*")
 #: A query (or fragment) parameter whose name says it holds a secret, matched against the name lower-cased,
@@ -285,20 +291,16 @@ def _userinfo_end(rest: str) -> int:
     return head.rfind("@")
 
 
-def _mask_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    scheme, sep, rest = url.partition("://")
+def _mask_url(scheme: str, rest: str) -> str:
+    """One URL (``scheme`` with its slashes, then the ``rest``) with its user info and secret parameters masked."""
     at = _userinfo_end(rest)
     if at >= 0:
         rest = f"{_MASK}@{rest[at + 1 :]}"
-    try:
-        parts = urlsplit(f"{scheme}{sep}{rest}")
-    except ValueError:  # an unbalanced [ in the host: mask every parameter-looking piece anyway
-        return f"{scheme}{sep}{_mask_pairs(rest)}"
-    if not (parts.query or parts.fragment):
-        return f"{scheme}{sep}{rest}"
-    return urlunsplit(parts._replace(query=_mask_pairs(parts.query), fragment=_mask_pairs(parts.fragment)))
+    # the query runs from the first ? to the first #, the fragment from there (urlsplit's rule); split by
+    # hand so that a URL whose scheme lost a slash (a Path of it) comes back exactly as it was, masked
+    rest, hash_, fragment = rest.partition("#")
+    rest, mark, query = rest.partition("?")
+    return f"{scheme}{rest}{mark}{_mask_pairs(query)}{hash_}{_mask_pairs(fragment)}"
 
 
 def mask_credentials(text: str) -> str:
@@ -313,6 +315,6 @@ def mask_credentials(text: str) -> str:
         >>> mask_credentials("cannot open 's3://AKIA:wJal/K7MDENG@bucket/c': denied")
         "cannot open 's3://***@bucket/c': denied"
     """
-    if "://" not in text:
+    if ":/" not in text:
         return text
-    return _URL.sub(lambda m: _mask_url(m.group()), text)
+    return _URL.sub(lambda m: _mask_url(m.group("scheme"), m.group("rest")), text)

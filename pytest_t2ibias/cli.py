@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,6 +79,38 @@ def _images_per_prompt(text: str) -> int:
     return int(value)
 
 
+#: The largest ``--seed``: image seeds are derived from it by hashing, and a generator takes 64 bits.
+MAX_SEED = 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer from 0 to :data:`MAX_SEED` (``1e3`` is 1000); the error names the range."""
+    try:
+        value = float(text) if any(ch in text.lower() for ch in ".e") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {clip(text, 40)}") from None
+    if (isinstance(value, float) and not value.is_integer()) or not 0 <= value <= MAX_SEED:  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {clip(text, 40)}")
+    return int(value)
+
+
+#: Options whose value is a number: ``--seed -1e23`` is read as ``--seed=-1e23`` (argparse takes a value
+#: like ``-1e23``, which is not a plain negative integer, for an option and says only "expected one argument").
+_NUMBER_OPTIONS = ("--seed", "--steps", "--guidance-scale", "--batch-size", "--images-per-prompt")
+_NUMBER = re.compile(r"-[0-9.]+(?:e[+-]?[0-9]+)?|-inf(?:inity)?|-nan", re.IGNORECASE)
+
+
+def _joined_numbers(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``OPTION -NUMBER`` pairs of :data:`_NUMBER_OPTIONS` joined as ``OPTION=-NUMBER``."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _NUMBER_OPTIONS and _NUMBER.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="t2ibias",
@@ -129,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
     gen.add_argument("--guidance-scale", type=float, default=None, help="guidance scale (default 7.5)")
     gen.add_argument("--batch-size", type=int, default=None, help="images per pipeline call (default 4; tiny: 8)")
-    gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
+    gen.add_argument("--seed", type=_seed, default=None, help="suite seed override (default: the suite's seed)")
     gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     gen.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
@@ -164,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="dtype of both models")
     ev.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
     ev.add_argument("--batch-size", type=int, default=None, help="images per pipeline call")
-    ev.add_argument("--seed", type=int, default=None, help="suite seed override")
+    ev.add_argument("--seed", type=_seed, default=None, help="suite seed override")
     ev.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     ev.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
@@ -220,7 +253,7 @@ def _add_quiet_options(command: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_numbers(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "replay":
             return _replay(args)

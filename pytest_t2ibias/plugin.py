@@ -20,6 +20,7 @@ from pytest_t2ibias.session import (
     SESSION_PLUGIN,
     T2IBiasSession,
     TestOutcome,
+    fail_masked,
     get_session,
     in_ci,
     int_setting,
@@ -356,7 +357,7 @@ def t2ibias_result(request: pytest.FixtureRequest, t2ibias_evaluate: Callable[..
     try:
         category, suite = marker_category(request.node)
     except T2IBiasError as err:  # a test collected after the session looked (e.g. by a plugin)
-        pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+        fail_masked(f"t2ibias: {err}")
     if category is None:
         pytest.fail(
             f"{request.node.nodeid}: t2ibias_result needs @pytest.mark.t2ibias(category=...) "
@@ -392,7 +393,7 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     except T2IBiasError as err:
         problem = str(err)
     if problem is not None:  # failed outside the except block: no chained traceback in the report
-        pytest.fail(mask_credentials(f"t2ibias: {problem}"), pytrace=False)
+        fail_masked(f"t2ibias: {problem}")
     policy = session.policy()[0]
     rules = dict(policy.aggregate) if policy is not None else {}
     family = session.run_family().get(nodeid)

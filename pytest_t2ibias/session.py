@@ -186,7 +186,7 @@ class T2IBiasSession:
         try:
             return self.load_suite(name)
         except SuiteError as err:
-            pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+            fail_masked(f"t2ibias: {err}")
 
     def load_suite(self, name: str | None = None) -> Suite:
         """The suite by name or path (relative to the rootdir), loaded once.
@@ -231,7 +231,7 @@ class T2IBiasSession:
                     allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError) as err:
-                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._generator
 
     def annotator(self) -> ImageAnnotator:
@@ -252,7 +252,7 @@ class T2IBiasSession:
                     allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError, FileNotFoundError) as err:
-                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._annotator
 
     def scorer_card(self) -> ScorerCard | None:
@@ -270,7 +270,7 @@ class T2IBiasSession:
                     card = load_card(path)
                     check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
                 except ScorerCardError as err:
-                    pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+                    fail_masked(f"t2ibias: {err}")
                 self._scorer_card = (card,)
         return self._scorer_card[0]
 
@@ -290,7 +290,7 @@ class T2IBiasSession:
             try:
                 self._policy = self.find_policy(self.load_suite())
             except T2IBiasError as err:
-                pytest.fail(mask_credentials(f"t2ibias: {err}"), pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
@@ -644,6 +644,12 @@ def _store() -> BaselineStore:
     from pytest_t2ibias.snapshot import BaselineStore
 
     return BaselineStore()
+
+
+def fail_masked(message: str) -> NoReturn:
+    """``pytest.fail(message)`` with credentials masked (a location may be a URL with a password), and
+    without the error being handled chained below it: its message may show the location unmasked."""
+    raise pytest.fail.Exception(mask_credentials(message), pytrace=False) from None
 
 
 def skip_at_test(reason: str) -> NoReturn:
