@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pytest_t2ibias._io import mask_credentials, secret_parameter
+from pytest_t2ibias._io import mask_credentials
 
 #: (text, the secret it must not show, the parts it must keep).
 SHAPES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -84,6 +84,8 @@ def test_text_without_credentials_is_unchanged(text: str) -> None:
     ],
 )
 def test_secret_parameter_names(name: str, secret: bool) -> None:
+    from pytest_t2ibias._io import secret_parameter
+
     assert secret_parameter(name) is secret
 
 
