@@ -74,6 +74,36 @@ def first_error_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+#: Weight files that are Python pickles: loading one can run arbitrary code.
+PICKLE_WEIGHTS = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+#: How to get out of a pickle-only checkpoint; ends the error that names one.
+PICKLE_FIX = (
+    "loading a pickle can run arbitrary code: convert it to safetensors (load it once with "
+    "from_pretrained(path, use_safetensors=False) and save_pretrained(path, safe_serialization=True)) or, "
+    "if you trust the files, pass --allow-pickle (pytest: --t2i-allow-pickle=true)"
+)
+
+
+def pickle_only(folder: Path) -> list[str]:
+    """The pickle weight files of a local checkpoint folder that holds no ``.safetensors`` file (else ``[]``).
+
+    Only the folder itself is looked at (a transformers checkpoint keeps its weights there), sorted.
+    """
+    names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if any(name.endswith(".safetensors") for name in names):
+        return []
+    return [name for name in names if name.endswith(PICKLE_WEIGHTS)]
+
+
+def _is_model(loader: Any) -> bool:
+    """Whether ``loader`` loads weights (a model class or an ``AutoModel...``), not a processor or tokenizer:
+    only those take ``use_safetensors`` (a processor would keep it as an unknown setting)."""
+    from transformers import PreTrainedModel
+    from transformers.models.auto.auto_factory import _BaseAutoModelClass
+
+    return isinstance(loader, type) and issubclass(loader, PreTrainedModel | _BaseAutoModelClass)
+
+
 def load_pretrained(
     name: str,
     what: str,
@@ -82,21 +112,33 @@ def load_pretrained(
     *,
     hub_hint: str = HUB_HINT,
     local_hint: str = LOCAL_FOLDER_HINT,
+    allow_pickle: bool = False,
 ) -> list[Any]:
     """``loader.from_pretrained(name)`` for each loader, with unavailability as :class:`ModelLoadError`.
 
     The hub is not asked when ``local_files_only`` is set, ``name`` is a local folder, or
-    :func:`hub_offline` says so.
+    :func:`hub_offline` says so. Weights load from ``.safetensors`` only (``use_safetensors=True``) unless
+    ``allow_pickle``: a pickle runs code as it loads, and a checkpoint is someone else's file.
 
     Raises:
-        ModelLoadError: names ``name`` and says what to do (offline, missing files, wrong kind of model):
-            ``"cannot load <what> '<name>': <first line of the error><hint>"``.
+        ModelLoadError: names ``name`` and says what to do (offline, missing files, wrong kind of model,
+            pickle weights only): ``"cannot load <what> '<name>': <first line of the error><hint>"``.
     """
     source, is_local = checkpoint_source(name, what)
+    if is_local and not allow_pickle and (pickles := pickle_only(Path(source))):
+        raise ModelLoadError(
+            f"cannot load {what} {name!r}: its weights are pickle files only ({', '.join(pickles[:3])}); {PICKLE_FIX}"
+        )
     offline = local_files_only or is_local or hub_offline()
+    safe: dict[str, Any] = {} if allow_pickle else {"use_safetensors": True}
     try:
-        return [loader.from_pretrained(source, local_files_only=offline) for loader in loaders]
+        return [
+            loader.from_pretrained(source, local_files_only=offline, **(safe if _is_model(loader) else {}))
+            for loader in loaders
+        ]
     except (OSError, ValueError, KeyError) as err:
+        if not allow_pickle and "safetensors" in str(err):  # a hub checkpoint with pickle weights only
+            raise ModelLoadError(f"cannot load {what} {name!r}: no .safetensors weights; {PICKLE_FIX}") from err
         hint = local_hint if is_local else hub_hint
         raise ModelLoadError(f"cannot load {what} {name!r}: {first_error_line(err)}{hint}") from err
 
@@ -106,10 +148,13 @@ __all__ = [
     "HUB_HINT",
     "LOCAL_FOLDER_HINT",
     "OPEN_CLIP_HINT",
+    "PICKLE_FIX",
+    "PICKLE_WEIGHTS",
     "PIPELINE_HUB_HINT",
     "checkpoint_source",
     "first_error_line",
     "hub_offline",
     "load_pretrained",
     "looks_like_path",
+    "pickle_only",
 ]

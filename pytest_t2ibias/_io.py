@@ -57,8 +57,9 @@ def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Reading: one way to read YAML (suites, policies, synthetic configs), and bounded reprs for error messages
 
-#: The most values a YAML document may hold once its aliases are expanded (an alias bomb stops here).
-#: The built-in suite holds about 1,000; schema errors on 100,000 values still report in ~0.3 s.
+#: The most values a YAML document's aliases may expand to (an alias bomb stops here): the values written
+#: out are not counted, as the file's own size bounds them (a plain 3,000-category suite loads), only the
+#: copies each ``*alias`` stands for. Schema errors on 100,000 values still report in ~0.3 s.
 MAX_YAML_NODES = 100_000
 #: The deepest nesting a YAML document may have, aliases expanded.
 MAX_YAML_DEPTH = 100
@@ -110,12 +111,14 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
     """A safe loader that rejects duplicate keys, alias bombs and deep nesting while composing.
 
     Composing keeps, per node, its size and height with aliases expanded (memoised: an alias adds its
-    target's numbers, never walks it again), so a bomb is stopped after reading its few lines.
+    target's numbers, never walks it again), and the running total of the values the aliases stand for,
+    so a bomb is stopped after reading its few lines.
     """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._expanded = 0
         self._size: dict[int, int] = {}
         self._height: dict[int, int] = {}
 
@@ -127,6 +130,10 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
                 raise _Rejected(
                     f"line {event.start_mark.line + 1}: alias *{event.anchor} refers to a node that contains it"
                 )
+            if target is not None:
+                self._expanded += self._size[id(target)]
+                if self._expanded > MAX_YAML_NODES:
+                    raise _Rejected(f"the YAML expands to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
             return super().compose_node(parent, index)
         self._depth += 1
         try:
@@ -144,8 +151,6 @@ class _CheckedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no ty
             children = []
         size = 1 + sum(self._size[id(child)] for child in children)
         height = 1 + max((self._height[id(child)] for child in children), default=0)
-        if size > MAX_YAML_NODES:
-            raise _Rejected(f"the YAML expands to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
         if height > MAX_YAML_DEPTH:
             line = node.start_mark.line + 1
             raise _Rejected(f"line {line}: nested deeper than {MAX_YAML_DEPTH} levels (aliases expanded)")
@@ -174,8 +179,8 @@ def load_yaml(text: str, source: str, error: type[T2IBiasError]) -> Any:
     """Parse one YAML document safely; every problem raises ``error`` with a one-line message.
 
     Besides what ``yaml.safe_load`` rejects, a duplicate mapping key (``{source}: line N: duplicate key
-    'doctor'``, the line of the second one), more than :data:`MAX_YAML_NODES` values with aliases
-    expanded, and nesting deeper than :data:`MAX_YAML_DEPTH` are errors. An empty document is ``None``.
+    'doctor'``, the line of the second one), aliases that expand to more than :data:`MAX_YAML_NODES`
+    values, and nesting deeper than :data:`MAX_YAML_DEPTH` are errors. An empty document is ``None``.
 
     >>> load_yaml("a: 1\\nb: [x, y]\\n", "demo.yaml", T2IBiasError)
     {'a': 1, 'b': ['x', 'y']}
@@ -217,20 +222,99 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Credentials: never in a log, an error or a report
 
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
-_SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;](?:access_token|api_key|apikey|auth|key|passwd|password|secret|sig|signature|token)=)[^&#\s]*",
-    re.IGNORECASE,
+#: A URL in free text: a scheme, ``://``, then everything up to white space or a quote (error messages show
+#: locations inside ``'...'``). The password may hold any other character, so nothing else ends it. One
+#: slash is enough: ``Path("https://u:p@h/x")`` prints as ``https:/u:p@h/x``, and errors show such paths.
+_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*:/{1,3})(?P<rest>[^\s'\"<>`]*)")
+#: What may follow a user-info's ``@``: a host name, an IP (v6 in brackets) and a port.
+_HOST = re.compile(r"[A-Za-z0-9._~%!$&()*+,;=\[\]:\-]*")
+#: A query (or fragment) parameter whose name says it holds a secret, matched against the name lower-cased,
+#: with camelCase humps and ``-`` / ``.`` turned into ``_``: ``X-Amz-Signature``, ``X-Goog-Credential``,
+#: ``client_secret``, ``private_token``, ``api-key``, ``apiKey``, ``sig`` (Azure SAS), ``auth``... A whole
+#: ``_``-separated word is required (``key`` but not ``monkey``, ``sig`` but not ``design``).
+SECRET_PARAMETER = re.compile(
+    r"(?:^|_)(?:secret|token|key|password|passwd|pwd|signature|sig|credentials?|auth"
+    r"|apikey|accesstoken|authtoken|sessiontoken|secretkey|accesskey|privatekey)(?:_|$)"
 )
+_MASK = "***"
+
+
+def secret_parameter(name: str) -> bool:
+    """Whether a URL parameter named ``name`` holds a secret (see :data:`SECRET_PARAMETER`).
+
+    >>> [secret_parameter(n) for n in ("X-Amz-Signature", "apiKey", "sig", "rev", "monkey", "design")]
+    [True, True, True, False, False, False]
+    """
+    from urllib.parse import unquote_plus
+
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", unquote_plus(name).strip())
+    return SECRET_PARAMETER.search(re.sub(r"[^a-z0-9]+", "_", words.lower())) is not None
+
+
+def _mask_pairs(text: str) -> str:
+    """A query string (or fragment) with the value of every secret-named parameter replaced by ``***``.
+
+    Split by hand rather than with ``parse_qsl``/``urlencode``: those decode and re-encode every value,
+    and the masked text must show the other parameters exactly as given.
+    """
+    pairs = re.split(r"([&;])", text)
+    for i in range(0, len(pairs), 2):
+        name, eq, _ = pairs[i].partition("=")
+        if eq and secret_parameter(name):
+            pairs[i] = f"{name}={_MASK}"
+    return "".join(pairs)
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the user-info of ``rest`` (a URL after ``://``) ends: the index of its ``@``, or -1 if none.
+
+    ``urlsplit`` ends the authority at the first ``/``, ``?`` or ``#``, so it reads
+    ``s3://AKIA:wJal/K7MDENG@bucket/c`` as host ``AKIA``, path ``/K7MDENG@bucket/c`` and leaves the
+    password in what it calls the path. Unencoded, those characters are common in cloud secret keys, so
+    the authority is found here instead: the user-info runs to the LAST ``@`` that a host name follows.
+    A ``user:`` prefix (a colon not followed by a port number) says that a password with such a character
+    follows; without one (``https://host/a/user@example.com``) an ``@`` after the first ``/`` is in the path.
+    """
+    first = re.search(r"[/?#]", rest)
+    head = rest if first is None else rest[: first.start()]
+    if first is not None:
+        _, colon, port = head.partition(":")
+        if colon and not port.isdigit() and port and "@" not in head:
+            # the password goes on past the / ? or #: the last @ that a host follows ends it
+            for at in range(len(rest) - 1, first.start(), -1):
+                if rest[at] != "@":
+                    continue
+                host = _HOST.match(rest, at + 1)
+                end = host.end() if host else at + 1
+                if end > at + 1 and (end == len(rest) or rest[end] in "/?#"):
+                    return at
+    return head.rfind("@")
+
+
+def _mask_url(scheme: str, rest: str) -> str:
+    """One URL (``scheme`` with its slashes, then the ``rest``) with its user info and secret parameters masked."""
+    at = _userinfo_end(rest)
+    if at >= 0:
+        rest = f"{_MASK}@{rest[at + 1 :]}"
+    # the query runs from the first ? to the first #, the fragment from there (urlsplit's rule); split by
+    # hand so that a URL whose scheme lost a slash (a Path of it) comes back exactly as it was, masked
+    rest, hash_, fragment = rest.partition("#")
+    rest, mark, query = rest.partition("?")
+    return f"{scheme}{rest}{mark}{_mask_pairs(query)}{hash_}{_mask_pairs(fragment)}"
 
 
 def mask_credentials(text: str) -> str:
-    """``text`` with the user info of every URL (``scheme://user:secret@host``) and secret-looking query
-    parameters (``?token=...``) replaced by ``***``: credentials never reach a report.
+    """``text`` with the credentials of every URL in it replaced by ``***``: the user info
+    (``scheme://user:secret@host``, the password may hold ``/``, ``?``, ``#`` or ``@``) and the value of
+    every secret-named query or fragment parameter (``?X-Amz-Signature=...``, ``&token=...``, see
+    :func:`secret_parameter`). Credentials never reach a log, an error, a report or the terminal.
 
     Example:
         >>> mask_credentials("https://user:secret@host/model?token=abc&rev=2")
         'https://***@host/model?token=***&rev=2'
+        >>> mask_credentials("cannot open 's3://AKIA:wJal/K7MDENG@bucket/c': denied")
+        "cannot open 's3://***@bucket/c': denied"
     """
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
-    return _SECRET_PARAM.sub(lambda m: f"{m.group('key')}***", text)
+    if ":/" not in text:
+        return text
+    return _URL.sub(lambda m: _mask_url(m.group("scheme"), m.group("rest")), text)

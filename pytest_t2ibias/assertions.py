@@ -43,9 +43,11 @@ def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_S
 
 
 def _header(result: CategoryResult) -> str:
+    from pytest_t2ibias._io import mask_credentials
     from pytest_t2ibias.report.summary import short_scorer
 
-    return (
+    # the model and scorer are the user's locations: a URL among them keeps its password out of the failure
+    return mask_credentials(
         f"t2ibias: category {result.category!r} of suite {result.suite!r} "
         f"(model {result.model}, scorer {short_scorer(result.scorer)}, mode {result.mode}, n={result.n})"
     )

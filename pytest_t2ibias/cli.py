@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pytest_t2ibias import __version__
-from pytest_t2ibias._io import clip, one_line
+from pytest_t2ibias._io import clip, mask_credentials, one_line
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.progress import Stopwatch
 from pytest_t2ibias.report.summary import aggregate_lines
@@ -48,11 +49,17 @@ T = TypeVar("T")
 _MODEL_HELP = "hub id, local pipeline folder, 'tiny' (offline) or 'synthetic[:CONFIG.yaml]' (known bias)"
 
 
+def _echo(text: str, *, file: Any = None, end: str = "\n") -> None:
+    """``print``, with credentials masked: a model, scorer, cache, card or suite given as a URL with a
+    password or a signed query reaches the terminal (errors, tables, the results JSON) as ``***``."""
+    print(mask_credentials(text), file=file, end=end)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line usage error (``t2ibias generate: error: argument --x: ...``), status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {one_line(message)} (see `{self.prog} --help`)\n")
+        self.exit(2, mask_credentials(f"{self.prog}: error: {one_line(message)} (see `{self.prog} --help`)\n"))
 
 
 def _images_per_prompt(text: str) -> int:
@@ -70,6 +77,38 @@ def _images_per_prompt(text: str) -> int:
     if value > MAX_IMAGES_PER_PROMPT:
         raise argparse.ArgumentTypeError(f"must be <= {MAX_IMAGES_PER_PROMPT}, got {clip(text, 40)}")
     return int(value)
+
+
+#: The largest ``--seed``: image seeds are derived from it by hashing, and a generator takes 64 bits.
+MAX_SEED = 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer from 0 to :data:`MAX_SEED` (``1e3`` is 1000); the error names the range."""
+    try:
+        value = float(text) if any(ch in text.lower() for ch in ".e") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {clip(text, 40)}") from None
+    if (isinstance(value, float) and not value.is_integer()) or not 0 <= value <= MAX_SEED:  # also nan and inf
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {clip(text, 40)}")
+    return int(value)
+
+
+#: Options whose value is a number: ``--seed -1e23`` is read as ``--seed=-1e23`` (argparse takes a value
+#: like ``-1e23``, which is not a plain negative integer, for an option and says only "expected one argument").
+_NUMBER_OPTIONS = ("--seed", "--steps", "--guidance-scale", "--batch-size", "--images-per-prompt")
+_NUMBER = re.compile(r"-[0-9.]+(?:e[+-]?[0-9]+)?|-inf(?:inity)?|-nan", re.IGNORECASE)
+
+
+def _joined_numbers(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``OPTION -NUMBER`` pairs of :data:`_NUMBER_OPTIONS` joined as ``OPTION=-NUMBER``."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _NUMBER_OPTIONS and _NUMBER.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
     gen.add_argument("--guidance-scale", type=float, default=None, help="guidance scale (default 7.5)")
     gen.add_argument("--batch-size", type=int, default=None, help="images per pipeline call (default 4; tiny: 8)")
-    gen.add_argument("--seed", type=int, default=None, help="suite seed override (default: the suite's seed)")
+    gen.add_argument("--seed", type=_seed, default=None, help="suite seed override (default: the suite's seed)")
     gen.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     gen.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
@@ -158,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="dtype of both models")
     ev.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
     ev.add_argument("--batch-size", type=int, default=None, help="images per pipeline call")
-    ev.add_argument("--seed", type=int, default=None, help="suite seed override")
+    ev.add_argument("--seed", type=_seed, default=None, help="suite seed override")
     ev.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     ev.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
@@ -187,6 +226,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     audit.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="the scorer's dtype")
     audit.add_argument("--local-files-only", action="store_true", help="never contact the hub")
+    audit.add_argument(
+        "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
+    )
 
     _add_suites_parser(sub)
     report = sub.add_parser(
@@ -211,7 +253,7 @@ def _add_quiet_options(command: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_numbers(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "replay":
             return _replay(args)
@@ -240,22 +282,22 @@ def _replay(args: argparse.Namespace) -> int:
         suite = load_suite(args.suite)
         table = read_caption_csv(args.captions)
     except (CaptionFileError, SuiteError) as err:
-        print(f"t2ibias replay: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias replay: error: {err}", file=sys.stderr)
         return 1
     if table.dropped_lines:
-        print(
+        _echo(
             f"t2ibias replay: {table.path}: {table.dropped} rows dropped (no image name or no caption): "
             f"{_lines(table.dropped_lines)}",
             file=sys.stderr,
         )
     if table.duplicate_lines:
-        print(
+        _echo(
             f"t2ibias replay: {table.path}: {table.duplicates} duplicate rows dropped (image name already on an "
             f"earlier line; the first is kept): {_lines(table.duplicate_lines)}",
             file=sys.stderr,
         )
     if table.bad_rows and not args.allow_bad_rows:
-        print(
+        _echo(
             f"t2ibias replay: error: {table.path}: {table.bad_rows} of {table.bad_rows + len(table.rows)} rows "
             "could not be read; fix the file or pass --allow-bad-rows to measure the others",
             file=sys.stderr,
@@ -266,14 +308,14 @@ def _replay(args: argparse.Namespace) -> int:
     if unmatched:
         names = ", ".join(unmatched[:5])
         more = "" if len(unmatched) <= 5 else f", ... ({len(unmatched) - 5} more)"
-        print(
+        _echo(
             f"t2ibias replay: {len(unmatched)} rows match no category of suite {suite.name!r}: {names}{more}",
             file=sys.stderr,
         )
     if args.format == "json":
-        print(result.to_json(indent=2))
+        _echo(result.to_json(indent=2))
     else:
-        print(format_suite_table(result))
+        _echo(format_suite_table(result))
     return 0
 
 
@@ -330,7 +372,7 @@ def _generate(args: argparse.Namespace) -> int:
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
         generator = _load_generator(args, suite)
     except (SuiteError, ModelLoadError, ValueError) as err:
-        print(f"t2ibias generate: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 1
     from pytest_t2ibias.generate import GenerationResult
 
@@ -353,12 +395,12 @@ def _generate(args: argparse.Namespace) -> int:
             result.new += part.new
             result.cached += part.cached
             result.generated += part.generated
-    print(
+    _echo(
         f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.location}: "
         f"{result.new} new, {result.cached} cached"
     )
     if result.generated != result.new:
-        print(f"{result.generated} generated (the new images and the cached ones in their blocks)")
+        _echo(f"{result.generated} generated (the new images and the cached ones in their blocks)")
     _done(args, watch, f"{len(requests)} images generated ({result.cached} from the cache)")
     return 0
 
@@ -374,7 +416,7 @@ def _bars(args: argparse.Namespace) -> StageBars:
 def _done(args: argparse.Namespace, watch: Stopwatch, what: str) -> None:
     """The closing ``done in`` line, on stderr so that stdout stays the table or the pure JSON."""
     if not args.quiet:
-        print(watch.done(what), file=sys.stderr)
+        _echo(watch.done(what), file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -399,6 +441,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             local_files_only=args.local_files_only,
+            allow_pickle=args.allow_pickle,
         )
         card = None
         if args.scorer_card:
@@ -407,7 +450,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             card = load_card(args.scorer_card)
             check_card_scorer(card, annotator.scorer_id, f"--scorer-card {args.scorer_card}")
     except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
-        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
     cache = None if args.no_cache else ImageCache(args.cache)
     plan: dict[str, Any] = {
@@ -429,7 +472,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         with _bars(args) as bars:
             evaluation = evaluate_suite(suite, generator, annotator, on_stage=bars.stage, **plan)
     except ValueError as err:
-        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
     return _print_evaluation(args, watch, evaluation)
 
@@ -437,11 +480,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _print_evaluation(args: argparse.Namespace, watch: Stopwatch, evaluation: Evaluation) -> int:
     evaluation.result = _with_aggregates(args, evaluation)
     if args.format == "json":
-        print(evaluation.result.to_json(indent=2))
+        _echo(evaluation.result.to_json(indent=2))
     else:
-        print(format_suite_table(evaluation.result))
+        _echo(format_suite_table(evaluation.result))
         if evaluation.result.aggregates is not None:
-            print("\n".join(aggregate_lines(evaluation.result.aggregates)))
+            _echo("\n".join(aggregate_lines(evaluation.result.aggregates)))
     generation = evaluation.generation
     made = 0 if generation is None else generation.new + generation.cached
     from_cache = 0 if generation is None else generation.cached
@@ -477,9 +520,9 @@ def _sharded(args: argparse.Namespace, ranks: RankInfo, work: Callable[[], T | N
             out = work()
     except ShardError as err:
         if ranks.is_main:
-            print(f"t2ibias {args.command}: error: {err}", file=sys.stderr)
+            _echo(f"t2ibias {args.command}: error: {err}", file=sys.stderr)
         elif err.local is not None:
-            print(f"t2ibias {args.command}: error: rank {ranks.rank}: {err.local}", file=sys.stderr)
+            _echo(f"t2ibias {args.command}: error: rank {ranks.rank}: {err.local}", file=sys.stderr)
         return 1
     return 0 if out is None else out
 
@@ -502,22 +545,23 @@ def _audit_scorer(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             local_files_only=args.local_files_only,
+            allow_pickle=args.allow_pickle,
         )
         audit = run_audit(rows, annotator, suite)
         card = build_card(audit.scorer, audit.images_hash, audit.labels, audit.terms, classes=audit.classes)
     except (T2IBiasError, ValueError, FileNotFoundError) as err:
-        print(f"t2ibias audit-scorer: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias audit-scorer: error: {err}", file=sys.stderr)
         return 1
     if not card.attributes and not card.terms:
-        print(f"t2ibias audit-scorer: error: {args.labels}: no row has a human label or term", file=sys.stderr)
+        _echo(f"t2ibias audit-scorer: error: {args.labels}: no row has a human label or term", file=sys.stderr)
         return 1
     try:
         write_card(Path(args.output), card)
     except OSError as err:
-        print(f"t2ibias audit-scorer: error: {clip(str(args.output))}: cannot write: {err.strerror}", file=sys.stderr)
+        _echo(f"t2ibias audit-scorer: error: {clip(str(args.output))}: cannot write: {err.strerror}", file=sys.stderr)
         return 1
-    print("\n".join(card_summary(card)))
-    print(f"t2ibias audit-scorer: wrote {args.output}")
+    _echo("\n".join(card_summary(card)))
+    _echo(f"t2ibias audit-scorer: wrote {args.output}")
     return 0
 
 
@@ -534,14 +578,14 @@ def _report(args: argparse.Namespace) -> int:
         run = RunResult.model_validate_json(text)
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        print(f"t2ibias report: error: {clip(str(path))}: cannot read: {reason}", file=sys.stderr)
+        _echo(f"t2ibias report: error: {clip(str(path))}: cannot read: {reason}", file=sys.stderr)
         return 2
     except UnicodeDecodeError:
-        print(f"t2ibias report: error: {clip(str(path))}: not a results JSON file (not UTF-8 text)", file=sys.stderr)
+        _echo(f"t2ibias report: error: {clip(str(path))}: not a results JSON file (not UTF-8 text)", file=sys.stderr)
         return 2
     except ValidationError as err:
         source = f"{clip(str(path))}: not a t2ibias results JSON file"
-        print(f"t2ibias report: error: {format_validation_error(source, err)}", file=sys.stderr)
+        _echo(f"t2ibias report: error: {format_validation_error(source, err)}", file=sys.stderr)
         return 2
     # imported here: the HTML writer (and what it imports) costs nothing to the other commands
     from pytest_t2ibias.report.html import write_html
@@ -550,9 +594,9 @@ def _report(args: argparse.Namespace) -> int:
         written = write_html(run, args.output, full_images=args.full_images)
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        print(f"t2ibias report: error: {clip(str(args.output))}: cannot write: {reason}", file=sys.stderr)
+        _echo(f"t2ibias report: error: {clip(str(args.output))}: cannot write: {reason}", file=sys.stderr)
         return 1
-    print(f"t2ibias report: wrote {written}")
+    _echo(f"t2ibias report: wrote {written}")
     return 0
 
 
@@ -580,7 +624,7 @@ def _suites(args: argparse.Namespace) -> int:
         if args.suites_command == "show":
             suite = load_suite(args.name)
             data = suite.model_dump(mode="json", exclude_defaults=True)
-            print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110), end="")
+            _echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110), end="")
             return 0
         rows = []
         for name in builtin_suites():
@@ -589,12 +633,12 @@ def _suites(args: argparse.Namespace) -> int:
             groups = len(suite.groups())
             rows.append((name, str(len(suite.categories)), str(prompts), str(groups), suite.description.strip()))
     except SuiteError as err:
-        print(f"t2ibias suites: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias suites: error: {err}", file=sys.stderr)
         return 1
     header = ("suite", "categories", "prompts", "groups", "description")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + clip(row[4], 70))
+        _echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + clip(row[4], 70))
     return 0
 
 

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_t2ibias._io import mask_credentials
 from pytest_t2ibias.session import (
     SESSION_PLUGIN,
     T2IBiasSession,
     TestOutcome,
+    fail_masked,
     get_session,
     in_ci,
     int_setting,
@@ -171,8 +173,16 @@ def check_settings(config: pytest.Config) -> None:
     """Every setting, the suite and the policy, checked once before any test: one line, not one per test.
 
     The suite and the policy are checked when a model is configured (a run that means to test bias); a
-    run without one fails (or skips) its bias tests instead, saying how to configure one.
+    run without one fails (or skips) its bias tests instead, saying how to configure one. Every location
+    is the user's (a model, cache, card, suite or report URL may carry a password): the line is masked.
     """
+    try:
+        _check_settings(config)
+    except pytest.UsageError as err:
+        raise pytest.UsageError(mask_credentials(str(err))) from None
+
+
+def _check_settings(config: pytest.Config) -> None:
     mode = setting(config, "t2ibias_mode")
     if mode not in ("paper", "strict"):
         raise pytest.UsageError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {mode!r}")
@@ -401,7 +411,7 @@ def t2ibias_result(request: pytest.FixtureRequest, t2ibias_evaluate: Callable[..
     try:
         category, suite = marker_category(request.node)
     except T2IBiasError as err:  # a test collected after the session looked (e.g. by a plugin)
-        pytest.fail(f"t2ibias: {err}", pytrace=False)
+        fail_masked(f"t2ibias: {err}")
     if category is None:
         pytest.fail(
             f"{request.node.nodeid}: t2ibias_result needs @pytest.mark.t2ibias(category=...) "
@@ -437,7 +447,7 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     except T2IBiasError as err:
         problem = str(err)
     if problem is not None:  # failed outside the except block: no chained traceback in the report
-        pytest.fail(f"t2ibias: {problem}", pytrace=False)
+        fail_masked(f"t2ibias: {problem}")
     policy = session.policy()[0]
     rules = dict(policy.aggregate) if policy is not None else {}
     family = session.run_family().get(nodeid)

@@ -13,11 +13,12 @@ value is null), and the per-image ``images``; per test (pytest runs): its ``chec
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import pytest_t2ibias
+from pytest_t2ibias._io import mask_credentials
 from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
 from pytest_t2ibias.metrics.scorer_card import ScorerCard
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
 
 #: Version of the JSON shape; bumped on any change a reader must know about.
 RESULTS_FORMAT: Literal[1] = 1
+
+#: The largest magnitude of a metric value: every metric is a share, a difference of shares, a ratio of
+#: them or a divergence, far below this; a results file above it (``1e308``) was not written by a run.
+MAX_METRIC = 1e6
+#: The largest count of images or rows a results file may state (a run of 100,000 images per prompt over
+#: the largest suite stays far below).
+MAX_COUNT = 10**12
+
+#: A metric value: finite and within :data:`MAX_METRIC` (``t2ibias report`` refuses ``1e308`` and ``NaN``).
+Value = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_METRIC, le=MAX_METRIC)]
+#: A count: 0 or more (``t2ibias report`` refuses ``n: -5``) and at most :data:`MAX_COUNT`.
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
 class _Model(BaseModel):
@@ -62,17 +75,17 @@ class CategoryResultModel(_Model):
     model: str
     scorer: str | None = None
     mode: Literal["paper", "strict"]
-    n: int
+    n: Count
     seed: int | None = None
-    images_per_prompt: int | None = None
-    metrics: dict[str, float | dict[str, float] | None]
+    images_per_prompt: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None
+    metrics: dict[str, Value | dict[str, Value] | None]
     intervals: dict[str, Interval] = Field(default_factory=dict)
     null_reasons: dict[str, str] = Field(default_factory=dict)
     images: list[ImageResult] = Field(default_factory=list)
     baseline: BaselineImages | None = Field(
         default=None, description="The approved baseline's images (pytest runs that compared one)."
     )
-    raw_metrics: dict[str, float | dict[str, float] | None] | None = Field(
+    raw_metrics: dict[str, Value | dict[str, Value] | None] | None = Field(
         default=None,
         description="With a scorer card: the metrics before the correction for the scorer's errors "
         "(`metrics` are then corrected).",
@@ -148,16 +161,16 @@ class WorstCategoryModel(_Model):
     """One of the categories that amplify their reference most."""
 
     category: str
-    amplification: float
-    gap: float
-    n: int
+    amplification: Value
+    gap: Value
+    n: Count
 
 
 class AggregatesModel(_Model):
     """Aggregates across the categories with a reference (:mod:`pytest_t2ibias.metrics.aggregate`)."""
 
     categories: list[str] = Field(default_factory=list, description="The categories aggregated.")
-    metrics: dict[str, float | None] = Field(default_factory=dict)
+    metrics: dict[str, Value | None] = Field(default_factory=dict)
     intervals: dict[str, Interval] = Field(default_factory=dict)
     null_reasons: dict[str, str] = Field(default_factory=dict)
     worst: list[WorstCategoryModel] = Field(default_factory=list, description="Largest amplifications first.")
@@ -196,10 +209,10 @@ class RunResult(_Model):
         description="Aggregates across the categories that declare a reference (`t2ibias evaluate`, or a "
         "pytest run with a `t2ibias_aggregate` test).",
     )
-    unmatched_rows: int = Field(default=0, description="Caption rows whose image name matches no category.")
+    unmatched_rows: Count = Field(default=0, description="Caption rows whose image name matches no category.")
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
-    dropped_rows: int = Field(default=0, description="Caption rows without a name or a caption.")
-    duplicate_rows: int = Field(
+    dropped_rows: Count = Field(default=0, description="Caption rows without a name or a caption.")
+    duplicate_rows: Count = Field(
         default=0, description="Caption rows whose image name an earlier row already had (the first is kept)."
     )
 
@@ -263,4 +276,5 @@ class RunResult(_Model):
         )
 
     def to_json(self, indent: int | None = 1) -> str:
-        return self.model_dump_json(indent=indent)
+        # a model, scorer or image location given as a URL keeps its credentials out of the file
+        return mask_credentials(self.model_dump_json(indent=indent))

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from pytest_t2ibias._io import mask_credentials
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
@@ -44,6 +46,9 @@ CI_VARIABLES = (
     "TF_BUILD",
     "TEAMCITY_VERSION",
     "CIRCLECI",
+    "CODEBUILD_BUILD_ID",  # AWS CodeBuild
+    "bamboo_buildKey",  # Bamboo (it lower-cases the prefix of the variables it exports)
+    "HUDSON_URL",  # Hudson, and Jenkins installs that kept Hudson's variables
 )
 
 
@@ -200,7 +205,7 @@ class T2IBiasSession:
         try:
             return self.load_suite(name)
         except SuiteError as err:
-            pytest.fail(f"t2ibias: {err}", pytrace=False)
+            fail_masked(f"t2ibias: {err}")
 
     def load_suite(self, name: str | None = None) -> Suite:
         """The suite by name or path (relative to the rootdir), loaded once.
@@ -255,7 +260,7 @@ class T2IBiasSession:
                     allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError) as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._generator
 
     def annotator(self) -> ImageAnnotator:
@@ -273,9 +278,10 @@ class T2IBiasSession:
                     mode=self.mode,  # type: ignore[arg-type]
                     device=self.device(),
                     dtype=self.get("t2ibias_dtype") or "auto",
+                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
                 )
             except (T2IBiasError, ValueError, FileNotFoundError) as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._annotator
 
     def scorer_card(self) -> ScorerCard | None:
@@ -293,7 +299,7 @@ class T2IBiasSession:
                     card = load_card(path)
                     check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
                 except ScorerCardError as err:
-                    pytest.fail(f"t2ibias: {err}", pytrace=False)
+                    fail_masked(f"t2ibias: {err}")
                 self._scorer_card = (card,)
         return self._scorer_card[0]
 
@@ -313,7 +319,7 @@ class T2IBiasSession:
             try:
                 self._policy = self.find_policy(self.load_suite())
             except T2IBiasError as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
+                fail_masked(f"t2ibias: {err}")
         return self._policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
@@ -649,9 +655,9 @@ class T2IBiasSession:
         if lines or self.errors:
             terminalreporter.section("t2ibias")
             for line in lines:
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(mask_credentials(line))
             for line in self.errors:
-                terminalreporter.write_line(f"ERROR {line}", red=True, bold=True)
+                terminalreporter.write_line(f"ERROR {mask_credentials(line)}", red=True, bold=True)
 
     def final_result(self) -> RunResult | None:
         """The merged result, built once (None, with the error kept, when it cannot be built)."""
@@ -791,6 +797,12 @@ def node_id_selected(config: pytest.Config) -> set[Path]:
     those tests of them are collected, and pytest reports no deselection."""
     base = config.invocation_params.dir
     return {(base / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg}
+
+
+def fail_masked(message: str) -> NoReturn:
+    """``pytest.fail(message)`` with credentials masked (a location may be a URL with a password), and
+    without the error being handled chained below it: its message may show the location unmasked."""
+    raise pytest.fail.Exception(mask_credentials(message), pytrace=False) from None
 
 
 def skip_at_test(reason: str) -> NoReturn:

@@ -164,6 +164,7 @@ class CaptionerAnnotator:
         dtype: str = "auto",
         batch_size: int | None = None,
         local_files_only: bool = False,
+        allow_pickle: bool = False,
         max_new_tokens: int = 30,
         prompt: str | None = None,
     ) -> CaptionerAnnotator:
@@ -178,7 +179,7 @@ class CaptionerAnnotator:
         if name == "tiny":
             model, processor = build_tiny_captioner(suite)
         else:
-            model, processor = load_captioner(name, local_files_only)
+            model, processor = load_captioner(name, local_files_only, allow_pickle)
         return cls(
             suite,
             model,
@@ -193,8 +194,9 @@ class CaptionerAnnotator:
         )
 
 
-def load_captioner(name: str, local_files_only: bool = False) -> tuple[Any, Any]:
-    """An image-to-text model and its processor from a hub id or a local folder.
+def load_captioner(name: str, local_files_only: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
+    """An image-to-text model and its processor from a hub id or a local folder (safetensors weights only,
+    unless ``allow_pickle``).
 
     Raises:
         ModelLoadError: the checkpoint is not available or holds no image-to-text model.
@@ -202,7 +204,11 @@ def load_captioner(name: str, local_files_only: bool = False) -> tuple[Any, Any]
     from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     model, processor = load_pretrained(
-        name, "image-to-text model", [AutoModelForImageTextToText, AutoProcessor], local_files_only
+        name,
+        "image-to-text model",
+        [AutoModelForImageTextToText, AutoProcessor],
+        local_files_only,
+        allow_pickle=allow_pickle,
     )
     if not hasattr(processor, "image_processor") or not hasattr(processor, "batch_decode"):
         image_processor, tokenizer = load_pretrained(

@@ -185,7 +185,12 @@ def build_tiny_hf_clip() -> tuple[Any, Any]:
 
 
 def load_clip_backend(
-    spec: str, device: str = "auto", dtype: str = "auto", batch_size: int | None = None, local_files_only: bool = False
+    spec: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int | None = None,
+    local_files_only: bool = False,
+    allow_pickle: bool = False,
 ) -> ClipBackend:
     """A backend from a spec string (see the module docstring).
 
@@ -205,7 +210,7 @@ def load_clip_backend(
     if spec.startswith("open_clip:"):
         return _load_open_clip(spec, target, torch_dtype, size)
     if spec.startswith("hf:"):
-        return _load_hf_clip(spec, target, torch_dtype, size, local_files_only)
+        return _load_hf_clip(spec, target, torch_dtype, size, local_files_only, allow_pickle)
     raise ValueError(
         f"`scorer` must be 'tiny', 'tiny-hf', 'open_clip:ARCH/PRETRAINED' or 'hf:MODEL_ID_OR_PATH', got {spec!r}"
     )
@@ -239,11 +244,19 @@ def _load_open_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int)
     )
 
 
-def _load_hf_clip(spec: str, device: str, dtype: torch.dtype, batch_size: int, local_files_only: bool) -> ClipBackend:
+def _load_hf_clip(
+    spec: str, device: str, dtype: torch.dtype, batch_size: int, local_files_only: bool, allow_pickle: bool = False
+) -> ClipBackend:
     from transformers import CLIPModel, CLIPProcessor
 
     name = spec.removeprefix("hf:")
     model, processor = load_pretrained(
-        name, "CLIP model", [CLIPModel, CLIPProcessor], local_files_only, hub_hint=CLIP_HUB_HINT, local_hint=""
+        name,
+        "CLIP model",
+        [CLIPModel, CLIPProcessor],
+        local_files_only,
+        hub_hint=CLIP_HUB_HINT,
+        local_hint="",
+        allow_pickle=allow_pickle,
     )
     return hf_clip_backend(model, processor, f"hf:{name}", device, dtype, batch_size)

@@ -36,8 +36,10 @@ def load_annotator(
     dtype: str = "auto",
     batch_size: int | None = None,
     local_files_only: bool = False,
+    allow_pickle: bool = False,
 ) -> ImageAnnotator:
-    """The annotator a spec string names (see the module docstring)."""
+    """The annotator a spec string names (see the module docstring); ``allow_pickle`` lets a ``hf:``,
+    ``vqa:`` or ``captioner:`` checkpoint load pickle (``.bin``) weights (default: safetensors only)."""
     if spec == "synthetic" or spec.startswith("synthetic:"):
         from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
 
@@ -56,6 +58,7 @@ def load_annotator(
             dtype=dtype,
             batch_size=batch_size,
             local_files_only=local_files_only,
+            allow_pickle=allow_pickle,
         )
     if spec.startswith("captioner:"):
         from pytest_t2ibias.annotate.captioner import CaptionerAnnotator
@@ -68,12 +71,18 @@ def load_annotator(
             dtype=dtype,
             batch_size=batch_size,
             local_files_only=local_files_only,
+            allow_pickle=allow_pickle,
         )
     from pytest_t2ibias.annotate.clip import ClipAnnotator, ClipThresholds
     from pytest_t2ibias.annotate.clip_backends import load_clip_backend
 
     backend = load_clip_backend(
-        spec, device=device, dtype=dtype, batch_size=batch_size, local_files_only=local_files_only
+        spec,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        local_files_only=local_files_only,
+        allow_pickle=allow_pickle,
     )
     thresholds = ClipThresholds(person_threshold=_TINY_PERSON_THRESHOLD) if spec.startswith("tiny") else None
     return ClipAnnotator(suite, backend, thresholds)

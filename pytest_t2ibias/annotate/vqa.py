@@ -261,6 +261,7 @@ class VqaAnnotator:
         local_files_only: bool = False,
         presence_threshold: float = 0.5,
         label_threshold: float = 0.5,
+        allow_pickle: bool = False,
     ) -> VqaAnnotator:
         """The annotator for ``tiny``, a hub id or a local folder.
 
@@ -275,7 +276,11 @@ class VqaAnnotator:
             from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
             model, processor = load_pretrained(
-                name, "VQA model", [AutoModelForVisualQuestionAnswering, AutoProcessor], local_files_only
+                name,
+                "VQA model",
+                [AutoModelForVisualQuestionAnswering, AutoProcessor],
+                local_files_only,
+                allow_pickle=allow_pickle,
             )
         return cls(
             suite,

@@ -353,7 +353,8 @@ def scorer_problem(result: CategoryResult, require_card: bool, min_kappa: float 
             return f"no scorer card for attribute {attribute!r} (the policy requires one: t2ibias audit-scorer)"
         return None
     kappa = entry.kappa.value
-    if min_kappa is not None and (kappa is None or kappa < min_kappa):
+    # written as "not >=" so that a NaN kappa (or a NaN minimum) fails the check: NaN < x is False
+    if min_kappa is not None and (kappa is None or not kappa >= min_kappa):
         shown = "undefined" if kappa is None else f"{kappa:.3f}"
         return f"the scorer's kappa for {attribute!r} is {shown}, below the policy's min_kappa {min_kappa}"
     return None

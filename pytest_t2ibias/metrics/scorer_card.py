@@ -25,14 +25,16 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pytest_t2ibias._io import clip, write_text_atomic
+from pytest_t2ibias._io import clip, short_repr, write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
 from pytest_t2ibias.metrics.intervals import exact_interval
 from pytest_t2ibias.metrics.misclassification import cohens_kappa, confusion_matrix, kappa_draws, percentile_interval
@@ -41,6 +43,22 @@ from pytest_t2ibias.metrics.misclassification import cohens_kappa, confusion_mat
 CARD_FORMAT: Literal[1] = 1
 #: Bootstrap draws for kappa's interval (seeded).
 KAPPA_DRAWS = 2000
+#: The most images (and so any count) a card may state: far above any human-labelled audit, far below
+#: where float arithmetic on the counts loses integers (2**53) or numpy's int64 overflows.
+MAX_CARD_COUNT = 10**9
+#: How far a stored rate or kappa may be from the one its counts give: JSON keeps a float's 17 digits, so a
+#: card written by :func:`write_card` agrees exactly; more than this is an edit (or a different formula).
+CARD_TOLERANCE = 1e-9
+#: The deepest nesting a card's JSON may have (a card is 5 levels deep): deeper is refused before parsing,
+#: so a 100,000-deep ``[[[[...`` is one line, not a RecursionError.
+MAX_CARD_DEPTH = 20
+#: The largest card file read (a card of 50 attributes of 50 classes is well under 1 MB).
+MAX_CARD_BYTES = 20_000_000
+
+#: A count on a card: 0 to :data:`MAX_CARD_COUNT`.
+Count = Annotated[int, Field(ge=0, le=MAX_CARD_COUNT)]
+#: A rate or a kappa (or an end of its interval): finite, from -1 (kappa) to 1.
+Share = Annotated[float, Field(allow_inf_nan=False, ge=-1.0, le=1.0)]
 
 
 class ScorerCardError(T2IBiasError):
@@ -58,18 +76,18 @@ class _Strict(BaseModel):
 class Rate(_Strict):
     """A rate with its 95% interval and the counts behind it (``None`` when no image could tell)."""
 
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    successes: int = 0
-    n: int = 0
+    value: Share | None
+    low: Share | None = None
+    high: Share | None = None
+    successes: Count = 0
+    n: Count = 0
 
 
 class AttributeCard(_Strict):
     """How the scorer read one attribute on the audit images."""
 
     classes: list[str]
-    confusion: list[list[int]] = Field(description="Counts: rows the human label, columns the scorer's.")
+    confusion: list[list[Count]] = Field(description="Counts: rows the human label, columns the scorer's.")
     sensitivity: dict[str, Rate]
     specificity: dict[str, Rate]
     kappa: Rate
@@ -96,10 +114,10 @@ class AttributeCard(_Strict):
 class TermCard(_Strict):
     """How the scorer judged one term's presence: counts against the human judgement, and the rates."""
 
-    true_positive: int
-    false_positive: int
-    false_negative: int
-    true_negative: int
+    true_positive: Count
+    false_positive: Count
+    false_negative: Count
+    true_negative: Count
     precision: Rate
     recall: Rate
     specificity: Rate
@@ -111,7 +129,7 @@ class ScorerCard(_Strict):
     format: Literal[1] = CARD_FORMAT
     scorer: str = Field(description="The scorer id the card was measured for; another scorer's run refuses it.")
     images_hash: str = Field(description="Hash of the audit images and their human labels.")
-    n_images: int
+    n_images: Count
     attributes: dict[str, AttributeCard] = Field(default_factory=dict)
     terms: dict[str, TermCard] = Field(default_factory=dict)
 
@@ -126,13 +144,8 @@ def _rate(successes: int, n: int) -> Rate:
 def attribute_card(classes: list[str], confusion: np.ndarray, seed: int = 0) -> AttributeCard:
     """The card of one attribute from its confusion matrix (rows true, columns predicted)."""
     c = np.asarray(confusion, dtype=np.int64)
-    sens, spec = {}, {}
-    for k, name in enumerate(classes):
-        row = int(c[k].sum())
-        sens[name] = _rate(int(c[k, k]), row)
-        others = np.delete(np.arange(len(classes)), k)
-        not_k = int(c[others].sum())
-        spec[name] = _rate(int(c[np.ix_(others, others)].sum()), not_k)
+    rates = _attribute_rates(classes, c)
+    sens, spec = rates["sensitivity"], rates["specificity"]
     kappa = float(cohens_kappa(c))
     if np.isfinite(kappa):
         low, high = percentile_interval(kappa_draws(c, KAPPA_DRAWS, seed))
@@ -196,28 +209,158 @@ def write_card(path: Path, card: ScorerCard) -> None:
 
 
 def load_card(path: str | Path) -> ScorerCard:
-    """Read a card.
+    """Read a card, and check every figure on it against its own counts.
+
+    The rates and kappa a policy trusts are recomputed from the confusion matrices and the term counts
+    (:func:`check_card_figures`): a card whose stored figures disagree was edited or corrupted, and is
+    refused rather than believed (a stored kappa of NaN or 0.99 would otherwise pass ``min_kappa``).
 
     Raises:
-        ScorerCardError: the file is missing, not JSON, or does not match the schema (naming file and field).
+        ScorerCardError: the file is missing, too large or too deeply nested, not JSON, does not match the
+            schema, or its figures contradict its counts; one line naming the file, the field and the value.
     """
     path = Path(path)
+    source = f"scorer card {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CARD_BYTES + 1)
     except OSError as err:
-        raise ScorerCardError(f"scorer card {path}: cannot read it: {clip(str(err))}") from None
+        raise ScorerCardError(f"{source}: cannot read it: {clip(str(err))}") from None
+    if len(raw) > MAX_CARD_BYTES:
+        raise ScorerCardError(f"{source}: larger than {MAX_CARD_BYTES:,} bytes; not a scorer card")
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScorerCardError(f"{source}: not JSON (not UTF-8 text)") from None
+    depth = _json_depth(text)
+    if depth > MAX_CARD_DEPTH:
+        raise ScorerCardError(f"{source}: nested {depth} levels deep (a card has at most {MAX_CARD_DEPTH}); not a card")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
-        raise ScorerCardError(f"scorer card {path}: not JSON (line {err.lineno}: {err.msg})") from None
+        raise ScorerCardError(f"{source}: not JSON (line {err.lineno}: {err.msg})") from None
+    except ValueError as err:  # NaN / Infinity, or an integer of more than 4,300 digits
+        raise ScorerCardError(f"{source}: {clip(str(err))}") from None
     if isinstance(data, dict) and data.get("format") not in (None, CARD_FORMAT):
-        raise ScorerCardError(f"scorer card {path}: field `format`: unsupported version {data.get('format')!r}")
+        raise ScorerCardError(f"{source}: field `format`: unsupported version {short_repr(data.get('format'))}")
     try:
-        return ScorerCard.model_validate(data)
+        card = ScorerCard.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise ScorerCardError(f"scorer card {path}: field `{where}`: {clip(first['msg'])}") from None
+        shown = f" (got {short_repr(first['input'], 60)})" if "input" in first and where != "(top level)" else ""
+        raise ScorerCardError(f"{source}: field `{where}`: {clip(first['msg'])}{shown}") from None
+    check_card_figures(card, source)
+    return card
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a card may hold (every rate and count is finite)")
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of ``[`` / ``{`` in a JSON text (strings skipped), without parsing it: cheap, and
+    safe on a depth bomb that would make ``json.loads`` raise RecursionError."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _disagree(stored: float | None, computed: float | None) -> bool:
+    if stored is None or computed is None:
+        return stored is not computed
+    return not abs(stored - computed) <= CARD_TOLERANCE  # "not <=": a NaN disagrees
+
+
+def _rate_problems(field: str, stored: Rate, computed: Rate) -> Iterator[str]:
+    for name in ("successes", "n", "value", "low", "high"):
+        have, want = getattr(stored, name), getattr(computed, name)
+        if _disagree(have, want):
+            yield f"field `{field}.{name}`: stored {short_repr(have)}, its counts give {short_repr(want)}"
+
+
+def check_card_figures(card: ScorerCard, source: str = "scorer card") -> None:
+    """Every derived figure of ``card`` recomputed from its counts; the first that disagrees is an error.
+
+    Per attribute: the matrix must hold at least one image; each class's sensitivity and specificity
+    (value, interval and counts) and kappa's value and counts are what the confusion matrix gives, within
+    :data:`CARD_TOLERANCE`; kappa's bootstrap interval must contain its value. Per term: precision, recall
+    and specificity are what the four counts give. ``n_images`` is the largest number of images of an
+    attribute or term.
+
+    Raises:
+        ScorerCardError: ``"<source>: field `attributes.gender.kappa.value`: stored 0.99, its counts give 0.8"``.
+    """
+    sizes: list[int] = []
+    for attr_name, attr in card.attributes.items():
+        where = f"attributes.{attr_name}"
+        c = attr.matrix()
+        total = int(c.sum())
+        if total == 0:
+            raise ScorerCardError(f"{source}: field `{where}.confusion`: holds no image (every count is 0)")
+        if total > MAX_CARD_COUNT:
+            raise ScorerCardError(
+                f"{source}: field `{where}.confusion`: {total:,} images, more than {MAX_CARD_COUNT:,}"
+            )
+        sizes.append(total)
+        expected = _attribute_rates(attr.classes, c)
+        for kind in ("sensitivity", "specificity"):
+            stored_rates: dict[str, Rate] = getattr(attr, kind)
+            if set(stored_rates) != set(attr.classes):
+                raise ScorerCardError(
+                    f"{source}: field `{where}.{kind}`: classes {short_repr(sorted(stored_rates))}, "
+                    f"the matrix's are {short_repr(attr.classes)}"
+                )
+            for cls in attr.classes:
+                for problem in _rate_problems(f"{where}.{kind}.{cls}", stored_rates[cls], expected[kind][cls]):
+                    raise ScorerCardError(f"{source}: {problem}")
+        kappa = float(cohens_kappa(c))
+        stored = attr.kappa
+        want_value = kappa if math.isfinite(kappa) else None
+        checks = (
+            ("value", stored.value, want_value),
+            ("successes", stored.successes, int(np.trace(c))),
+            ("n", stored.n, total),
+        )
+        for name, have, want in checks:
+            if _disagree(have, want):
+                shown = f"stored {short_repr(have)}, its counts give {short_repr(want)}"
+                raise ScorerCardError(f"{source}: field `{where}.kappa.{name}`: {shown}")
+        if stored.value is not None and not (
+            stored.low is not None and stored.high is not None and stored.low <= stored.value <= stored.high
+        ):
+            interval = f"interval [{stored.low}, {stored.high}]"
+            raise ScorerCardError(f"{source}: field `{where}.kappa`: {interval} does not contain {stored.value}")
+    for term, tc in card.terms.items():
+        where = f"terms.{term}"
+        tp, fp, fn, tn = tc.true_positive, tc.false_positive, tc.false_negative, tc.true_negative
+        sizes.append(tp + fp + fn + tn)
+        for name, stored, computed in (
+            ("precision", tc.precision, _rate(tp, tp + fp)),
+            ("recall", tc.recall, _rate(tp, tp + fn)),
+            ("specificity", tc.specificity, _rate(tn, tn + fp)),
+        ):
+            for problem in _rate_problems(f"{where}.{name}", stored, computed):
+                raise ScorerCardError(f"{source}: {problem}")
+    if sizes and card.n_images != max(sizes):
+        raise ScorerCardError(
+            f"{source}: field `n_images`: stored {card.n_images}, its attributes and terms hold {max(sizes)} images"
+        )
+
+
+def _attribute_rates(classes: list[str], c: np.ndarray) -> dict[str, dict[str, Rate]]:
+    """Per class, the sensitivity and specificity :func:`attribute_card` stores (no bootstrap: cheap)."""
+    sens, spec = {}, {}
+    for k, name in enumerate(classes):
+        sens[name] = _rate(int(c[k, k]), int(c[k].sum()))
+        others = np.delete(np.arange(len(classes)), k)
+        spec[name] = _rate(int(c[np.ix_(others, others)].sum()), int(c[others].sum()))
+    return {"sensitivity": sens, "specificity": spec}
 
 
 def check_card_scorer(card: ScorerCard, scorer: str, source: str = "scorer card") -> None:
