@@ -70,6 +70,13 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "'none' disables.",
         None,
     ),
+    (
+        "--t2i-lock-timeout",
+        "t2ibias_lock_timeout",
+        "Seconds to wait in all for image batches another process (an xdist worker, a second run) is "
+        "generating in the same cache, then fail naming the lock and its holder (default 600).",
+        "600",
+    ),
     ("--t2i-mode", "t2ibias_mode", "Metric mode: strict (default, for gating) or paper.", "strict"),
     (
         "--t2i-thresholds",
@@ -169,6 +176,16 @@ def check_settings(config: pytest.Config) -> None:
     if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(
             f"t2ibias: --t2i-unconfigured / t2ibias_unconfigured must be 'fail' or 'skip', got {unconfigured!r}"
+        )
+    lock_timeout = setting(config, "t2ibias_lock_timeout")
+    try:
+        seconds = float(lock_timeout) if lock_timeout is not None else 1.0
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise pytest.UsageError(
+            f"t2ibias: --t2i-lock-timeout / t2ibias_lock_timeout must be a positive number of seconds, "
+            f"got {lock_timeout!r}"
         )
     for name in ("t2ibias_images_per_prompt", "t2ibias_steps", "t2ibias_batch_size"):
         number = int_setting(setting(config, name), name)
