@@ -373,15 +373,16 @@ def _problem(
     # older version) still gets the checks a generator's output gets, on the header before decoding
     try:
         with warnings.catch_warnings():
-            # PIL warns past Image.MAX_IMAGE_PIXELS and raises past twice that; our bound is lower
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL warns past Image.MAX_IMAGE_PIXELS (then our lower bound rejects the header, with its size)
+            # and raises past twice that (caught below)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=["PNG"])  # reads the header only
             problem = entry_problem(image, expected_size)
             if problem is not None:
                 return f"PNG {problem}", None
             image.load()
             return None, image
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:
         return f"PNG is a decompression bomb ({err})", None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         return f"PNG unreadable ({clip(str(err), 200)})", None

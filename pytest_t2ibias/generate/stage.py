@@ -284,8 +284,7 @@ def _wait(lock: FileLock, keys: Sequence[str], cache: ImageCache) -> bool:
         path = cache.lock_path(keys)
         if limit > LOCK_NOTICE_AFTER_S:
             print(
-                f"t2ibias cache: waiting for batch lock {path}, {cache.holder(keys)}; "
-                f"giving up after {limit:g} s",
+                f"t2ibias cache: waiting for batch lock {path}, {cache.holder(keys)}; giving up after {limit:g} s",
                 file=sys.stderr,
                 flush=True,
             )
