@@ -298,8 +298,17 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
         for name, value in (("category", category), ("suite", suite)):
             if value is not None and not (isinstance(value, str) and value.strip()):
                 pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
-        # a copy of its own, so the gate registered for it is this test's
-        result = replace(session.evaluate(category, suite))
+        from pytest_t2ibias.generate.cache import LockTimeoutError
+        from pytest_t2ibias.generate.validate import GeneratedImageError
+
+        problem: str | None = None
+        try:
+            # a copy of its own, so the gate registered for it is this test's
+            result = replace(session.evaluate(category, suite))
+        except (LockTimeoutError, GeneratedImageError) as err:  # one line, not a traceback into the cache
+            problem = str(err)
+        if problem is not None:  # failed outside the except block: no chained traceback in the report
+            pytest.fail(f"t2ibias: {problem}", pytrace=False)
         policy = session.policy()[0]
         rules = policy.rules_for(category) if policy is not None else {}
 

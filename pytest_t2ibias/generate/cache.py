@@ -30,14 +30,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._files import kind_of, read_regular_bytes
 from pytest_t2ibias._io import clip, write_bytes_atomic, write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
 from pytest_t2ibias.generate.storage import RemoteStore, is_url, local_copy_folder
-from pytest_t2ibias.generate.validate import MAX_PNG_BYTES, entry_problem
+from pytest_t2ibias.generate.validate import (
+    CACHED_MODE,
+    MAX_PNG_BYTES,
+    GeneratedImageError,
+    entry_problem,
+    size_problem,
+)
 
 #: 2: the key holds the batch an image is generated in (length, slot); format 1 entries are not reused.
 CACHE_FORMAT = 2
@@ -285,8 +291,12 @@ class ImageCache:
 
         Both writes are atomic and skip fsync (entries are verified on read and regenerated).
         """
+        # what load() would refuse never enters the cache (it would be regenerated on every read)
+        problem = size_problem(image.size, None)
+        if problem is not None:
+            raise GeneratedImageError(f"t2ibias cache: cannot store an image of {problem} ({key})")
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
+        (image if image.mode == CACHED_MODE else image.convert(CACHED_MODE)).save(buffer, format="PNG")
         data = buffer.getvalue()
         sidecar = {"key": key, "format": CACHE_FORMAT, "png_sha256": hashlib.sha256(data).hexdigest(), **meta}
         text = json.dumps(sidecar, sort_keys=True, indent=1, default=str)
@@ -330,29 +340,77 @@ class ImageCache:
             )
 
     def note_holder(self, keys: Sequence[str]) -> None:
-        """Record who holds the batch lock of ``keys`` (``<lock>.holder``: pid, host, command, since),
-        for the message of a process that waits for it. Call right after acquiring."""
-        record = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "command": " ".join(sys.argv) or sys.executable,
-            "since": time.time(),
-        }
-        try:
-            write_text_atomic(self.lock_path(keys).with_suffix(".holder"), json.dumps(record), durable=False)
-        except OSError:
-            pass  # only a message loses detail
+        """Record who holds the batch lock of ``keys``; call right after acquiring (:func:`note_holder`)."""
+        note_holder(self.lock_path(keys))
 
     def drop_holder(self, keys: Sequence[str]) -> None:
         """Remove the holder record of ``keys``'s lock; call before releasing it."""
-        try:
-            os.unlink(self.lock_path(keys).with_suffix(".holder"))
-        except OSError:
-            pass  # absent, or a read-only cache: a stale record names a process that no longer holds it
+        drop_holder(self.lock_path(keys))
 
     def holder(self, keys: Sequence[str]) -> str:
         """Who holds the batch lock of ``keys``, for messages."""
-        return _holder_text(self.lock_path(keys))
+        return holder_text(self.lock_path(keys))
+
+
+def note_holder(lock_path: Path) -> None:
+    """Record who holds the lock at ``lock_path`` (``<lock>.holder``: pid, host, command, since), for the
+    message of a process that waits for it. An OS lock cannot say who holds it."""
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv), "since": time.time()}
+    try:
+        write_text_atomic(lock_path.with_suffix(".holder"), json.dumps(record), durable=False)
+    except OSError:
+        pass  # only a message loses detail
+
+
+def drop_holder(lock_path: Path) -> None:
+    """Remove the holder record of the lock at ``lock_path``; call before releasing it."""
+    try:
+        os.unlink(lock_path.with_suffix(".holder"))
+    except OSError:
+        pass  # absent, or a read-only cache: a stale record names a process that no longer holds it
+
+
+def holder_text(lock_path: Path) -> str:
+    """Who holds the lock at ``lock_path``, as its holder recorded it."""
+    try:
+        record = json.loads(read_regular_bytes(lock_path.with_suffix(".holder"), 1 << 16))
+        pid, host, command, since = record["pid"], record["host"], record["command"], record["since"]
+        stamp = time.strftime("%H:%M:%S", time.localtime(float(since)))
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return "held by a process that left no holder record (an older t2ibias, or it is just starting)"
+    return f"held by pid {pid} on {host} since {stamp} ({clip(str(command), 120)})"
+
+
+def acquire_reporting(lock: FileLock, lock_path: Path, limit: float, what: str = "batch lock") -> bool:
+    """Acquire ``lock`` within ``limit`` seconds; whether it was acquired. After
+    :data:`LOCK_NOTICE_AFTER_S` it says on stderr which lock file it waits for and who holds it: a silent
+    wait looks like a hang."""
+    started = time.monotonic()
+    try:
+        lock.acquire(timeout=min(LOCK_NOTICE_AFTER_S, limit))
+        return True
+    except Timeout:
+        if limit <= LOCK_NOTICE_AFTER_S:
+            return False
+    print(
+        f"t2ibias cache: waiting for {what} {lock_path}, {holder_text(lock_path)}"
+        + (f"; giving up after {limit:g} s" if limit != float("inf") else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        lock.acquire(timeout=max(0.0, limit - (time.monotonic() - started)))
+        return True
+    except Timeout:
+        return False
+
+
+def lock_timeout_error(what: str, lock_path: Path, waited: float, limit: float) -> LockTimeoutError:
+    return LockTimeoutError(
+        f"t2ibias cache: gave up waiting for {what} {lock_path} after {waited:.1f} s in all (lock timeout "
+        f"{limit:g} s), {holder_text(lock_path)}; stop that process, or raise --lock-timeout / "
+        "--t2i-lock-timeout / t2ibias_lock_timeout"
+    )
 
 
 def _problem(
@@ -393,14 +451,3 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     return clip(f"{type(err).__name__}: {err}", 200)
-
-
-def _holder_text(path: Path) -> str:
-    """Who holds the lock at ``path``, as its holder recorded it in ``<lock>.holder``."""
-    try:
-        record = json.loads(read_regular_bytes(path.with_suffix(".holder"), 1 << 16))
-        pid, host, command, since = record["pid"], record["host"], record["command"], record["since"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "held by a process that left no holder record (an older t2ibias, or it is just starting)"
-    stamp = time.strftime("%H:%M:%S", time.localtime(float(since)))
-    return f"held by pid {pid} on {host} since {stamp} ({clip(str(command), 120)})"

@@ -9,7 +9,6 @@ block is generated under an inter-process lock, after re-checking the cache, so 
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
-from pytest_t2ibias.generate.cache import LOCK_NOTICE_AFTER_S, ImageCache, LockTimeoutError, cache_key
+from pytest_t2ibias.generate.cache import ImageCache, acquire_reporting, cache_key, lock_timeout_error
 from pytest_t2ibias.generate.seeds import image_seed
 from pytest_t2ibias.generate.validate import check_generated, expected_size
 from pytest_t2ibias.suites.schema import MAX_IMAGES_PER_PROMPT
@@ -268,39 +267,19 @@ def _fill_locked(
 def _wait(lock: FileLock, keys: Sequence[str], cache: ImageCache) -> bool:
     """Wait for another process's batch lock: whether it was taken within ``cache.lock_timeout``.
 
-    After :data:`LOCK_NOTICE_AFTER_S` it says on stderr which lock it waits for and who holds it (a
-    silent wait looks like a hang). The time counts against ``cache.max_lock_wait``, the run's total:
-    past it, :class:`LockTimeoutError`.
+    Names the lock and its holder on stderr after a few seconds (:func:`acquire_reporting`). The time
+    counts against ``cache.max_lock_wait``, the run's total: past it, :class:`LockTimeoutError`.
     """
     budget = None if cache.max_lock_wait is None else max(0.0, cache.max_lock_wait - cache.lock_waited_s)
     limit = cache.lock_timeout if budget is None else min(cache.lock_timeout, budget)
     started = time.monotonic()
     try:
-        try:
-            lock.acquire(timeout=min(LOCK_NOTICE_AFTER_S, limit))
+        if acquire_reporting(lock, cache.lock_path(keys), limit):
             return True
-        except Timeout:
-            pass
-        path = cache.lock_path(keys)
-        if limit > LOCK_NOTICE_AFTER_S:
-            print(
-                f"t2ibias cache: waiting for batch lock {path}, {cache.holder(keys)}; giving up after {limit:g} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            try:
-                lock.acquire(timeout=max(0.0, limit - (time.monotonic() - started)))
-                return True
-            except Timeout:
-                pass
     finally:
         cache.lock_waited_s += time.monotonic() - started
-    if budget is not None and budget <= cache.lock_timeout:
-        raise LockTimeoutError(
-            f"t2ibias cache: gave up waiting for batch lock {path} after {cache.lock_waited_s:.0f} s in all "
-            f"(lock timeout {cache.max_lock_wait:g} s), {cache.holder(keys)}; stop that process, or raise "
-            "--lock-timeout / --t2i-lock-timeout / t2ibias_lock_timeout"
-        )
+    if cache.max_lock_wait is not None and budget is not None and budget <= cache.lock_timeout:
+        raise lock_timeout_error("batch lock", cache.lock_path(keys), cache.lock_waited_s, cache.max_lock_wait)
     return False
 
 
