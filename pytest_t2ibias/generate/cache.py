@@ -7,7 +7,13 @@ a truncated or altered PNG is detected, reported with a warning and regenerated.
 
 Several processes may fill one cache: writes are atomic, and :meth:`ImageCache.lock` gives an
 inter-process lock (``<root>/locks/<hash>.lock``, an OS file lock that dies with its holder) so the
-generation stage makes each batch once. Temp files a killed writer left behind are removed once stale.
+generation stage makes each batch once; its holder records itself beside it (``<hash>.holder``: pid,
+host, command) so that a process waiting for it can say who it waits for, and the total wait is bounded
+(``max_lock_wait``). Temp files a killed writer left behind are removed once stale.
+
+Only regular files are read (a FIFO or folder in place of an entry is corrupt, never a hang), and an entry
+is checked like a generator's output before use (:mod:`pytest_t2ibias.generate.validate`): a forged entry,
+whose sidecar matches it, is still corrupt when its mode or size is not what the plan asks for.
 
 The cache may also live at an fsspec URL (``s3://bucket/cache``, ``gs://...``, ``memory://...``):
 the same layout there, written atomically (:mod:`pytest_t2ibias.generate.storage`), with a local
@@ -185,7 +191,6 @@ class ImageCache:
 
     def _corrupt(self, where: Path | str, problem: str | None) -> None:
         warnings.warn(f"t2ibias cache: {where}: {problem}; regenerating", CacheCorruptionWarning, stacklevel=3)
-        return None
 
     @staticmethod
     def _read_local(png: Path) -> bytes | None:
