@@ -145,8 +145,11 @@ def test_a_fifo_cache_entry_is_corrupt_not_a_hang(tmp_path: Path, which: str) ->
     target = png if which == "png" else png.with_suffix(".json")
     target.unlink()
     os.mkfifo(target)
-    with pytest.warns(CacheCorruptionWarning, match=r"not a regular file \(a FIFO\)"):
+    with pytest.warns(CacheCorruptionWarning) as caught:
         again = bounded(lambda: generate_images(reqs, gen, ImageCache(tmp_path)), release=target)
+    messages = [str(w.message) for w in caught]
+    assert any(f"{png}: " in m and "not a regular file (a FIFO)" in m for m in messages), messages
+    assert any(f"{target}: a FIFO where the cache needs a file; moved to .{target.name}." in m for m in messages)
     assert again.new == 1 and again.images[0].path == png and png.is_file()
     assert np.array_equal(np.asarray(again.images[0].image), np.asarray(first.images[0].image))
     # the FIFO was moved aside, not deleted
