@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -60,6 +62,23 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, mask_credentials(f"{self.prog}: error: {one_line(message)} (see `{self.prog} --help`)\n"))
+
+
+def _lock_timeout(text: str) -> float:
+    """``--lock-timeout``: seconds, a positive finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+_LOCK_TIMEOUT_HELP = (
+    "seconds to wait in all for batches another process is generating in the same cache, then fail "
+    "naming the lock and its holder (default 600)"
+)
 
 
 def _images_per_prompt(text: str) -> int:
@@ -157,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--cache", default=".t2ibias_cache", help="image cache folder, or an fsspec URL (s3://, gs://, file://)"
     )
+    gen.add_argument("--lock-timeout", type=_lock_timeout, default=None, help=_LOCK_TIMEOUT_HELP)
     gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     gen.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="weights dtype")
     gen.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
@@ -193,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cache", default=".t2ibias_cache", help="image cache folder, or an fsspec URL (s3://, gs://, file://)"
     )
     ev.add_argument("--no-cache", action="store_true", help="keep images in memory only")
+    ev.add_argument("--lock-timeout", type=_lock_timeout, default=None, help=_LOCK_TIMEOUT_HELP)
     ev.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     ev.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="dtype of both models")
     ev.add_argument("--steps", type=int, default=None, help="inference steps (default 30; tiny: 4)")
@@ -335,12 +356,33 @@ def _check_cache_folder(cache: str) -> None:
         RemoteStore(cache)
         return
     path = Path(cache)
+    missing = []  # the folders to make, deepest first
     for existing in (path, *path.parents):
         if existing.exists():
             if not existing.is_dir():
                 what = "is a file" if existing == path else f"cannot be made: {existing} is a file"
                 raise SettingsError(f"--cache {clip(cache)}: {what}, not a folder")
-            return
+            break
+        missing.append(existing)
+    # probed now (made, written, and what was made removed again), so that an impossible place (/proc/x, a
+    # read-only disk) is one line before the model loads rather than a traceback at the first store
+    try:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".t2ibias-probe.", suffix=".tmp"):
+                pass
+        finally:
+            for folder in missing:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+    except OSError as err:
+        raise CacheLocationError(
+            f"--cache {clip(cache)}: cannot be made or written: {err.strerror or type(err).__name__}"
+        ) from None
+
+
+class CacheLocationError(SettingsError):
+    """``--cache`` names a folder that cannot be made or written: a usage error (exit status 2)."""
 
 
 def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:
@@ -371,12 +413,16 @@ def _generate(args: argparse.Namespace) -> int:
         suite = load_suite(args.suite)
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
         generator = _load_generator(args, suite)
+    except CacheLocationError as err:
+        print(f"t2ibias generate: error: {err}", file=sys.stderr)
+        return 2
     except (SuiteError, ModelLoadError, ValueError) as err:
         _echo(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 1
+    from pytest_t2ibias.errors import T2IBiasError
     from pytest_t2ibias.generate import GenerationResult
 
-    cache = ImageCache(args.cache)
+    cache = ImageCache(args.cache, max_lock_wait=_max_lock_wait(args))
     result = GenerationResult()
     if ranks is not None:  # torchrun / accelerate launch: this rank's share of the blocks, counts on rank 0
         from pytest_t2ibias.generate.sharding import generate_sharded
@@ -385,16 +431,21 @@ def _generate(args: argparse.Namespace) -> int:
         if not isinstance(sharded, GenerationResult):
             return sharded
         result = sharded
-    with _bars(args) as bars:
-        # one call per category, for one bar each: blocks never cross a category, so the blocks (and
-        # the images) are the ones a single call over the whole plan makes
-        for category in dict.fromkeys(r.category for r in requests) if ranks is None else ():
-            planned = [r for r in requests if r.category == category]
-            part = generate_images(planned, generator, cache, progress=bars.stage("generate", category, len(planned)))
-            result.images += part.images
-            result.new += part.new
-            result.cached += part.cached
-            result.generated += part.generated
+    try:
+        with _bars(args) as bars:
+            # one call per category, for one bar each: blocks never cross a category, so the blocks (and
+            # the images) are the ones a single call over the whole plan makes
+            for category in dict.fromkeys(r.category for r in requests) if ranks is None else ():
+                planned = [r for r in requests if r.category == category]
+                stage = bars.stage("generate", category, len(planned))
+                part = generate_images(planned, generator, cache, progress=stage)
+                result.images += part.images
+                result.new += part.new
+                result.cached += part.cached
+                result.generated += part.generated
+    except T2IBiasError as err:  # a lock waited for too long, a generator's unusable image
+        _echo(f"t2ibias generate: error: {err}", file=sys.stderr)
+        return 1
     _echo(
         f"{len(requests)} images of suite {suite.name!r} by {generator.fingerprint} in {cache.location}: "
         f"{result.new} new, {result.cached} cached"
@@ -403,6 +454,12 @@ def _generate(args: argparse.Namespace) -> int:
         _echo(f"{result.generated} generated (the new images and the cached ones in their blocks)")
     _done(args, watch, f"{len(requests)} images generated ({result.cached} from the cache)")
     return 0
+
+
+def _max_lock_wait(args: argparse.Namespace) -> float:
+    from pytest_t2ibias.generate.cache import MAX_LOCK_WAIT_S
+
+    return MAX_LOCK_WAIT_S if args.lock_timeout is None else float(args.lock_timeout)
 
 
 def _bars(args: argparse.Namespace) -> StageBars:
@@ -449,10 +506,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
             card = load_card(args.scorer_card)
             check_card_scorer(card, annotator.scorer_id, f"--scorer-card {args.scorer_card}")
+    except CacheLocationError as err:
+        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        return 2
     except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
         _echo(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 1
-    cache = None if args.no_cache else ImageCache(args.cache)
+    cache = None if args.no_cache else ImageCache(args.cache, max_lock_wait=_max_lock_wait(args))
     plan: dict[str, Any] = {
         "mode": args.mode,
         "images_per_prompt": args.images_per_prompt,

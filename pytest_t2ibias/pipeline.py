@@ -109,7 +109,8 @@ def evaluate_suite(
             seed=base_seed,
             images_per_prompt=per_prompt,
         )
-        with records_cache.lock(key) if records_cache is not None else contextlib.nullcontext():
+        wait = None if cache is None else cache.max_lock_wait  # the same bound as the image batches'
+        with records_cache.lock(key, wait) if records_cache is not None else contextlib.nullcontext():
             records = records_cache.load(key) if records_cache is not None else None
             if records is None:
                 records = _score(planned, generator, annotator, cache, progress, generation, on_stage, overlap)

@@ -72,6 +72,13 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "'none' disables.",
         None,
     ),
+    (
+        "--t2i-lock-timeout",
+        "t2ibias_lock_timeout",
+        "Seconds to wait in all for image batches another process (an xdist worker, a second run) is "
+        "generating in the same cache, then fail naming the lock and its holder (default 600).",
+        "600",
+    ),
     ("--t2i-mode", "t2ibias_mode", "Metric mode: strict (default, for gating) or paper.", "strict"),
     (
         "--t2i-thresholds",
@@ -195,6 +202,16 @@ def _check_settings(config: pytest.Config) -> None:
     if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(
             f"t2ibias: --t2i-unconfigured / t2ibias_unconfigured must be 'fail' or 'skip', got {unconfigured!r}"
+        )
+    lock_timeout = setting(config, "t2ibias_lock_timeout")
+    try:
+        seconds = float(lock_timeout) if lock_timeout is not None else 1.0
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise pytest.UsageError(
+            f"t2ibias: --t2i-lock-timeout / t2ibias_lock_timeout must be a positive number of seconds, "
+            f"got {lock_timeout!r}"
         )
     for name in ("t2ibias_images_per_prompt", "t2ibias_steps", "t2ibias_batch_size"):
         number = int_setting(setting(config, name), name)
@@ -343,8 +360,17 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
         for name, value in (("category", category), ("suite", suite)):
             if value is not None and not (isinstance(value, str) and value.strip()):
                 pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
-        # a copy of its own, so the gate registered for it is this test's
-        result = replace(session.evaluate(category, suite))
+        from pytest_t2ibias.generate.cache import LockTimeoutError
+        from pytest_t2ibias.generate.validate import GeneratedImageError
+
+        problem: str | None = None
+        try:
+            # a copy of its own, so the gate registered for it is this test's
+            result = replace(session.evaluate(category, suite))
+        except (LockTimeoutError, GeneratedImageError) as err:  # one line, not a traceback into the cache
+            problem = str(err)
+        if problem is not None:  # failed outside the except block: no chained traceback in the report
+            fail_masked(f"t2ibias: {problem}")
         session.evaluated[request.node.nodeid] = category
         policy = session.policy()[0]
         rules = policy.rules_for(category) if policy is not None else {}

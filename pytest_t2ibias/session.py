@@ -383,7 +383,8 @@ class T2IBiasSession:
             )
         generator, annotator = self.generator(), self.annotator()
         cache_dir = self.cache_dir()
-        cache = ImageCache(cache_dir) if cache_dir else None  # with a URL, .root is the local copy
+        lock_wait = float(self.get("t2ibias_lock_timeout") or 600)  # checked at configure time
+        cache = ImageCache(cache_dir, max_lock_wait=lock_wait) if cache_dir else None  # URL: .root is the local copy
         evaluation = evaluate_suite(
             suite,
             generator,

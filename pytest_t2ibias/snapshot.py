@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
 from pytest_t2ibias.judge.baseline import (
@@ -143,7 +144,7 @@ class BaselineStore:
         if path not in self._read:
             source = self.source(path)
             try:
-                raw = source.read_bytes()
+                raw = read_regular_bytes(source)  # a FIFO or folder there is corrupt, not a hang
             except FileNotFoundError:
                 self._read[path] = (None, path)
                 return self._read[path]

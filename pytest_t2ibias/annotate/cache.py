@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.records import ImageRecord
 
@@ -51,7 +53,7 @@ class RecordsCache:
     def load(self, key: str) -> list[ImageRecord] | None:
         path = self.path(key)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_regular_bytes(path).decode("utf-8"))  # a FIFO there: unreadable, no hang
             if not isinstance(data, dict) or data.get("key") != key:
                 raise ValueError("the entry does not belong to this key")
             return [ImageRecord.model_validate(r) for r in data["records"]]
@@ -67,11 +69,26 @@ class RecordsCache:
         write_text_atomic(self.path(key), json.dumps(entry, separators=(",", ":")), durable=False)
 
     @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the category's lock: one process scores it while the others wait for its records."""
+    def lock(self, key: str, max_wait: float | None = None) -> Iterator[None]:
+        """Hold the category's lock: one process scores it while the others wait for its records.
+
+        A wait names the lock and its holder on stderr after a few seconds; past ``max_wait`` seconds
+        (None: no bound) it raises :class:`~pytest_t2ibias.generate.cache.LockTimeoutError`.
+        """
         from filelock import FileLock
+
+        from pytest_t2ibias.generate.cache import acquire_reporting, drop_holder, lock_timeout_error, note_holder
 
         path = self.root / "locks" / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path)):
+        lock = FileLock(str(path))
+        started = time.monotonic()
+        if not acquire_reporting(lock, path, float("inf") if max_wait is None else max_wait, "category lock"):
+            assert max_wait is not None
+            raise lock_timeout_error("category lock", path, time.monotonic() - started, max_wait)
+        try:
+            note_holder(path)
             yield
+        finally:
+            drop_holder(path)
+            lock.release()

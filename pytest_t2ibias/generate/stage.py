@@ -9,17 +9,19 @@ block is generated under an inter-process lock, after re-checking the cache, so 
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import Timeout
+from filelock import FileLock, Timeout
 
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
-from pytest_t2ibias.generate.cache import ImageCache, cache_key
+from pytest_t2ibias.generate.cache import ImageCache, acquire_reporting, cache_key, lock_timeout_error
 from pytest_t2ibias.generate.seeds import image_seed
+from pytest_t2ibias.generate.validate import check_generated, expected_size
 from pytest_t2ibias.suites.schema import MAX_IMAGES_PER_PROMPT
 
 if TYPE_CHECKING:
@@ -184,7 +186,7 @@ def generate_blocks(
     pending: list[_Block] = []
     for block in work:
         if cache is not None:
-            _read(block, cache)
+            _read(block, cache, expected_size(params))
         if block.complete:
             if progress:
                 progress(len(block.requests))
@@ -230,8 +232,10 @@ def _fill_locked(
             except Timeout:
                 continue  # another process is making it: do the free blocks first
             try:
+                cache.note_holder(block.keys)
                 _complete(block, generator, params, cache)
             finally:
+                cache.drop_holder(block.keys)
                 lock.release()
             taken.append(block)
             if progress:
@@ -241,9 +245,7 @@ def _fill_locked(
             # every remaining block is being made by another process: wait for the first one
             block = waiting.pop(0)
             lock = cache.lock(block.keys)
-            try:
-                lock.acquire(timeout=cache.lock_timeout)
-            except Timeout:
+            if not _wait(lock, block.keys, cache):
                 warnings.warn(
                     f"t2ibias cache: waited {cache.lock_timeout:g} s for another process to generate a batch "
                     f"({cache.lock_path(block.keys)}); generating it here too",
@@ -253,17 +255,38 @@ def _fill_locked(
                 _complete(block, generator, params, cache)
             else:
                 try:
+                    cache.note_holder(block.keys)
                     _complete(block, generator, params, cache)
                 finally:
+                    cache.drop_holder(block.keys)
                     lock.release()
             if progress:
                 progress(len(block.requests))
 
 
-def _read(block: _Block, cache: ImageCache) -> None:
+def _wait(lock: FileLock, keys: Sequence[str], cache: ImageCache) -> bool:
+    """Wait for another process's batch lock: whether it was taken within ``cache.lock_timeout``.
+
+    Names the lock and its holder on stderr after a few seconds (:func:`acquire_reporting`). The time
+    counts against ``cache.max_lock_wait``, the run's total: past it, :class:`LockTimeoutError`.
+    """
+    budget = None if cache.max_lock_wait is None else max(0.0, cache.max_lock_wait - cache.lock_waited_s)
+    limit = cache.lock_timeout if budget is None else min(cache.lock_timeout, budget)
+    started = time.monotonic()
+    try:
+        if acquire_reporting(lock, cache.lock_path(keys), limit):
+            return True
+    finally:
+        cache.lock_waited_s += time.monotonic() - started
+    if cache.max_lock_wait is not None and budget is not None and budget <= cache.lock_timeout:
+        raise lock_timeout_error("batch lock", cache.lock_path(keys), cache.lock_waited_s, cache.max_lock_wait)
+    return False
+
+
+def _read(block: _Block, cache: ImageCache, size: tuple[int, int] | None) -> None:
     for index, key in enumerate(block.keys):
         if block.images[index] is None:
-            image = cache.load(key)
+            image = cache.load(key, size)
             if image is not None:
                 block.images[index] = image
                 block.paths[index] = cache.png_path(key)
@@ -271,7 +294,7 @@ def _read(block: _Block, cache: ImageCache) -> None:
 
 def _complete(block: _Block, generator: ImageGenerator, params: dict[str, Any], cache: ImageCache) -> None:
     """Under the block's lock: read again, and generate the block only if it still misses an image."""
-    _read(block, cache)
+    _read(block, cache, expected_size(params))
     if not block.complete:
         _generate(block, generator, params, cache)
 
@@ -282,6 +305,8 @@ def _generate(block: _Block, generator: ImageGenerator, params: dict[str, Any], 
     images = generator.generate([r.prompt for r in requests], [r.seed for r in requests])
     if len(images) != len(requests):
         raise RuntimeError(f"generator {generator.fingerprint} returned {len(images)} images for {len(requests)}")
+    # every image is checked before any is stored: a bad output must not poison the cache for reruns
+    images = check_generated(images, generator.fingerprint, params, requests)
     block.generated = True
     stored: dict[str, Path | None] = {}
     for slot, (request, key, image) in enumerate(zip(requests, block.keys, images, strict=True)):
