@@ -16,12 +16,12 @@ import functools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import ConfigDict
+from scipy.stats import beta, binom, norm
 
 from pytest_t2ibias.metrics.counts import (
     LABELS,
@@ -79,7 +79,7 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> I
         raise ValueError(f"`successes` must be in [0, n={n}], got {successes}")
     if not 0 < confidence < 1:
         raise ValueError(f"`confidence` must be in (0, 1), got {confidence}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = float(norm.ppf(0.5 + confidence / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -480,18 +480,15 @@ def bound_p_value(
 
 
 def binomial_tail(x: int, m: int, p: float, upper: bool) -> float:
-    """P(X >= x) (``upper``) or P(X <= x) for X ~ Bin(m, p), exact, in log space."""
-    if p <= 0.0:
-        return 1.0 if (upper and x == 0) or not upper else 0.0
-    if p >= 1.0:
-        return 1.0 if upper or x == m else 0.0
-    ks = range(x, m + 1) if upper else range(0, x + 1)
-    logs = [
-        math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1) + k * math.log(p) + (m - k) * math.log1p(-p)
-        for k in ks
-    ]
-    top = max(logs)
-    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+    """P(X >= x) (``upper``) or P(X <= x) for X ~ Bin(m, p), exact (``scipy.stats.binom``).
+
+    Example:
+        >>> round(binomial_tail(5, 5, 0.5, upper=True), 5)
+        0.03125
+    """
+    if upper:
+        return float(min(1.0, binom.sf(x - 1, m, p)))
+    return float(min(1.0, binom.cdf(x, m, p)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -499,17 +496,16 @@ def clopper_pearson_upper(x: int, n: int, confidence: float = CONFIDENCE) -> flo
     """Exact one-sided upper confidence bound of a binomial share from ``x`` successes in ``n``: the
     largest p with P(X <= x) >= 1 - confidence (1 when x == n; 3 / n, the "rule of three", at x = 0).
 
+    In closed form, the ``confidence`` quantile of Beta(x + 1, n - x) (``scipy.stats.beta.ppf``), the
+    same bound ``statsmodels``' ``proportion_confint(method="beta")`` gives.
+
     Example:
         >>> round(clopper_pearson_upper(0, 15), 4)
         0.181
     """
     if n <= 0 or x >= n:
         return 1.0
-    low, high = x / n, 1.0
-    for _ in range(50):  # bisection to ~1e-15
-        mid = (low + high) / 2
-        low, high = (mid, high) if binomial_tail(x, n, mid, upper=False) > 1 - confidence else (low, mid)
-    return high
+    return float(beta.ppf(confidence, x + 1, n - x))
 
 
 @functools.lru_cache(maxsize=4096)
