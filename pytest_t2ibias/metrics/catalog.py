@@ -290,26 +290,39 @@ def clip_proxy(stats: Stats) -> NDArray[np.float64]:
     return term_coverage(stats, "keywords")
 
 
+#: Resamples whose Jaccard similarities are computed together (at most 50 captions each): bounds the matrix.
+_VENDI_CHUNK = 40
+
+
 def _vendi_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.float64]:
-    """``vendi`` of each resample (row of ``index``): the Jaccard similarities of the captions the
-    resamples' first 50 use, computed once."""
+    """``vendi`` of each resample (row of ``index``), from the distinct captions the resamples' first 50 use.
+
+    Images are mapped to their distinct caption (captions repeat: an image drawn twice, or two images
+    captioned alike), and the Jaccard similarities are computed over the distinct captions of
+    :data:`_VENDI_CHUNK` resamples at a time, so memory stays O(chunk x 50 distinct captions squared)
+    whatever the number of images (a matrix over every caption any resample used reached 44,272 squared
+    at 1e6 rows). The values are those of the whole matrix: each similarity is the same exact ratio.
+    """
     if len(data.texts) != data.n:
         return np.full(len(index), np.nan)  # no captions
-    has_text = np.array([bool(t) for t in data.texts], dtype=bool)
-    chosen = []
-    for row in index:
-        kept = row[has_text[row]]
-        chosen.append(kept[:PAPER_VENDI_LIMIT])
-    used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
-    similarity = jaccard_matrix([data.texts[int(i)] for i in used])
-    where = np.full(len(data.texts), -1, dtype=np.intp)
-    where[used] = np.arange(len(used))
+    distinct, caption_of = np.unique(np.asarray(data.texts, dtype=object), return_inverse=True)
+    caption_of = caption_of.reshape(-1)
+    has_text = np.array([bool(t) for t in distinct], dtype=bool)[caption_of]
     out = np.full(len(index), np.nan)
-    for b, kept in enumerate(chosen):
-        m = len(kept)
-        if m >= 2:
-            sub = similarity[np.ix_(where[kept], where[kept])]
-            out[b] = 1.0 - float(sub[np.triu_indices(m, k=1)].mean())
+    for start in range(0, len(index), _VENDI_CHUNK):
+        chosen = []
+        for row in index[start : start + _VENDI_CHUNK]:
+            kept = row[has_text[row]]
+            chosen.append(caption_of[kept[:PAPER_VENDI_LIMIT]])
+        used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
+        similarity = jaccard_matrix([str(distinct[int(i)]) for i in used])
+        where = {int(c): j for j, c in enumerate(used)}
+        for b, captions in enumerate(chosen):
+            m = len(captions)
+            if m >= 2:
+                at = np.array([where[int(c)] for c in captions], dtype=np.intp)
+                sub = similarity[np.ix_(at, at)]
+                out[start + b] = 1.0 - float(sub[np.triu_indices(m, k=1)].mean())
     return out
 
 

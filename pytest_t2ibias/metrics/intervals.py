@@ -198,24 +198,31 @@ def _replicate_by_replicate(
 ) -> dict[str, NDArray[np.float64]]:
     """Data metrics on resampled images (the same resamples for all of them)."""
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, data.n, size=(n_boot, data.n))
     values = {metric_id: np.full(n_boot, np.nan) for metric_id, _ in members}
-    looped = []
-    for metric_id, definition in members:
-        if definition.resampled is not None:
-            values[metric_id] = definition.resampled(data, index)
-        else:
-            looped.append((metric_id, definition))
-    for b in range(n_boot if looped else 0):
-        replicate = data.resample(index[b])
-        for metric_id, definition in looped:
-            try:
-                value = definition.fn(replicate)
-            except MetricUnavailable:
-                continue
-            if isinstance(value, float | int) and not isinstance(value, bool):
-                values[metric_id][b] = float(value)
+    batched = [(m, d) for m, d in members if d.resampled is not None]
+    looped = [(m, d) for m, d in members if d.resampled is None]
+    # the (B, n) resample indices in blocks of replicates (the same stream as one draw of all of them):
+    # at 1e6 images all of them at once would be 8 GB
+    step = max(1, min(n_boot, _INDEX_BLOCK // max(data.n, 1)))
+    for start in range(0, n_boot, step):
+        index = rng.integers(0, data.n, size=(min(step, n_boot - start), data.n))
+        for metric_id, definition in batched:
+            assert definition.resampled is not None
+            values[metric_id][start : start + len(index)] = definition.resampled(data, index)
+        for b in range(len(index) if looped else 0):
+            replicate = data.resample(index[b])
+            for metric_id, definition in looped:
+                try:
+                    value = definition.fn(replicate)
+                except MetricUnavailable:
+                    continue
+                if isinstance(value, float | int) and not isinstance(value, bool):
+                    values[metric_id][start + b] = float(value)
     return values
+
+
+#: Resample indices drawn at once (8 MB of int64): bounds the memory of a data metric's bootstrap.
+_INDEX_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
