@@ -11,6 +11,7 @@ of the suite.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -19,7 +20,12 @@ from numpy.typing import NDArray
 from pytest_t2ibias.metrics import reference
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.counts import LABELS, Stats
-from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, jaccard_matrix, lexical_vendi
+from pytest_t2ibias.metrics.diversity import (
+    PAPER_VENDI_LIMIT,
+    jaccard_from_indicators,
+    lexical_vendi,
+    word_indicators,
+)
 from pytest_t2ibias.metrics.embedding import vendi_score
 from pytest_t2ibias.metrics.registry import (
     CategoryData,
@@ -297,33 +303,45 @@ _VENDI_CHUNK = 40
 def _vendi_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.float64]:
     """``vendi`` of each resample (row of ``index``), from the distinct captions the resamples' first 50 use.
 
-    Images are mapped to their distinct caption (captions repeat: an image drawn twice, or two images
-    captioned alike), and the Jaccard similarities are computed over the distinct captions of
-    :data:`_VENDI_CHUNK` resamples at a time, so memory stays O(chunk x 50 distinct captions squared)
-    whatever the number of images (a matrix over every caption any resample used reached 44,272 squared
-    at 1e6 rows). The values are those of the whole matrix: each similarity is the same exact ratio.
+    Images are mapped to their distinct caption (an image drawn twice, or two images captioned alike, is
+    one caption), each caption used is tokenised once into a sparse word-indicator row, and the Jaccard
+    similarities are computed :data:`_VENDI_CHUNK` resamples at a time over the captions those use. Memory
+    is O(distinct captions x words) for the indicators plus a (40 x 50)-squared matrix, whatever the number
+    of images (a matrix over every caption any resample used reached 44,272 squared at 1e6 rows). Each
+    similarity is the same exact ratio as in :func:`~pytest_t2ibias.metrics.diversity.jaccard_matrix`, and
+    each mean is taken over the same pairs in the same order, so the values are those of the whole matrix.
     """
     if len(data.texts) != data.n:
         return np.full(len(index), np.nan)  # no captions
-    distinct, caption_of = np.unique(np.asarray(data.texts, dtype=object), return_inverse=True)
-    caption_of = caption_of.reshape(-1)
+    caption_ids: dict[str, int] = {}
+    caption_of = np.fromiter((caption_ids.setdefault(t, len(caption_ids)) for t in data.texts), np.intp, data.n)
+    distinct = list(caption_ids)
     has_text = np.array([bool(t) for t in distinct], dtype=bool)[caption_of]
+    chosen = [caption_of[row[has_text[row]][:PAPER_VENDI_LIMIT]] for row in index]
+    used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
+    words = word_indicators([distinct[int(i)] for i in used])  # one row per caption used
+    row_of = np.full(len(distinct), -1, dtype=np.intp)
+    row_of[used] = np.arange(len(used))
     out = np.full(len(index), np.nan)
     for start in range(0, len(index), _VENDI_CHUNK):
-        chosen = []
-        for row in index[start : start + _VENDI_CHUNK]:
-            kept = row[has_text[row]]
-            chosen.append(caption_of[kept[:PAPER_VENDI_LIMIT]])
-        used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
-        similarity = jaccard_matrix([str(distinct[int(i)]) for i in used])
-        where = {int(c): j for j, c in enumerate(used)}
-        for b, captions in enumerate(chosen):
+        block = chosen[start : start + _VENDI_CHUNK]
+        rows = np.unique(np.concatenate([row_of[c] for c in block])) if block else np.zeros(0, np.intp)
+        similarity = jaccard_from_indicators(words[rows])
+        local = np.full(len(used), -1, dtype=np.intp)
+        local[rows] = np.arange(len(rows))
+        for b, captions in enumerate(block):
             m = len(captions)
             if m >= 2:
-                at = np.array([where[int(c)] for c in captions], dtype=np.intp)
-                sub = similarity[np.ix_(at, at)]
-                out[start + b] = 1.0 - float(sub[np.triu_indices(m, k=1)].mean())
+                at = local[row_of[captions]]
+                upper, lower = _pairs(m)
+                out[start + b] = 1.0 - float(similarity[at[upper], at[lower]].mean())
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(m: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    upper, lower = np.triu_indices(m, k=1)
+    return upper, lower
 
 
 @metric("vendi", requires=["texts"], better="higher", resampled=_vendi_resampled)
