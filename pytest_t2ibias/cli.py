@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--allow-bad-rows",
         action="store_true",
-        help="measure the usable rows even when some rows could not be read (no image name or caption, or "
-        "an image name given twice); without it such a file exits with status 1",
+        help="measure the readable rows even when some rows could not be read (no image name or caption, or "
+        "another number of cells than the header); without it such a file exits with status 1 (a repeated "
+        "image name is readable: paper mode counts every row, strict mode the first)",
     )
 
     gen = sub.add_parser(
@@ -248,10 +249,21 @@ def _replay(args: argparse.Namespace) -> int:
             f"{_lines(table.dropped_lines)}",
             file=sys.stderr,
         )
-    if table.duplicate_lines:
+    if table.malformed_lines:
         print(
-            f"t2ibias replay: {table.path}: {table.duplicates} duplicate rows dropped (image name already on an "
-            f"earlier line; the first is kept): {_lines(table.duplicate_lines)}",
+            f"t2ibias replay: {table.path}: {table.malformed} rows have another number of cells than the header "
+            f"(an unquoted {table.delimiter!r} in a caption, or a missing cell): {_lines(table.malformed_lines)}",
+            file=sys.stderr,
+        )
+    if table.duplicate_lines:
+        kept = (
+            "paper mode counts every row, as the authors' notebooks did"
+            if args.mode == "paper"
+            else "strict mode keeps the first"
+        )
+        print(
+            f"t2ibias replay: {table.path}: {table.duplicates} rows repeat the image name of an earlier line "
+            f"({kept}): {_lines(table.duplicate_lines)}",
             file=sys.stderr,
         )
     if table.bad_rows and not args.allow_bad_rows:
