@@ -123,10 +123,10 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
 
     The delimiter (``,``, ``;``, tab or ``|``) is detected (:func:`detect_delimiter`). A header row is
     recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``;
-    not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines are ignored, and so are further columns when every
-    row has them. A row with another number of cells than the header (without a header: than most rows;
-    empty trailing cells aside) is malformed: its caption was cut at an unquoted delimiter, or a cell is
-    missing. Rows with an empty name or caption are dropped. A row whose image name an earlier row had is
+    not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines are ignored, and so are the cells of unnamed header
+    columns. A row with fewer cells than the header names, or more than it has (without a header: than
+    most rows have; empty trailing cells aside), is malformed: its caption was cut at an unquoted
+    delimiter, or a cell is missing. Rows with an empty name or caption are dropped. A row whose image name an earlier row had is
     kept and listed in ``duplicate_lines`` (:meth:`CaptionTable.rows_for`). The table gives each kind with
     its line numbers.
 
@@ -164,8 +164,10 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         raw = raw[1:]
     if not any(len(row) >= 2 and row[1].strip() for _, row in raw):
         raise CaptionFileError(f"{path}: no caption column (need image name, then caption, per row)")
-    widths = Counter(_width(row) for _, row in raw)
-    expected = max(_width(header), 2) if header is not None else max(widths.most_common(1)[0][0], 2)
+    if header is not None:  # as many cells as the header names, at most as many as it has (unnamed: ignored)
+        fewest, most = max(_width(header), 2), max(len(header), 2)
+    else:
+        fewest, most = 2, max(Counter(len(row) for _, row in raw).most_common(1)[0][0], 2)
     rows: list[CaptionRow] = []
     dropped: list[int] = []
     malformed: list[int] = []
@@ -176,7 +178,7 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         caption = row[1].strip() if len(row) >= 2 else ""
         if not (name and caption):
             dropped.append(line)
-        elif _width(row) != expected:
+        elif len(row) < fewest or _width(row) > most:
             malformed.append(line)
         else:
             if name in seen:
