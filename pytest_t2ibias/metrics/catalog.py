@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 
 from pytest_t2ibias.metrics import reference
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.counts import LABELS, Stats
-from pytest_t2ibias.metrics.diversity import (
-    PAPER_VENDI_LIMIT,
-    jaccard_from_indicators,
-    lexical_vendi,
-    word_indicators,
-)
+from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, jaccard_from_indicators, lexical_vendi
 from pytest_t2ibias.metrics.embedding import vendi_score
 from pytest_t2ibias.metrics.registry import (
     CategoryData,
@@ -41,6 +38,7 @@ from pytest_t2ibias.metrics.registry import (
     unavailable,
     where_available,
 )
+from pytest_t2ibias.text import paper_clean
 from pytest_t2ibias.types import MetricValue
 
 CAS_LISTS = ("any:cas_stereotype", "any:cas_diverse")
@@ -314,14 +312,13 @@ def _vendi_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.
     """
     if len(data.texts) != data.n:
         return np.full(len(index), np.nan)  # no captions
-    caption_ids: dict[str, int] = {}
-    caption_of = np.fromiter((caption_ids.setdefault(t, len(caption_ids)) for t in data.texts), np.intp, data.n)
-    distinct = list(caption_ids)
-    has_text = np.array([bool(t) for t in distinct], dtype=bool)[caption_of]
-    chosen = [caption_of[row[has_text[row]][:PAPER_VENDI_LIMIT]] for row in index]
+    captions = data._cache.get("vendi:captions")
+    if not isinstance(captions, _Captions):
+        captions = data._cache["vendi:captions"] = _Captions(data.texts)
+    chosen = [captions.of[row[captions.has_text[row]][:PAPER_VENDI_LIMIT]] for row in index]
     used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
-    words = word_indicators([distinct[int(i)] for i in used])  # one row per caption used
-    row_of = np.full(len(distinct), -1, dtype=np.intp)
+    words = captions.indicators(used)  # one row per caption used
+    row_of = np.full(len(captions.distinct), -1, dtype=np.intp)
     row_of[used] = np.arange(len(used))
     out = np.full(len(index), np.nan)
     for start in range(0, len(index), _VENDI_CHUNK):
@@ -337,6 +334,34 @@ def _vendi_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.
                 upper, lower = _pairs(m)
                 out[start + b] = 1.0 - float(similarity[at[upper], at[lower]].mean())
     return out
+
+
+class _Captions:
+    """A category's distinct captions: which one each image has, and their word sets (tokenised once, when
+    first used: the resample indices come in blocks)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        ids: dict[str, int] = {}
+        self.of = np.fromiter((ids.setdefault(t, len(ids)) for t in texts), np.intp, len(texts))
+        self.distinct = list(ids)
+        self.has_text = np.array([bool(t) for t in self.distinct], dtype=bool)[self.of]
+        self.vocabulary: dict[str, int] = {}
+        self.words: dict[int, list[int]] = {}
+
+    def indicators(self, used: NDArray[np.intp]) -> sparse.csr_matrix:
+        """The sparse 0/1 word-indicator rows of the captions ``used``."""
+        columns: list[int] = []
+        starts = [0]
+        for i in used.tolist():
+            row = self.words.get(i)
+            if row is None:
+                clean = paper_clean(self.distinct[i]).split()
+                row = self.words[i] = sorted({self.vocabulary.setdefault(w, len(self.vocabulary)) for w in clean})
+            columns += row
+            starts.append(len(columns))
+        shape = (len(used), max(len(self.vocabulary), 1))
+        ones = np.ones(len(columns), dtype=np.float64)
+        return sparse.csr_matrix((ones, np.array(columns, np.int64), np.array(starts, np.int64)), shape=shape)
 
 
 @functools.lru_cache(maxsize=64)

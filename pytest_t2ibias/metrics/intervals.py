@@ -221,8 +221,8 @@ def _replicate_by_replicate(
     return values
 
 
-#: Resample indices drawn at once (8 MB of int64): bounds the memory of a data metric's bootstrap.
-_INDEX_BLOCK = 1 << 20
+#: Resample indices drawn at once (32 MB of int64): bounds the memory of a data metric's bootstrap.
+_INDEX_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
