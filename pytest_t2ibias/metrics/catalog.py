@@ -315,7 +315,10 @@ def _vendi_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.
     captions = data._cache.get("vendi:captions")
     if not isinstance(captions, _Captions):
         captions = data._cache["vendi:captions"] = _Captions(data.texts)
-    chosen = [captions.of[row[captions.has_text[row]][:PAPER_VENDI_LIMIT]] for row in index]
+    if captions.has_text.all():  # every image captioned: a resample's first 50 are its first 50 draws
+        chosen = list(captions.of[index[:, :PAPER_VENDI_LIMIT]])
+    else:
+        chosen = [captions.of[row[captions.has_text[row]][:PAPER_VENDI_LIMIT]] for row in index]
     used = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.intp)
     words = captions.indicators(used)  # one row per caption used
     row_of = np.full(len(captions.distinct), -1, dtype=np.intp)
