@@ -119,9 +119,7 @@ class Context:
         scorer = scorer or self.scorer
         rates = scorer.confusion[ATTRIBUTE]
         out = [
-            misread_label(t, rates[t], misread_uniform(int(s), CATEGORY, ATTRIBUTE, scorer.stream))
-            if t in rates
-            else t
+            misread_label(t, rates[t], misread_uniform(int(s), CATEGORY, ATTRIBUTE, scorer.stream)) if t in rates else t
             for t, s in zip(truth.tolist(), seeds.tolist(), strict=True)
         ]
         return np.array(out)

@@ -122,12 +122,12 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
     """Read a caption CSV: first column the image name, second the caption.
 
     The delimiter (``,``, ``;``, tab or ``|``) is detected (:func:`detect_delimiter`). A header row is
-    recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``;
-    not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines are ignored, and so are the cells of unnamed header
-    columns. A row with fewer cells than the header names, or more than it has (without a header: than
-    most rows have; empty trailing cells aside), is malformed: its caption was cut at an unquoted
-    delimiter, or a cell is missing. Rows with an empty name or caption are dropped. A row whose image name an earlier row had is
-    kept and listed in ``duplicate_lines`` (:meth:`CaptionTable.rows_for`). The table gives each kind with
+    recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``; not
+    ``Beauty_0.jpg`` or ``beauty_0``). Blank lines are ignored, and so are the cells of unnamed header
+    columns. A row with fewer cells than the header names, or more than it has (without a header: than most
+    rows have; empty trailing cells aside), is malformed: its caption was cut at an unquoted delimiter, or a
+    cell is missing. Rows with an empty name or caption are dropped. A row whose image name an earlier row had
+    is kept and listed in ``duplicate_lines`` (:meth:`CaptionTable.rows_for`). The table gives each kind with
     its line numbers.
 
     Raises:

@@ -620,13 +620,17 @@ def test_bad_rows_with_the_flag_are_reported_and_counted(capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize("mode", ["paper", "strict"])
-def test_repeated_rows_are_readable_in_either_mode(capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: str) -> None:
+def test_repeated_rows_are_readable_in_either_mode(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: str
+) -> None:
     """Paper mode counts every row (the authors' notebooks did), strict mode the first; neither fails."""
     path = write(tmp_path / "twice.csv", csv_text(ROWS + ROWS))
     data, err = replay_json(capsys, path, "--mode", mode)
     lines = [line for line in err.strip().splitlines() if "match no category" not in line]
     assert len(lines) == 1 and f"{len(ROWS)} rows repeat the image name" in lines[0] and "... (" in lines[0]
-    assert ("counts every row" in lines[0]) == (mode == "paper") and ("keeps the first" in lines[0]) == (mode == "strict")
+    assert ("counts every row" in lines[0]) == (mode == "paper") and ("keeps the first" in lines[0]) == (
+        mode == "strict"
+    )
     once, _ = replay_json(capsys, write(tmp_path / "once.csv", csv_text()), "--mode", mode)
     factor = 2 if mode == "paper" else 1
     assert {c: e["n"] for c, e in data["categories"].items()} == {

@@ -79,8 +79,9 @@ def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[
 
 
 def sign_test_greater(worse: int, better: int) -> float:
-    """One-sided exact McNemar (sign) test (``scipy.stats.binomtest``): P(X >= worse) for X ~ Bin(worse + better, 1/2), the p-value of
-    "no change" against "worse" from the pairs that changed each way (1 when none changed).
+    """One-sided exact McNemar (sign) test (``scipy.stats.binomtest``): P(X >= worse) for
+    X ~ Bin(worse + better, 1/2), the p-value of "no change" against "worse" from the pairs that changed each
+    way (1 when none changed).
 
     Example:
         >>> sign_test_greater(5, 0)
@@ -306,9 +307,7 @@ def se_p_value(observed: float, deltas: NDArray[np.float64]) -> float:
 
 def unpaired_se(baseline: Interval | None, candidate: Interval | None) -> float | None:
     """Standard error of a difference of two independent estimates, from their normal intervals."""
-    ses = [
-        (iv.high - iv.low) / (2 * float(norm.ppf(0.5 + iv.confidence / 2))) for iv in (baseline, candidate) if iv
-    ]
+    ses = [(iv.high - iv.low) / (2 * float(norm.ppf(0.5 + iv.confidence / 2))) for iv in (baseline, candidate) if iv]
     return math.sqrt(sum(s * s for s in ses)) if ses else None
 
 

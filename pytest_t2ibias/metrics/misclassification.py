@@ -7,15 +7,15 @@ the scorer called ``p``. Its row-normalised form is the misclassification matrix
 ``n * pi @ M`` (``pi``: the true shares), under the assumption that errors are *non-differential*: the
 chance of a misreading depends on the true class alone, not on the model or the seed.
 
-**Correction** (:func:`correct_counts`): the maximum-likelihood ``pi`` on the simplex given ``y`` and
-``M`` (multinomial likelihood of ``y``). Where the classical matrix-inversion (Rogan-Gladen) estimate
-``pi = (y / n) @ inv(M)`` lies inside the simplex it *is* the maximum-likelihood estimate, and we return it
-(closed form); where it leaves the simplex (a share below 0, a noisy run near a corner) the maximum is on
-the boundary: for two classes the nearer end of the segment (closed form: the likelihood is concave along
-it), for more we run EM from a point inside, which stays on the simplex by construction and converges to the constrained maximum. We chose
-EM over a Euclidean projection of the inversion because the projection is not the likelihood's answer
-(it moves every share by the same amount) and does not handle a card whose predicted classes outnumber
-its true ones (a scorer that can answer ``unknown`` when the humans never did).
+**Correction** (:func:`correct_counts`): the maximum-likelihood ``pi`` on the simplex given ``y`` and ``M``
+(multinomial likelihood of ``y``). Where the classical matrix-inversion (Rogan-Gladen) estimate ``pi = (y / n)
+@ inv(M)`` lies inside the simplex it *is* the maximum-likelihood estimate, and we return it (closed form);
+where it leaves the simplex (a share below 0, a noisy run near a corner) the maximum is on the boundary: for
+two classes the nearer end of the segment (closed form: the likelihood is concave along it), for more we run
+EM from a point inside, which stays on the simplex by construction and converges to the constrained maximum.
+We chose EM over a Euclidean projection of the inversion because the projection is not the likelihood's answer
+(it moves every share by the same amount) and does not handle a card whose predicted classes outnumber its
+true ones (a scorer that can answer ``unknown`` when the humans never did).
 
 .. math::
     \pi^{(k+1)}_t = \frac{\pi^{(k)}_t}{n} \sum_p M_{tp} \frac{y_p}{\sum_{t'} \pi^{(k)}_{t'} M_{t'p}}
