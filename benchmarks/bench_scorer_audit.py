@@ -26,8 +26,14 @@ Rows (R runs each, default 1,000; rates with 95% Wilson intervals over the runs,
    the scorer's bias (+2 points of parity here) pushes the measured value over the bound; with the card
    the bound is tested on the corrected value (target <= 1%).
 
-Last line: ``RESULT raw_bias_pts=<x> corrected_bias_pts=<x> coverage=<pct> false_fail_with_card=<pct>``
-(row 1, row 2, row 3, row 4 with the card).
+6. sparse and on-the-boundary shares: a good scorer (0.5% misread each way, its card from a 300-image
+   audit of the balanced model), the model's female share 0.5%, 1% and 3% at n = 60 and 200: coverage of
+   the model's male share by the corrected 95% interval (target >= 93% in every cell), beside the raw exact
+   interval's. A bootstrap of a group no image was read as collapses to ``[0, 0]``; the corrected share's
+   interval also reaches the raw exact interval carried through the card.
+
+Last line: ``RESULT raw_bias_pts=<x> corrected_bias_pts=<x> coverage=<pct> false_fail_with_card=<pct>
+coverage_sparse_min=<pct>`` (row 1, row 2, row 3, row 4 with the card, the lowest cell of row 6).
 """
 
 from __future__ import annotations
@@ -69,6 +75,11 @@ CONFUSION = {ATTRIBUTE: {"female": {"male": E_FM}, "male": {"female": E_MF}}}
 AUDIT_SEEDS = 10_000_000  # audit images use seeds of their own, far from the runs'
 ON_BOUND_MALE = 0.75
 TARGETS = {"bias_pts": 0.5, "coverage": 0.93, "false_fail": 0.01}
+#: Row 6: a good scorer, the model's female shares and the run sizes of the sparse cells.
+GOOD_MISREAD = 0.005
+GOOD_CONFUSION = {ATTRIBUTE: {"female": {"male": GOOD_MISREAD}, "male": {"female": GOOD_MISREAD}}}
+SPARSE_FEMALE = (0.005, 0.01, 0.03)
+SPARSE_N = (60, 200)
 
 
 @dataclass(eq=False)
@@ -101,33 +112,39 @@ class Context:
         columns = model.columns(CATEGORY, model.uniforms(CATEGORY, seeds.tolist()))
         return columns.labels[ATTRIBUTE], columns.present
 
-    def read(self, truth: NDArray[np.str_], seeds: NDArray[np.int64]) -> NDArray[np.str_]:
-        """What the noisy scorer reports: its own misreading, decided per seed."""
-        rates = self.scorer.confusion[ATTRIBUTE]
+    def read(
+        self, truth: NDArray[np.str_], seeds: NDArray[np.int64], scorer: SyntheticAnnotator | None = None
+    ) -> NDArray[np.str_]:
+        """What the noisy scorer (or ``scorer``) reports: its own misreading, decided per seed."""
+        scorer = scorer or self.scorer
+        rates = scorer.confusion[ATTRIBUTE]
         out = [
-            misread_label(t, rates[t], misread_uniform(int(s), CATEGORY, ATTRIBUTE, self.scorer.stream))
-            if t in rates
-            else t
+            misread_label(t, rates[t], misread_uniform(int(s), CATEGORY, ATTRIBUTE, scorer.stream)) if t in rates else t
             for t, s in zip(truth.tolist(), seeds.tolist(), strict=True)
         ]
         return np.array(out)
 
-    def card(self, model: SyntheticGenerator, run: int, size: int) -> ScorerCard:
+    def card(
+        self, model: SyntheticGenerator, run: int, size: int, scorer: SyntheticAnnotator | None = None
+    ) -> ScorerCard:
+        scorer = scorer or self.scorer
         seeds = AUDIT_SEEDS + run * size + np.arange(size, dtype=np.int64)
         truth, _ = self.truth(model, seeds)
-        read = self.read(truth, seeds)
+        read = self.read(truth, seeds, scorer)
         return build_card(
-            self.scorer.scorer_id, f"bench-{run}", {ATTRIBUTE: (truth.tolist(), read.tolist())},
+            scorer.scorer_id, f"bench-{run}", {ATTRIBUTE: (truth.tolist(), read.tolist())},
             classes={ATTRIBUTE: list(self.suite.attributes[ATTRIBUTE].groups)},
         )  # fmt: skip
 
     def data(self, model: SyntheticGenerator, seeds: NDArray[np.int64]) -> CategoryData:
         return self.data_and_truth(model, seeds)[0]
 
-    def data_and_truth(self, model: SyntheticGenerator, seeds: NDArray[np.int64]) -> tuple[CategoryData, float]:
+    def data_and_truth(
+        self, model: SyntheticGenerator, seeds: NDArray[np.int64], scorer: SyntheticAnnotator | None = None
+    ) -> tuple[CategoryData, float]:
         """The scorer's columns of the images, and the true male share of these very images."""
         truth, present = self.truth(model, seeds)
-        labels = self.read(truth, seeds)
+        labels = self.read(truth, seeds, scorer)
         data = CategoryData.from_columns(self.suite, CATEGORY, MODE, labels=labels, present=present, seeds=seeds)
         return data, float((truth == "male").mean())
 
@@ -263,6 +280,45 @@ def simulate(ctx: Context, runs: int, n: int, audit: int, gate_runs: int) -> Tal
     return tally
 
 
+@dataclass
+class SparseCell:
+    female: float
+    n: int
+    covered: int = 0
+    covered_raw: int = 0
+    zero_width: int = 0
+    runs: int = 0
+
+
+def simulate_sparse(ctx: Context, runs: int, audit: int) -> list[SparseCell]:
+    """Row 6: coverage of the model's male share at sparse female shares, a good scorer, a balanced audit."""
+    good = SyntheticAnnotator(ctx.suite, GOOD_CONFUSION)
+    balanced = ctx.models["uniform"]
+    cells = []
+    for female in SPARSE_FEMALE:
+        model = SyntheticGenerator(
+            ctx.suite, {"categories": {CATEGORY: {"attribute": {"male": 1 - female, "female": female}}}}
+        )
+        for n in SPARSE_N:
+            cell = SparseCell(female, n)
+            for run in range(runs):
+                seeds = 50_000_000 + run * n + np.arange(n, dtype=np.int64)
+                card = ctx.card(balanced, run, audit, good)
+                data, _ = ctx.data_and_truth(model, seeds, good)
+                result = measure(
+                    ctx.suite, data, model="synthetic", scorer=good.scorer_id, metrics=["male_share"], card=card
+                )
+                assert result.raw_metrics is not None
+                corrected, raw = result.metrics["male_share"].interval, result.raw_metrics["male_share"].interval
+                assert corrected is not None and raw is not None
+                cell.covered += corrected.contains(1 - female)
+                cell.covered_raw += raw.contains(1 - female)
+                cell.zero_width += corrected.high - corrected.low == 0
+                cell.runs += 1
+            cells.append(cell)
+    return cells
+
+
 def _bias(values: Sequence[float]) -> tuple[float, float]:
     x = 100 * np.asarray(values)
     return float(x.mean()), float(1.96 * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
@@ -279,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--n", type=int, default=200, help="images per run (default 200)")
     parser.add_argument("--audit", type=int, default=300, help="audit images per card (default 300)")
     parser.add_argument("--gate-runs", type=int, default=None, help="runs of rows 4-5 (default: --runs)")
+    parser.add_argument("--sparse-runs", type=int, default=None, help="runs per cell of row 6 (default: --runs)")
     parser.add_argument("--quick", action="store_true", help="60 runs, 10 of them gated (a smoke test)")
     args = parser.parse_args(argv)
     runs = 60 if args.quick else args.runs
@@ -310,12 +367,31 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     ):
         print(f"{row} false failures, {name + ':':22s} {_rate(tally.fails.get(name, 0), gate_runs)}")
     false_fail = tally.fails.get("same model, card", 0) / gate_runs
+    sparse_runs = runs if args.sparse_runs is None else args.sparse_runs
+    cells = simulate_sparse(ctx, sparse_runs, args.audit)
+    print(
+        f"6. sparse shares, a good scorer ({GOOD_MISREAD:.1%} misread each way, {args.audit}-image balanced audit), "
+        f"{sparse_runs} runs per cell: coverage of the male share (target >= 93%)"
+    )
+    for cell in cells:
+        ok = "ok" if cell.covered / cell.runs >= TARGETS["coverage"] else "MISSED"
+        print(
+            f"   female {cell.female:5.1%}  n={cell.n:<4d} corrected {_rate(cell.covered, cell.runs)} ({ok}); "
+            f"raw exact {_rate(cell.covered_raw, cell.runs)}; zero-width corrected intervals {cell.zero_width}"
+        )
+    sparse_min = min(cell.covered / cell.runs for cell in cells)
     print(f"done in {time.perf_counter() - started:.0f} s")
     print(
         f"RESULT raw_bias_pts={raw:.2f} corrected_bias_pts={cor:.2f} coverage={100 * coverage:.1f} "
-        f"false_fail_with_card={100 * false_fail:.1f}"
+        f"false_fail_with_card={100 * false_fail:.1f} coverage_sparse_min={100 * sparse_min:.1f}"
     )
-    return {"raw_bias_pts": raw, "corrected_bias_pts": cor, "coverage": coverage, "false_fail_with_card": false_fail}
+    return {
+        "raw_bias_pts": raw,
+        "corrected_bias_pts": cor,
+        "coverage": coverage,
+        "false_fail_with_card": false_fail,
+        "coverage_sparse_min": sparse_min,
+    }
 
 
 if __name__ == "__main__":

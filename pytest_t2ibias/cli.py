@@ -157,8 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--allow-bad-rows",
         action="store_true",
-        help="measure the usable rows even when some rows could not be read (no image name or caption, or "
-        "an image name given twice); without it such a file exits with status 1",
+        help="measure the readable rows even when some rows could not be read (no image name or caption, or "
+        "another number of cells than the header); without it such a file exits with status 1 (a repeated "
+        "image name is readable: paper mode counts every row, strict mode the first)",
     )
 
     gen = sub.add_parser(
@@ -311,10 +312,21 @@ def _replay(args: argparse.Namespace) -> int:
             f"{_lines(table.dropped_lines)}",
             file=sys.stderr,
         )
-    if table.duplicate_lines:
+    if table.malformed_lines:
         _echo(
-            f"t2ibias replay: {table.path}: {table.duplicates} duplicate rows dropped (image name already on an "
-            f"earlier line; the first is kept): {_lines(table.duplicate_lines)}",
+            f"t2ibias replay: {table.path}: {table.malformed} rows have another number of cells than the header "
+            f"(an unquoted {table.delimiter!r} in a caption, or a missing cell): {_lines(table.malformed_lines)}",
+            file=sys.stderr,
+        )
+    if table.duplicate_lines:
+        kept = (
+            "paper mode counts every row, as the authors' notebooks did"
+            if args.mode == "paper"
+            else "strict mode keeps the first"
+        )
+        _echo(
+            f"t2ibias replay: {table.path}: {table.duplicates} rows repeat the image name of an earlier line "
+            f"({kept}): {_lines(table.duplicate_lines)}",
             file=sys.stderr,
         )
     if table.bad_rows and not args.allow_bad_rows:
@@ -414,7 +426,7 @@ def _generate(args: argparse.Namespace) -> int:
         requests = plan_requests(suite, args.images_per_prompt, args.category, args.seed)
         generator = _load_generator(args, suite)
     except CacheLocationError as err:
-        print(f"t2ibias generate: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias generate: error: {err}", file=sys.stderr)
         return 2
     except (SuiteError, ModelLoadError, ValueError) as err:
         _echo(f"t2ibias generate: error: {err}", file=sys.stderr)
@@ -507,7 +519,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             card = load_card(args.scorer_card)
             check_card_scorer(card, annotator.scorer_id, f"--scorer-card {args.scorer_card}")
     except CacheLocationError as err:
-        print(f"t2ibias evaluate: error: {err}", file=sys.stderr)
+        _echo(f"t2ibias evaluate: error: {err}", file=sys.stderr)
         return 2
     except (SuiteError, ModelLoadError, ValueError, FileNotFoundError) as err:
         _echo(f"t2ibias evaluate: error: {err}", file=sys.stderr)

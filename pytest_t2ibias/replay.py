@@ -33,10 +33,13 @@ class CaptionRow:
 
 @dataclass(frozen=True)
 class CaptionTable:
-    """The usable rows of a caption file, and what was left out.
+    """The readable rows of a caption file, and what could not be read.
 
-    ``dropped_lines``: rows without an image name or a caption; ``duplicate_lines``: rows whose image
-    name an earlier row already had (the first is kept). Both hold line numbers (the line a row starts on).
+    ``rows``: every readable row in file order, a repeated image name included (``duplicate_lines``: the
+    rows whose image name an earlier row already had; :meth:`rows_for` says which rows a mode measures).
+    Rows that could not be read: ``dropped_lines`` (no image name or no caption) and ``malformed_lines``
+    (a number of cells other than the header's, or than most rows' without a header: an unquoted
+    delimiter inside a caption, a missing cell). All hold line numbers (the line a row starts on).
     """
 
     path: str
@@ -46,16 +49,31 @@ class CaptionTable:
     delimiter: str = ","
     dropped_lines: tuple[int, ...] = ()
     duplicate_lines: tuple[int, ...] = ()
+    malformed_lines: tuple[int, ...] = ()
 
     @property
     def duplicates(self) -> int:
-        """Rows left out because their image name came earlier in the file."""
+        """Readable rows whose image name came earlier in the file."""
         return len(self.duplicate_lines)
 
     @property
+    def malformed(self) -> int:
+        """Rows with the wrong number of cells."""
+        return len(self.malformed_lines)
+
+    @property
     def bad_rows(self) -> int:
-        """Every row that could not be used: dropped plus duplicate."""
-        return self.dropped + self.duplicates
+        """Every row that could not be read: no name or caption, or the wrong number of cells. A repeated
+        image name is a readable row, not a bad one."""
+        return self.dropped + self.malformed
+
+    def rows_for(self, mode: Mode) -> list[CaptionRow]:
+        """The rows ``mode`` measures: paper mode every row, as the authors' notebooks counted them (an
+        image listed twice counts twice); strict mode the first row of each image name."""
+        if mode == "paper" or not self.duplicate_lines:
+            return list(self.rows)
+        repeated = set(self.duplicate_lines)
+        return [row for row in self.rows if row.line not in repeated]
 
 
 #: The delimiters a caption file may use; on a tie the first wins.
@@ -104,10 +122,13 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
     """Read a caption CSV: first column the image name, second the caption.
 
     The delimiter (``,``, ``;``, tab or ``|``) is detected (:func:`detect_delimiter`). A header row is
-    recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``;
-    not ``Beauty_0.jpg`` or ``beauty_0``). Blank lines and extra columns are ignored; rows with an empty
-    name or caption are dropped, and so is a row whose image name an earlier row had (the first is
-    kept): the table counts both, with their line numbers.
+    recognised when its first cell has neither a file extension nor a digit (``Image``, ``File Name``; not
+    ``Beauty_0.jpg`` or ``beauty_0``). Blank lines are ignored, and so are the cells of unnamed header
+    columns. A row with fewer cells than the header names, or more than it has (without a header: than most
+    rows have; empty trailing cells aside), is malformed: its caption was cut at an unquoted delimiter, or a
+    cell is missing. Rows with an empty name or caption are dropped. A row whose image name an earlier row had
+    is kept and listed in ``duplicate_lines`` (:meth:`CaptionTable.rows_for`). The table gives each kind with
+    its line numbers.
 
     Raises:
         CaptionFileError: missing file, not UTF-8 text, not CSV, or no caption column.
@@ -143,8 +164,13 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         raw = raw[1:]
     if not any(len(row) >= 2 and row[1].strip() for _, row in raw):
         raise CaptionFileError(f"{path}: no caption column (need image name, then caption, per row)")
+    if header is not None:  # as many cells as the header names, at most as many as it has (unnamed: ignored)
+        fewest, most = max(_width(header), 2), max(len(header), 2)
+    else:
+        fewest, most = 2, max(Counter(len(row) for _, row in raw).most_common(1)[0][0], 2)
     rows: list[CaptionRow] = []
     dropped: list[int] = []
+    malformed: list[int] = []
     duplicates: list[int] = []
     seen: set[str] = set()
     for line, row in raw:
@@ -152,12 +178,24 @@ def read_caption_csv(path: str | Path) -> CaptionTable:
         caption = row[1].strip() if len(row) >= 2 else ""
         if not (name and caption):
             dropped.append(line)
-        elif name in seen:
-            duplicates.append(line)
+        elif len(row) < fewest or _width(row) > most:
+            malformed.append(line)
         else:
+            if name in seen:
+                duplicates.append(line)
             seen.add(name)
             rows.append(CaptionRow(name, caption, line))
-    return CaptionTable(str(path), rows, header, len(dropped), delimiter, tuple(dropped), tuple(duplicates))
+    return CaptionTable(
+        str(path), rows, header, len(dropped), delimiter, tuple(dropped), tuple(duplicates), tuple(malformed)
+    )
+
+
+def _width(row: list[str]) -> int:
+    """The cells of a row, empty trailing cells aside (``a.jpg,caption,`` has two)."""
+    width = len(row)
+    while width > 2 and not row[width - 1].strip():
+        width -= 1
+    return width
 
 
 def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[CaptionRow]], list[CaptionRow]]:
@@ -176,8 +214,10 @@ def bucket_rows(rows: list[CaptionRow], suite: Suite) -> tuple[dict[str, list[Ca
 def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
     """Label every caption of ``path`` and compute every metric (with its interval) of every category.
 
-    Rows that could not be used are left out and counted: no name or caption in ``dropped_rows``, a repeated
-    image name in ``duplicate_rows``; :func:`read_caption_csv` gives them with their line numbers.
+    Rows that could not be read are left out and counted in ``dropped_rows`` (no name or caption, or the
+    wrong number of cells). A repeated image name is counted in ``duplicate_rows``: paper mode measures
+    every row (as the authors' notebooks did), strict mode the first (:meth:`CaptionTable.rows_for`);
+    :func:`read_caption_csv` gives the line numbers.
     """
     return replay_table(read_caption_csv(path), suite, mode=mode, model_name=model_name)
 
@@ -185,7 +225,7 @@ def replay(path: str | Path, suite: Suite, mode: Mode = "paper", model_name: str
 def replay_table(table: CaptionTable, suite: Suite, mode: Mode = "paper", model_name: str | None = None) -> RunResult:
     """:func:`replay` on a caption file already read."""
     mode = check_mode(mode)
-    buckets, unmatched = bucket_rows(table.rows, suite)
+    buckets, unmatched = bucket_rows(table.rows_for(mode), suite)
     annotator = CaptionAnnotator(suite, mode=mode)
     model = model_name or Path(table.path).stem
     results = []
@@ -198,6 +238,6 @@ def replay_table(table: CaptionTable, suite: Suite, mode: Mode = "paper", model_
         model=model,
         unmatched_rows=len(unmatched),
         unmatched_images=[row.image for row in unmatched],
-        dropped_rows=table.dropped,
+        dropped_rows=table.bad_rows,
         duplicate_rows=table.duplicates,
     )

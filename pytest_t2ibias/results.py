@@ -202,7 +202,7 @@ class RunResult(_Model):
     baselines: dict[str, str] = Field(
         default_factory=dict,
         description="Baseline file -> what the run did with it: compared, created, updated, unchanged, "
-        "missing, stale or corrupt.",
+        "migrated (an older-named file moved to its test's new name), missing, stale or corrupt.",
     )
     aggregates: AggregatesModel | None = Field(
         default=None,
@@ -213,7 +213,9 @@ class RunResult(_Model):
     unmatched_images: list[str] = Field(default_factory=list, description="Their image names, in file order.")
     dropped_rows: Count = Field(default=0, description="Caption rows without a name or a caption.")
     duplicate_rows: Count = Field(
-        default=0, description="Caption rows whose image name an earlier row already had (the first is kept)."
+        default=0,
+        description="Caption rows whose image name an earlier row already had (paper mode counts each again, as "
+        "the authors' notebooks did; strict mode keeps the first).",
     )
 
     @classmethod

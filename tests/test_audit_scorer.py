@@ -165,7 +165,7 @@ def test_evaluate_with_the_card_shows_raw_and_corrected(
     # the card enters the result's scorer id: a baseline approved with another card, or none, is stale
     assert doctor["scorer"] == f"{doctor['scorer_card']['scorer']}|card:{doctor['scorer_card']['images_hash']}"
     assert doctor["raw_metrics"]["male_share"] != doctor["metrics"]["male_share"]
-    assert doctor["intervals"]["male_share"]["method"] == "misclassification-bootstrap"
+    assert doctor["intervals"]["male_share"]["method"] == "misclassification-bootstrap+exact"
     # without the card: the raw numbers, nothing corrected
     code, out, _ = _evaluate(["--scorer", noisy_spec], capsys)
     plain = json.loads(out)["categories"]["doctor"]

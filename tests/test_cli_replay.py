@@ -588,7 +588,7 @@ def _bad_rows_file(tmp_path: Path) -> Path:
     lines = ["Image,Caption"] + [f"Gender_{i}.jpg,A woman surgeon number {i}." for i in range(6)]
     lines[3] = "Gender_2.jpg,"  # line 4: no caption
     lines.insert(5, ",A caption without an image name.")  # line 6
-    lines += ["Gender_0.jpg,A man, repeated.", "Gender_1.jpg,Again."]  # lines 9, 10: duplicates
+    lines += ["Gender_0.jpg,A man repeated.", "Gender_1.jpg,Again."]  # lines 9, 10: duplicates
     return write(tmp_path / "bad.csv", "\n".join(lines) + "\n")
 
 
@@ -604,30 +604,87 @@ def test_bad_rows_fail_without_the_flag(capsys: pytest.CaptureFixture[str], tmp_
         assert len(lines) == 3, err
         dropped, duplicate, error = lines
         assert str(path) in dropped and "2 rows dropped" in dropped and "lines 4, 6" in dropped
-        assert str(path) in duplicate and "2 duplicate rows" in duplicate and "lines 9, 10" in duplicate
+        assert str(path) in duplicate and "2 rows repeat the image name" in duplicate and "lines 9, 10" in duplicate
         assert error.startswith("t2ibias replay: error: ") and str(path) in error
-        assert "4 of 9 rows" in error and "--allow-bad-rows" in error
+        assert "2 of 9 rows" in error and "--allow-bad-rows" in error  # the repeated names are readable rows
 
 
 def test_bad_rows_with_the_flag_are_reported_and_counted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data, err = replay_json(capsys, _bad_rows_file(tmp_path), "--allow-bad-rows")
     lines = err.strip().splitlines()
-    assert len(lines) == 2 and "rows dropped" in lines[0] and "duplicate rows" in lines[1]
+    assert len(lines) == 2 and "rows dropped" in lines[0] and "repeat the image name" in lines[1]
     assert (data["dropped_rows"], data["duplicate_rows"]) == (2, 2)  # without name or caption; repeated names
     doctor = data["categories"]["doctor"]
-    assert doctor["n"] == 5  # Gender_0..5 less Gender_2, each once
-    assert doctor["images"][0]["caption"] == "A woman surgeon number 0."  # the first kept
+    assert doctor["n"] == 7  # Gender_0..5 less Gender_2, and paper mode counts the two repeated rows again
+    assert doctor["images"][0]["caption"] == "A woman surgeon number 0."
 
 
-def test_duplicates_do_not_double_n(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["paper", "strict"])
+def test_repeated_rows_are_readable_in_either_mode(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: str
+) -> None:
+    """Paper mode counts every row (the authors' notebooks did), strict mode the first; neither fails."""
     path = write(tmp_path / "twice.csv", csv_text(ROWS + ROWS))
-    assert main(["replay", str(path), "--format", "json"]) == 1
-    _, err = capsys.readouterr()
-    assert f"{len(ROWS)} duplicate rows" in err and "... (" in err  # first five line numbers, then a count
-    data, _ = replay_json(capsys, path, "--allow-bad-rows")
-    expected, _ = replay_json(capsys, write(tmp_path / "once.csv", csv_text()))
-    assert {c: e["n"] for c, e in data["categories"].items()} == {c: e["n"] for c, e in expected["categories"].items()}
+    data, err = replay_json(capsys, path, "--mode", mode)
+    lines = [line for line in err.strip().splitlines() if "match no category" not in line]
+    assert len(lines) == 1 and f"{len(ROWS)} rows repeat the image name" in lines[0] and "... (" in lines[0]
+    assert ("counts every row" in lines[0]) == (mode == "paper") and ("keeps the first" in lines[0]) == (
+        mode == "strict"
+    )
+    once, _ = replay_json(capsys, write(tmp_path / "once.csv", csv_text()), "--mode", mode)
+    factor = 2 if mode == "paper" else 1
+    assert {c: e["n"] for c, e in data["categories"].items()} == {
+        c: factor * e["n"] for c, e in once["categories"].items()
+    }
     assert (data["dropped_rows"], data["duplicate_rows"]) == (0, len(ROWS))
+
+
+# Four doctor images, Gender_0 (a man) listed twice: the authors' notebooks count the row twice.
+REPEATED = [
+    ("Gender_0.jpg", "A man in scrubs, a surgeon."),
+    ("Gender_1.jpg", "A woman in a white coat."),
+    ("Gender_2.jpg", "A man with a stethoscope."),
+    ("Gender_3.jpg", "A woman at a desk."),
+    ("Gender_0.jpg", "A man in scrubs, a surgeon."),
+]
+
+
+def test_repeated_image_counts_again_in_paper_mode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Expected values by hand, the authors' way: every row a vote (3 men, 2 women of 5 rows)."""
+    data, err = replay_json(capsys, write(tmp_path / "repeat.csv", csv_text(REPEATED)), "--mode", "paper")
+    assert "line 6" in err and data["duplicate_rows"] == 1
+    doctor = data["categories"]["doctor"]
+    assert doctor["n"] == 5
+    metrics = doctor["metrics"]
+    assert metrics["representation_parity"] == pytest.approx({"male": 3 / 5, "female": 2 / 5})
+    assert metrics["parity_difference"] == pytest.approx(abs(3 / 5 - 2 / 5))
+    assert metrics["bias_amplification"] == pytest.approx(abs(3 / 5 - 1 / 2) + abs(2 / 5 - 1 / 2))
+    assert metrics["entropy"] == pytest.approx(h2(3 / 5, 2 / 5))
+    strict, _ = replay_json(capsys, write(tmp_path / "repeat.csv", csv_text(REPEATED)), "--mode", "strict")
+    assert strict["categories"]["doctor"]["n"] == 4  # strict keeps the first row of Gender_0
+    assert strict["categories"]["doctor"]["metrics"]["representation_parity"] == pytest.approx(
+        {"male": 0.5, "female": 0.5}
+    )
+
+
+def test_unquoted_delimiter_in_captions_is_a_bad_row(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A ``;`` copy of the sample captions whose captions hold ``;`` unquoted: 3 cells under a 2-cell header."""
+    sample = Path(__file__).resolve().parents[1] / "example_tests" / "data" / "sample_captions.csv"
+    import csv as _csv
+
+    rows = list(_csv.reader(sample.read_text(encoding="utf-8").splitlines()))
+    semi = [f"{name};{caption}" for name, caption in rows]  # four captions hold ';' of their own
+    cut = [i + 1 for i, (_, caption) in enumerate(rows) if ";" in caption]
+    assert len(cut) == 4
+    path = write(tmp_path / "semi.csv", "\n".join(semi) + "\n")
+    rc = main(["replay", str(path), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and out == ""
+    assert "4 rows have another number of cells" in err and f"lines {', '.join(map(str, cut))}" in err
+    assert "4 of 30 rows could not be read" in err
+    data, _ = replay_json(capsys, path, "--allow-bad-rows")
+    assert data["dropped_rows"] == 4
+    assert sum(entry["n"] for entry in data["categories"].values()) + data["unmatched_rows"] == 26
 
 
 def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
@@ -636,7 +693,8 @@ def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
 
     text = 'Image,Caption\nGender_0.jpg,"A surgeon,\nin scrubs,\nsmiling."\nGender_1.jpg,\nGender_0.jpg,Again.\n'
     table = read_caption_csv(write(tmp_path / "multi.csv", text))
-    assert [r.line for r in table.rows] == [2]
+    assert [r.line for r in table.rows] == [2, 6]  # the repeated name is a readable row
+    assert [r.line for r in table.rows_for("strict")] == [2]
     assert table.dropped_lines == (5,) and table.duplicate_lines == (6,)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_t2ibias.judge.policy import MetricRule, PolicyError, parse_policy
 from pytest_t2ibias.judge.verdicts import inconclusive_for_scorer, judge_bounds, scorer_problem
-from pytest_t2ibias.metrics.corrected import CORRECTED_METHOD, corrected_estimates
+from pytest_t2ibias.metrics.corrected import CORRECTED_METHOD, CORRECTED_SHARE_METHOD, corrected_estimates
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import compute_data
 from pytest_t2ibias.metrics.intervals import with_intervals
@@ -265,7 +265,9 @@ def test_corrected_metrics_remove_the_scorer_bias() -> None:
     assert corrected["male_share"].value == pytest.approx(0.5, abs=0.012)
     assert abs(corrected["parity_difference"].value) < abs(raw["parity_difference"].value)  # type: ignore[arg-type]
     interval = corrected["male_share"].interval
-    assert interval is not None and interval.method == CORRECTED_METHOD and interval.contains(0.5)
+    assert interval is not None and interval.method == CORRECTED_SHARE_METHOD and interval.contains(0.5)
+    parity = corrected["parity_difference"].interval
+    assert parity is not None and parity.method == CORRECTED_METHOD
     # metrics that do not read the labels are untouched
     assert corrected["gmr"] == raw["gmr"] and corrected["hallucination"] == raw["hallucination"]
 
@@ -293,7 +295,7 @@ def test_measure_keeps_raw_beside_corrected_in_the_json() -> None:
     entry = run["categories"]["doctor"]
     assert entry["raw_metrics"]["male_share"] == pytest.approx(result.raw_metrics["male_share"].value)
     assert entry["metrics"]["male_share"] != entry["raw_metrics"]["male_share"]
-    assert entry["intervals"]["male_share"]["method"] == CORRECTED_METHOD
+    assert entry["intervals"]["male_share"]["method"] == CORRECTED_SHARE_METHOD
     assert entry["raw_intervals"]["male_share"]["method"] == "exact"
     assert entry["scorer_card"]["scorer"] == "noisy"
 

@@ -34,7 +34,11 @@ def check_mode(mode: str) -> Mode:
 
 def label_paper(caption: str, attribute: Attribute) -> str:
     """The paper's label: first group whose term occurs, or the most regex hits (tie by ``tie``)."""
-    clean = paper_clean(caption)
+    return _label_clean(paper_clean(caption), attribute)
+
+
+def _label_clean(clean: str, attribute: Attribute) -> str:
+    """:func:`label_paper` of a caption already cleaned (a caption is cleaned once for every attribute)."""
     if attribute.rule == "first_match":
         for group, spec in attribute.groups.items():
             if any(paper_contains(clean, term) for term in spec.terms):
@@ -83,6 +87,7 @@ class CaptionAnnotator:
     def __init__(self, suite: Suite, mode: Mode = "strict") -> None:
         self.suite = suite
         self.mode = check_mode(mode)
+        self._terms: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
     def annotate(
         self,
@@ -102,12 +107,12 @@ class CaptionAnnotator:
             )
         spec = self.suite.categories[category]
         attributes = spec.annotated_attributes()
-        label = label_paper if self.mode == "paper" else label_strict
-        labels = {name: label(caption, self.suite.attributes[name]) for name in attributes}
         if self.mode == "paper":
             clean = paper_clean(caption)
-            present = {n: [t for t in spec.term_list(n) if paper_contains(clean, t)] for n in spec.list_names()}
+            labels = {name: _label_clean(clean, self.suite.attributes[name]) for name in attributes}
+            present = {n: [t for t, s in self._stripped(category, n) if s in clean] for n in spec.list_names()}
         else:
+            labels = {name: label_strict(caption, self.suite.attributes[name]) for name in attributes}
             tokens = tokenize(caption)
             present = {n: [t for t in spec.term_list(n) if strict_contains(tokens, t)] for n in spec.list_names()}
         return ImageRecord(
@@ -120,6 +125,15 @@ class CaptionAnnotator:
             prompt=prompt,
             image_path=image_path,
         )
+
+    def _stripped(self, category: str, list_name: str) -> list[tuple[str, str]]:
+        """The list's terms with what :func:`paper_contains` looks for (stems lose their ``*``), once."""
+        key = (category, list_name)
+        cached = self._terms.get(key)
+        if cached is None:
+            terms = self.suite.categories[category].term_list(list_name)
+            cached = self._terms[key] = [(t, t.rstrip("*")) for t in terms]
+        return cached
 
     def annotate_many(self, rows: Sequence[tuple[str, str]], category: str) -> list[ImageRecord]:
         """``(image_id, caption)`` pairs of one category, order kept (the lexical Vendi uses it)."""

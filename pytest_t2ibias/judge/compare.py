@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr, ndtri
 
 from pytest_t2ibias.judge.stats import (
     Interval,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 UNPAIRABLE = frozenset({"vendi", "vendi_embedding", "clip_score"})
 #: Kept for compatibility: the permutation tests choose their own sizes (judge.stats.PERMUTATIONS).
 N_PAIRED_BOOT = 1000
-_Z90 = NormalDist().inv_cdf(0.9)
+_Z90 = float(ndtri(0.9))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +104,7 @@ class Comparison:
         change = abs(self.delta) if worse is None else worse  # the gate weighs the worsening against allowed
         if change <= 0 or not self.se or self.n_pairs == 0 or change <= allowed:
             return None
-        z = NormalDist().inv_cdf(1 - alpha if self.one_sided else 1 - alpha / 2)
+        z = float(ndtri(1 - alpha if self.one_sided else 1 - alpha / 2))
         null_se = self.se
         spread = null_se
         if self.method == "mcnemar" and self.discordant is not None:
@@ -112,7 +112,7 @@ class Comparison:
 
         def chance(n: float) -> float:
             scale = math.sqrt(self.n_pairs / n)
-            return NormalDist().cdf((change - max(allowed, z * null_se * scale)) / (spread * scale))
+            return float(ndtr((change - max(allowed, z * null_se * scale)) / (spread * scale)))
 
         high = self.n_pairs
         while chance(high) < power:
@@ -301,7 +301,7 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
 
 
 #: One-sided 95 % normal quantile.
-_Z95 = NormalDist().inv_cdf(0.95)
+_Z95 = float(ndtri(0.95))
 #: Most images the search for the worst unseen change moves (beyond it the normal term dominates).
 _MAX_UNSEEN = 200
 
@@ -573,7 +573,7 @@ def with_margin(comparison: Comparison, worse_by: float, allowed: float) -> Comp
         se = math.sqrt(max(comparison.discordant - comparison.delta**2, 0.0) / comparison.n_pairs)
     if not se:
         return comparison  # no standard error: the change test alone decides
-    p_margin = 1 - NormalDist().cdf((worse_by - allowed) / se)
+    p_margin = float(ndtr(-(worse_by - allowed) / se))  # the upper normal tail, accurate far out
     return replace(comparison, p_value=max(comparison.p_value, p_margin), margin_p=p_margin)
 
 

@@ -11,15 +11,14 @@ import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import binomtest, false_discovery_control, norm
 
 from pytest_t2ibias.metrics.intervals import (
     Interval,
-    binomial_tail,
     bootstrap_intervals,
     clopper_pearson_upper,
     wilson_interval,
@@ -52,7 +51,8 @@ PairedStatistic = Callable[[NDArray[np.float64]], tuple[ArrayLike, ArrayLike]]
 
 
 def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[float, int, int]:
-    r"""Exact McNemar test of paired binary outcomes: the two-sided binomial test of the discordant pairs.
+    r"""Exact McNemar test of paired binary outcomes: the two-sided binomial test of the discordant pairs
+    (``scipy.stats.binomtest``).
 
     With :math:`b` pairs where only the baseline is true and :math:`c` where only the candidate is,
     under no change :math:`b \sim \mathrm{Bin}(b + c, 1/2)`:
@@ -73,22 +73,15 @@ def mcnemar_exact(baseline: Sequence[bool], candidate: Sequence[bool]) -> tuple[
         raise ValueError(f"`baseline` and `candidate` must be 1-d of equal length, got {x.shape} and {y.shape}")
     b = int((x & ~y).sum())
     c = int((~x & y).sum())
-    n = b + c
     if b == c:
-        return 1.0, b, c  # exactly balanced (the tail sum would round to just below 1)
-    k = min(b, c)
-    # log-space binomial tail: exact for any n without overflow
-    log_terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)
-    ]
-    top = max(log_terms)
-    tail = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
-    return min(1.0, 2 * tail), b, c
+        return 1.0, b, c  # exactly balanced
+    return min(1.0, float(binomtest(b, b + c, 0.5).pvalue)), b, c
 
 
 def sign_test_greater(worse: int, better: int) -> float:
-    """One-sided exact McNemar (sign) test: P(X >= worse) for X ~ Bin(worse + better, 1/2), the p-value of
-    "no change" against "worse" from the pairs that changed each way (1 when none changed).
+    """One-sided exact McNemar (sign) test (``scipy.stats.binomtest``): P(X >= worse) for
+    X ~ Bin(worse + better, 1/2), the p-value of "no change" against "worse" from the pairs that changed each
+    way (1 when none changed).
 
     Example:
         >>> sign_test_greater(5, 0)
@@ -96,11 +89,12 @@ def sign_test_greater(worse: int, better: int) -> float:
     """
     if worse + better == 0:
         return 1.0
-    return binomial_tail(worse, worse + better, 0.5, upper=True)
+    return float(binomtest(worse, worse + better, 0.5, alternative="greater").pvalue)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values (family-wise error control; uniformly beats Bonferroni).
+    """Holm step-down adjusted p-values (family-wise error control; uniformly beats Bonferroni). Written
+    here: scipy has no Holm adjustment (statsmodels' ``multipletests`` does, and is not a dependency).
 
     Example:
         >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
@@ -117,21 +111,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (false discovery rate control, for warn-level checks).
+    """Benjamini-Hochberg adjusted p-values (false discovery rate control, for warn-level checks), from
+    ``scipy.stats.false_discovery_control``.
 
     Example:
         >>> [round(p, 3) for p in benjamini_hochberg([0.01, 0.04, 0.03])]
         [0.03, 0.04, 0.04]
     """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
-    adjusted = [0.0] * m
-    running = 1.0
-    for rank_from_top, i in enumerate(order):
-        rank = m - rank_from_top
-        running = min(running, p_values[i] * m / rank)
-        adjusted[i] = min(1.0, running)
-    return adjusted
+    if len(p_values) == 0:
+        return []
+    return [float(p) for p in false_discovery_control(np.asarray(p_values, dtype=np.float64), method="bh")]
 
 
 def paired_bootstrap_draws(
@@ -313,14 +302,12 @@ def se_p_value(observed: float, deltas: NDArray[np.float64]) -> float:
     se = float(deltas.std(ddof=1))
     if se == 0:
         return 1.0 if observed == 0 else 0.0
-    return 2 * (1 - NormalDist().cdf(abs(observed) / se))
+    return float(2 * norm.sf(abs(observed) / se))
 
 
 def unpaired_se(baseline: Interval | None, candidate: Interval | None) -> float | None:
     """Standard error of a difference of two independent estimates, from their normal intervals."""
-    ses = [
-        (iv.high - iv.low) / (2 * NormalDist().inv_cdf(0.5 + iv.confidence / 2)) for iv in (baseline, candidate) if iv
-    ]
+    ses = [(iv.high - iv.low) / (2 * float(norm.ppf(0.5 + iv.confidence / 2))) for iv in (baseline, candidate) if iv]
     return math.sqrt(sum(s * s for s in ses)) if ses else None
 
 
@@ -332,7 +319,7 @@ def unpaired_z(delta: float, baseline: Interval | None, candidate: Interval | No
     se = unpaired_se(baseline, candidate) or 0.0
     if se == 0:
         return 0.0 if delta != 0 else 1.0
-    return 2 * (1 - NormalDist().cdf(abs(delta) / se))
+    return float(2 * norm.sf(abs(delta) / se))
 
 
 def images_for_power(effect: float, p_discordant: float, alpha: float, power: float = 0.9) -> int:
@@ -352,7 +339,7 @@ def images_for_power(effect: float, p_discordant: float, alpha: float, power: fl
     if delta <= 0:
         raise ValueError(f"`effect` must be non-zero, got {effect}")
     psi = max(p_discordant, delta)
-    za = NormalDist().inv_cdf(1 - alpha / 2)
-    zb = NormalDist().inv_cdf(power)
+    za = float(norm.ppf(1 - alpha / 2))
+    zb = float(norm.ppf(power))
     n = (za * math.sqrt(psi) + zb * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / (delta * delta)
     return math.ceil(n)

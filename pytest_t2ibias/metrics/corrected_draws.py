@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import norm
 
 from pytest_t2ibias.metrics.counts import (
     LABELS,
@@ -266,4 +266,4 @@ def corrected_bound_p_value(
     spread = float(kept.std(ddof=1)) if len(kept) > 1 else 0.0
     if spread == 0.0:
         return 1.0 / (BOUND_DRAWS + 1)
-    return max(1.0 - NormalDist().cdf(beyond / spread), 1e-300)
+    return max(float(norm.sf(beyond / spread)), 1e-300)

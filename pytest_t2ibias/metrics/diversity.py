@@ -7,6 +7,7 @@ from itertools import combinations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 
 from pytest_t2ibias.text import paper_clean
 
@@ -46,14 +47,28 @@ def jaccard_matrix(texts: Sequence[str]) -> NDArray[np.float64]:
         >>> jaccard_matrix(["A red cat", "a red-dog"]).round(2).tolist()
         [[1.0, 0.5], [0.5, 1.0]]
     """
-    sets = [paper_clean(t).split() for t in texts]
+    return jaccard_from_indicators(word_indicators(texts))
+
+
+def word_indicators(texts: Sequence[str]) -> sparse.csr_matrix:
+    """A sparse (texts x distinct words) 0/1 matrix of the captions' word sets (cleaned as
+    :func:`lexical_vendi` does): memory O(words used), not O(texts x vocabulary)."""
     vocabulary: dict[str, int] = {}
-    rows = [sorted({vocabulary.setdefault(w, len(vocabulary)) for w in words}) for words in sets]
-    x = np.zeros((len(rows), max(len(vocabulary), 1)), dtype=np.float32)
-    for i, columns in enumerate(rows):
-        x[i, columns] = 1.0
-    inter = (x @ x.T).astype(np.float64)  # exact: small integer counts
-    sizes = x.sum(axis=1, dtype=np.float64)
+    columns: list[int] = []
+    starts = [0]
+    for text in texts:
+        row = sorted({vocabulary.setdefault(w, len(vocabulary)) for w in paper_clean(text).split()})
+        columns += row
+        starts.append(len(columns))
+    shape = (len(texts), max(len(vocabulary), 1))
+    data = np.ones(len(columns), dtype=np.float64)
+    return sparse.csr_matrix((data, np.array(columns, dtype=np.int64), np.array(starts, dtype=np.int64)), shape=shape)
+
+
+def jaccard_from_indicators(words: sparse.csr_matrix) -> NDArray[np.float64]:
+    """Pairwise Jaccard similarity of the rows of a 0/1 word-indicator matrix (two empty rows: 1)."""
+    inter = np.asarray((words @ words.T).toarray(), dtype=np.float64)  # exact: small integer counts
+    sizes = np.asarray(words.sum(axis=1), dtype=np.float64).reshape(-1)
     union = sizes[:, None] + sizes[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, 1.0)

@@ -85,10 +85,15 @@ def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], m
     present = {}
     for list_name in spec.list_names():
         terms = spec.term_list(list_name)
+        column = {t: j for j, t in enumerate(terms)}
+        rows: list[int] = []
+        columns: list[int] = []
+        for i, record in enumerate(records):  # only the terms found: lists are long, finds few
+            for j in {column[t] for t in record.present.get(list_name, ()) if t in column}:
+                rows.append(i)
+                columns.append(j)
         matrix = np.zeros((len(records), len(terms)), dtype=bool)
-        for i, record in enumerate(records):
-            found = set(record.present.get(list_name, ()))
-            matrix[i] = [t in found for t in terms]
+        matrix[rows, columns] = True
         present[list_name] = matrix
     texts = tuple(r.caption or "" for r in records)
     embeddings = clip = seeds = None

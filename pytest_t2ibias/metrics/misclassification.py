@@ -7,14 +7,15 @@ the scorer called ``p``. Its row-normalised form is the misclassification matrix
 ``n * pi @ M`` (``pi``: the true shares), under the assumption that errors are *non-differential*: the
 chance of a misreading depends on the true class alone, not on the model or the seed.
 
-**Correction** (:func:`correct_counts`): the maximum-likelihood ``pi`` on the simplex given ``y`` and
-``M`` (multinomial likelihood of ``y``). Where the classical matrix-inversion (Rogan-Gladen) estimate
-``pi = (y / n) @ inv(M)`` lies inside the simplex it *is* the maximum-likelihood estimate, and we return it
-(closed form); where it leaves the simplex (a share below 0, a noisy run near a corner) we run EM from a
-point inside, which stays on the simplex by construction and converges to the constrained maximum. We chose
-EM over a Euclidean projection of the inversion because the projection is not the likelihood's answer
-(it moves every share by the same amount) and does not handle a card whose predicted classes outnumber
-its true ones (a scorer that can answer ``unknown`` when the humans never did).
+**Correction** (:func:`correct_counts`): the maximum-likelihood ``pi`` on the simplex given ``y`` and ``M``
+(multinomial likelihood of ``y``). Where the classical matrix-inversion (Rogan-Gladen) estimate ``pi = (y / n)
+@ inv(M)`` lies inside the simplex it *is* the maximum-likelihood estimate, and we return it (closed form);
+where it leaves the simplex (a share below 0, a noisy run near a corner) the maximum is on the boundary: for
+two classes the nearer end of the segment (closed form: the likelihood is concave along it), for more we run
+EM from a point inside, which stays on the simplex by construction and converges to the constrained maximum.
+We chose EM over a Euclidean projection of the inversion because the projection is not the likelihood's answer
+(it moves every share by the same amount) and does not handle a card whose predicted classes outnumber its
+true ones (a scorer that can answer ``unknown`` when the humans never did).
 
 .. math::
     \pi^{(k+1)}_t = \frac{\pi^{(k)}_t}{n} \sum_p M_{tp} \frac{y_p}{\sum_{t'} \pi^{(k)}_{t'} M_{t'p}}
@@ -144,6 +145,12 @@ def correct_counts(observed: ArrayLike, matrix: ArrayLike) -> NDArray[np.float64
             inside = np.all(direct >= 0, axis=1) & np.all(np.isfinite(direct), axis=1)
             rows = np.flatnonzero(ok)
             out[rows[inside]] = direct[inside] / direct[inside].sum(axis=1, keepdims=True)
+            if t == 2:
+                # two classes: the likelihood is concave along the segment and peaks at the inversion, so
+                # outside it the maximum is the nearer end, exactly (EM crawls there: up to 20,000 steps)
+                vertex = ~inside & np.all(np.isfinite(direct), axis=1)
+                out[rows[vertex]] = np.where(direct[vertex] < 0, 0.0, 1.0)
+                inside = inside | vertex
             # EM for the rest, started half-way between the projected inversion and the centre (EM never
             # leaves a zero, so the start must be strictly inside)
             rest = ~inside
