@@ -91,6 +91,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "false",
     ),
     (
+        "--t2i-label-problems",
+        "t2ibias_label_problems",
+        "Precomputed labels missing, unplanned or outside the suite's groups: error (default) or warn.",
+        "error",
+    ),
+    (
         "--t2i-unconfigured",
         "t2ibias_unconfigured",
         "What a bias test does when no model is configured: fail (default) or skip.",
@@ -164,6 +170,11 @@ def check_settings(config: pytest.Config) -> None:
     if pickle not in ("true", "false"):
         raise pytest.UsageError(
             f"t2ibias: --t2i-allow-pickle / t2ibias_allow_pickle must be true or false, got {pickle!r}"
+        )
+    if setting(config, "t2ibias_label_problems") not in ("error", "warn"):
+        raise pytest.UsageError(
+            "t2ibias: --t2i-label-problems / t2ibias_label_problems must be error or warn, got "
+            f"{setting(config, 't2ibias_label_problems')!r}"
         )
     unconfigured = setting(config, "t2ibias_unconfigured")
     if unconfigured not in ("fail", "skip"):
@@ -249,13 +260,16 @@ def t2ibias_suite(pytestconfig: pytest.Config) -> Suite:
 
 @pytest.fixture(scope="session")
 def t2ibias_generator(pytestconfig: pytest.Config) -> ImageGenerator:
-    """The configured model; bias tests skip, saying how to configure one, when there is none."""
+    """The configured model (built on first use); bias tests fail or skip, saying how to configure one,
+    when there is none. Override it in a conftest to test a model object: an ``ImageGenerator``, a
+    diffusers pipeline or ``fn(prompts, seeds) -> images`` (see docs/own-model.md)."""
     return get_session(pytestconfig).generator()
 
 
 @pytest.fixture(scope="session")
 def t2ibias_scorer(pytestconfig: pytest.Config) -> ImageAnnotator:
-    """The configured scorer (annotator)."""
+    """The configured scorer (annotator). Override it in a conftest with an ``ImageAnnotator``, a mapping
+    of precomputed labels or ``fn(images, category) -> labels``."""
     return get_session(pytestconfig).annotator()
 
 
@@ -273,6 +287,7 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
     from pytest_t2ibias.snapshot import Gate, register_gate, release_gate
 
     session = get_session(request.config)
+    session.bind(request)  # the fixtures (or a conftest's overrides) are the model, scorer, suite, policy
     gates: list[Gate] = []
 
     def evaluate(category: str, suite: str | None = None) -> CategoryResult:
@@ -368,6 +383,7 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     from pytest_t2ibias.snapshot import AggregateGate, register_gate, release_gate
 
     session = get_session(request.config)
+    session.bind(request)
     nodeid = request.node.nodeid
     if nodeid in session.marker_errors:
         pytest.fail(f"t2ibias: {session.marker_errors[nodeid]}", pytrace=False)

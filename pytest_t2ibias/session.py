@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
+    from pytest_t2ibias.registry import BuildContext
     from pytest_t2ibias.results import BaselineImages, RunResult
     from pytest_t2ibias.snapshot import BaselineStore
     from pytest_t2ibias.suites.schema import Suite
@@ -142,6 +143,8 @@ class T2IBiasSession:
     _suites: dict[str, Suite] = field(default_factory=dict)
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
+    #: the fixtures were asked (:meth:`bind`)
+    _bound: bool = False
     _scorer_card: tuple[ScorerCard | None] | None = None
     _policy: tuple[Policy | None, str | None] | None = None
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
@@ -200,7 +203,51 @@ class T2IBiasSession:
         candidate = self.config.rootpath / value
         return str(candidate) if value.endswith((".yaml", ".yml")) and candidate.is_file() else value
 
+    def bind(self, request: pytest.FixtureRequest) -> None:
+        """Ask the four injection-point fixtures (the plugin's defaults, or a conftest's overrides) once,
+        before the first evaluation: everything downstream (cache key, fingerprint, baseline model id,
+        report) follows what they return. Generators and scorers given as objects or callables are wrapped."""
+        if self._bound:
+            return
+        self._bound = True
+        from pytest_t2ibias.annotate.objects import as_annotator
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.generate.objects import as_generator
+
+        suite = request.getfixturevalue("t2ibias_suite")
+        self._suites[self.get("t2ibias_suite") or "t2i-biasbench"] = suite
+        policy = request.getfixturevalue("t2ibias_policy")
+        if self._policy is None or self._policy[0] is not policy:
+            self._policy = (policy, None)
+        try:
+            self._generator = as_generator(
+                request.getfixturevalue("t2ibias_generator"),
+                steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
+                batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+            )
+            self._annotator = as_annotator(request.getfixturevalue("t2ibias_scorer"), suite)
+        except T2IBiasError as err:
+            pytest.fail(f"t2ibias: {err}", pytrace=False)
+
+    def build_context(self) -> BuildContext:
+        from pytest_t2ibias.registry import BuildContext
+
+        return BuildContext(
+            self.suite(),
+            mode=self.mode,
+            device=self.device(),
+            dtype=self.get("t2ibias_dtype") or "auto",
+            steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
+            batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+            revision=self.get("t2ibias_revision"),
+            allow_pickle=self.get("t2ibias_allow_pickle") == "true",
+            root=self.config.rootpath,
+            strict_labels=self.get("t2ibias_label_problems") != "warn",
+        )
+
     def generator(self) -> ImageGenerator:
+        """The model of the settings, through the registry; built on first use (a run of precomputed
+        labels never loads it)."""
         if self._generator is None:
             model = self.get("t2ibias_model")
             if model is None:
@@ -208,43 +255,37 @@ class T2IBiasSession:
                     skip_at_test(no_model_message(self.config))
                 pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
-            from pytest_t2ibias.generate.factory import load_generator
+            from pytest_t2ibias.generate.objects import LazyGenerator
+            from pytest_t2ibias.registry import build_generator, cheap_fingerprint
 
             if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
                 config_path = Path(model.removeprefix("synthetic:"))
                 if not config_path.is_absolute():
                     model = f"synthetic:{self.config.rootpath / config_path}"
+            spec = model
+
+            def load() -> ImageGenerator:
+                try:
+                    return build_generator(spec, self.build_context())
+                except (T2IBiasError, ValueError) as err:
+                    pytest.fail(f"t2ibias: {err}", pytrace=False)
+
             try:
-                self._generator = load_generator(
-                    model,
-                    self.suite(),
-                    device=self.device(),
-                    dtype=self.get("t2ibias_dtype") or "auto",
-                    steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
-                    batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
-                    revision=self.get("t2ibias_revision"),
-                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
-                )
-            except (T2IBiasError, ValueError) as err:
+                self._generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
+            except T2IBiasError as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
         return self._generator
 
     def annotator(self) -> ImageAnnotator:
         if self._annotator is None:
-            from pytest_t2ibias.annotate.factory import load_annotator
             from pytest_t2ibias.errors import T2IBiasError
+            from pytest_t2ibias.registry import build_annotator
 
             model = self.get("t2ibias_model") or ""
             default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
             spec = self.get("t2ibias_scorer") or default
             try:
-                self._annotator = load_annotator(
-                    spec,
-                    self.suite(),
-                    mode=self.mode,  # type: ignore[arg-type]
-                    device=self.device(),
-                    dtype=self.get("t2ibias_dtype") or "auto",
-                )
+                self._annotator = build_annotator(spec, self.build_context())
             except (T2IBiasError, ValueError, FileNotFoundError) as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
         return self._annotator
@@ -520,11 +561,12 @@ class T2IBiasSession:
         prompts = {r.seed: r.prompt for r in result.records} if result is not None else {}
         paths: dict[int, Path | None] = {}
         cache_dir = self.cache_dir()
-        if result is not None and cache_dir is not None and self._generator is not None:
+        if result is not None and cache_dir is not None and getattr(self._generator, "loaded", True) is True:
             from pytest_t2ibias.generate.stage import plan_requests
 
             requests = plan_requests(self.suite(suite_name), result.images_per_prompt or None, [category], result.seed)
             generator = self._generator
+            assert generator is not None
             paths = cached_paths(requests, stored.model, generator.params, generator.batch_size, ImageCache(cache_dir))
         images = []
         for key, labels in stored.labels.items():
