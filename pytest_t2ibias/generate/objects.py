@@ -76,9 +76,19 @@ def callable_identity(fn: Callable[..., Any]) -> str:
     module = getattr(target, "__module__", None) or type(fn).__module__
     digest = hashlib.blake2b(digest_size=8)
     if code is not None:
-        digest.update(code.co_code)
-        digest.update(repr(code.co_consts).encode())
+        _hash_code(code, digest)
     return f"{module}.{where}:{digest.hexdigest()}"
+
+
+def _hash_code(code: Any, digest: Any) -> None:
+    """Bytecode and constants, nested functions (lambdas, comprehensions) by their own code: a code
+    object's repr holds its memory address, which changes from run to run."""
+    digest.update(code.co_code)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _hash_code(const, digest)
+        else:
+            digest.update(repr(const).encode())
 
 
 class BatchCallableGenerator:
