@@ -157,9 +157,6 @@ def _hash_object(obj: Any, digest: Any) -> None:
     _hash_module(obj, digest)
 
 
-_WHERE_FROM = ("_name_or_path", "_diffusers_version", "transformers_version")
-
-
 def _hash_config(obj: Any, digest: Any) -> None:
     config = getattr(obj, "config", None)
     if config is None:
@@ -167,8 +164,9 @@ def _hash_config(obj: Any, digest: Any) -> None:
     if hasattr(config, "to_dict"):  # transformers configs
         config = config.to_dict()
     if isinstance(config, dict):
-        # `_name_or_path` and version stamps say where it was loaded from, not what it computes
-        kept = {k: v for k, v in config.items() if k not in _WHERE_FROM}
+        # `_name_or_path`, `_use_default_values` (a set's order: differs from run to run) and version stamps
+        # are bookkeeping, not what the model computes
+        kept = {k: v for k, v in config.items() if not k.startswith("_") and k != "transformers_version"}
         digest.update(json.dumps(kept, sort_keys=True, default=str).encode())
 
 

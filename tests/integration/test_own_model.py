@@ -118,7 +118,7 @@ def t2ibias_scorer():
 """
 
 
-def test_pipeline_object_fingerprint_one_changed_parameter_makes_the_baseline_stale(
+def test_pipeline_object_fingerprint_one_changed_parameter_is_another_model(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _project(pytester, "python:boom:model", "python:boom:model", conftest=PIPELINE_CONFTEST)
@@ -127,12 +127,19 @@ def test_pipeline_object_fingerprint_one_changed_parameter_makes_the_baseline_st
     assert approved.ret == pytest.ExitCode.OK, approved.stdout.str()
     model = str(_baseline(root)["model"])
     assert model.startswith("object:StableDiffusionPipeline:")
-    again = _run(pytester)  # the same weights built again: the same fingerprint, compared
+    images = sorted((root / "cache").rglob("*.png"))
+    assert len(images) == 4
+    again = _run(pytester)  # the same weights built again: the same fingerprint, every image from the cache
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()
+    again.stdout.re_match_lines([rf"model {model} \| .*"])
+    assert sorted((root / "cache").rglob("*.png")) == images
+    # one changed parameter: another model (its own images, none of the cached ones), compared with the
+    # approved model's baseline as a regression test compares a candidate
     monkeypatch.setenv("DELTA", "0.001")
     changed = _run(pytester)
-    assert changed.ret == pytest.ExitCode.TESTS_FAILED
-    changed.stdout.re_match_lines([r".*stale baseline .*test_doctor\.json: recorded with other inputs \(model: .*"])
+    changed.stdout.re_match_lines([r"model object:StableDiffusionPipeline:\w+ \| .*", r"baselines: 1 compared"])
+    assert f"model {model} |" not in changed.stdout.str()
+    assert len(list((root / "cache").rglob("*.png"))) == 8
     assert not (root / "LOADED").exists()
 
 
