@@ -45,7 +45,8 @@ def as_generator(
     Raises:
         SettingsError: ``obj`` is none of the accepted kinds.
     """
-    if isinstance(obj, ImageGenerator):
+    # a lazy model first: the protocol's isinstance reads every member, which would build it
+    if isinstance(obj, LazyGenerator) or isinstance(obj, ImageGenerator):
         return obj
     if is_pipeline(obj):
         from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
