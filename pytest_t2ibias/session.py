@@ -143,8 +143,12 @@ class T2IBiasSession:
     _suites: dict[str, Suite] = field(default_factory=dict)
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
-    #: the fixtures were asked (:meth:`bind`)
-    _bound: bool = False
+    #: the stages each set of injection-point fixture definitions gave (:meth:`bind`), and the current set
+    _stages: dict[tuple[int, ...], tuple[Any, Any, Any, Any]] = field(default_factory=dict)
+    _stage: tuple[int, ...] | None = None
+    #: (suite, category) -> the set of fixture definitions that evaluated it
+    _evaluated_by: dict[tuple[str, str], tuple[int, ...] | None] = field(default_factory=dict)
+    _families: dict[tuple[int, ...] | None, dict[str, RegressionFamily]] = field(default_factory=dict)
     _scorer_card: tuple[ScorerCard | None] | None = None
     _policy: tuple[Policy | None, str | None] | None = None
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
@@ -204,30 +208,35 @@ class T2IBiasSession:
         return str(candidate) if value.endswith((".yaml", ".yml")) and candidate.is_file() else value
 
     def bind(self, request: pytest.FixtureRequest) -> None:
-        """Ask the four injection-point fixtures (the plugin's defaults, or a conftest's overrides) once,
-        before the first evaluation: everything downstream (cache key, fingerprint, baseline model id,
-        report) follows what they return. Generators and scorers given as objects or callables are wrapped."""
-        if self._bound:
+        """Ask the four injection-point fixtures (the plugin's defaults, or a conftest's overrides) before
+        evaluating: everything downstream (cache key, fingerprint, baseline model id, report) follows what
+        they return. Generators and scorers given as objects or callables are wrapped, once per set of
+        fixture definitions (a conftest in a subfolder may test another model than the rootdir's)."""
+        key = stage_key(request.node)
+        if key == self._stage:
             return
-        self._bound = True
-        from pytest_t2ibias.annotate.objects import as_annotator
-        from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.generate.objects import as_generator
+        if key not in self._stages:
+            from pytest_t2ibias.annotate.objects import as_annotator
+            from pytest_t2ibias.errors import T2IBiasError
+            from pytest_t2ibias.generate.objects import as_generator
 
-        suite = request.getfixturevalue("t2ibias_suite")
+            suite = request.getfixturevalue("t2ibias_suite")
+            policy = request.getfixturevalue("t2ibias_policy")
+            source = self._policy[1] if self._policy and self._policy[0] is policy else "the t2ibias_policy fixture"
+            found = (policy, source)
+            try:
+                generator = as_generator(
+                    request.getfixturevalue("t2ibias_generator"),
+                    steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
+                    batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+                )
+                annotator = as_annotator(request.getfixturevalue("t2ibias_scorer"), suite)
+            except T2IBiasError as err:
+                pytest.fail(f"t2ibias: {err}", pytrace=False)
+            self._stages[key] = (suite, found, generator, annotator)
+        suite, self._policy, self._generator, self._annotator = self._stages[key]
         self._suites[self.get("t2ibias_suite") or "t2i-biasbench"] = suite
-        policy = request.getfixturevalue("t2ibias_policy")
-        if self._policy is None or self._policy[0] is not policy:
-            self._policy = (policy, None)
-        try:
-            self._generator = as_generator(
-                request.getfixturevalue("t2ibias_generator"),
-                steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
-                batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
-            )
-            self._annotator = as_annotator(request.getfixturevalue("t2ibias_scorer"), suite)
-        except T2IBiasError as err:
-            pytest.fail(f"t2ibias: {err}", pytrace=False)
+        self._stage = key
 
     def build_context(self) -> BuildContext:
         from pytest_t2ibias.registry import BuildContext
@@ -381,6 +390,13 @@ class T2IBiasSession:
         suite = self.suite(suite_name)
         key = (suite.name, category)
         if key in self._results:
+            if self._evaluated_by.get(key, self._stage) != self._stage:
+                pytest.fail(
+                    f"t2ibias: category {category!r} of suite {suite.name!r} is tested with two models in one run "
+                    "(a conftest overrides t2ibias_generator or t2ibias_scorer for some of its tests): run them "
+                    "in separate pytest runs",
+                    pytrace=False,
+                )
             return self._results[key]
         if category not in suite.categories:
             pytest.fail(
@@ -403,6 +419,7 @@ class T2IBiasSession:
             scorer_card=self.scorer_card(),
         )
         self._results[key] = evaluation.categories[category]
+        self._evaluated_by[key] = self._stage
         return self._results[key]
 
     def aggregates(self, suite_name: str | None = None) -> Aggregates:
@@ -498,9 +515,9 @@ class T2IBiasSession:
         evaluates every marked category (each once per session; images and scored categories come from
         the shared cache).
         """
-        if self._family is not None:
-            return self._family
-        self._family = {}
+        if self._stage in self._families:
+            return self._families[self._stage]
+        self._family = self._families[self._stage] = {}
         policy = self.policy()[0]
         if policy is None or self.update:
             return self._family
@@ -517,6 +534,8 @@ class T2IBiasSession:
                     continue  # the test itself fails with the reason
                 checks[item.nodeid] = gather_aggregates(found, policy.aggregate)
         for item in self._marked:
+            if self._stages and stage_key(item) != self._stage:
+                continue  # another model (a conftest's override): its own family, when its tests run
             category, suite_name = marker_category(item)  # checked at collection
             assert category is not None
             suite = self.load_suite(suite_name)
@@ -526,7 +545,7 @@ class T2IBiasSession:
             result = self.evaluate(category, suite_name)
             stored = comparable_baseline(self.baselines, self.baseline_path(item), result, rules)
             checks[item.nodeid] = gather(suite, result, stored, rules, policy)
-        self._family = build_family(checks, policy)
+        self._family = self._families[self._stage] = build_family(checks, policy)
         return self._family
 
     # -- results and the summary ------------------------------------------------------------------------
@@ -674,6 +693,19 @@ class T2IBiasSession:
         for path in self.unused_baselines():
             path.unlink()
             self._pruned.append(path)
+
+
+#: The fixtures that are the injection points of a run: a conftest may override each.
+INJECTION_FIXTURES = ("t2ibias_suite", "t2ibias_policy", "t2ibias_generator", "t2ibias_scorer")
+
+
+def stage_key(item: pytest.Item) -> tuple[int, ...]:
+    """Which definitions of the injection-point fixtures apply to ``item`` (the plugin's, or a conftest's
+    override): tests that share them share a model, results and a regression family. pytest has no public
+    "which definition applies here", so this asks its fixture manager."""
+    manager = item.session._fixturemanager
+    defs = [manager.getfixturedefs(name, item) for name in INJECTION_FIXTURES]
+    return tuple(id(found[-1]) if found else 0 for found in defs)
 
 
 def _store() -> BaselineStore:

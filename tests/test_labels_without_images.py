@@ -85,7 +85,8 @@ def test_cli_evaluate_with_labels_generates_nothing_and_loads_no_model(
     path = _csv(tmp_path / "labels.csv", _ids())
     # a hub id that cannot be reached here: loading it would fail the command
     args = ["evaluate", "--model", "org/never-downloaded", "--scorer", f"labels:{path}", "--category", "doctor",
-            "--images-per-prompt", "4", "--cache", str(tmp_path / "cache"), "--format", "json", "--no-progress"]  # fmt: skip
+            "--images-per-prompt", "4", "--cache", str(tmp_path / "cache"), "--format", "json",
+            "--no-progress"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr()
     assert "0 images generated (0 from the cache), 4 scored" in out.err
