@@ -255,7 +255,8 @@ def t2ibias_mode(pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def t2ibias_suite(pytestconfig: pytest.Config) -> Suite:
     """The prompt suite of this run (``--t2i-suite`` or the ``t2ibias_suite`` ini value)."""
-    return get_session(pytestconfig).suite()
+    session = get_session(pytestconfig)
+    return session.suite(session.settings_suite_name())
 
 
 @pytest.fixture(scope="session")
@@ -276,7 +277,7 @@ def t2ibias_scorer(pytestconfig: pytest.Config) -> ImageAnnotator:
 @pytest.fixture(scope="session")
 def t2ibias_policy(pytestconfig: pytest.Config) -> Policy | None:
     """The threshold policy for the run's suite, or None when the thresholds folder has none."""
-    return get_session(pytestconfig).policy()[0]
+    return get_session(pytestconfig).settings_policy()[0]
 
 
 @pytest.fixture

@@ -141,8 +141,13 @@ class T2IBiasSession:
     config: pytest.Config
     update: bool
     _suites: dict[str, Suite] = field(default_factory=dict)
+    #: the stages in use (:meth:`bind`: the fixtures' values), and the ones the settings name
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
+    _own_generator: ImageGenerator | None = None
+    _own_annotator: ImageAnnotator | None = None
+    _own_policy: tuple[Policy | None, str | None] | None = None
+    _bound_suite: Suite | None = None
     #: the stages each set of injection-point fixture definitions gave (:meth:`bind`), and the current set
     _stages: dict[tuple[int, ...], tuple[Any, Any, Any, Any]] = field(default_factory=dict)
     _stage: tuple[int, ...] | None = None
@@ -198,10 +203,15 @@ class T2IBiasSession:
         """
         from pytest_t2ibias.suites import load_suite
 
-        key = name or self.get("t2ibias_suite") or "t2i-biasbench"
+        if name is None and self._bound_suite is not None:
+            return self._bound_suite  # the t2ibias_suite fixture's (an override's) suite
+        key = name or self.settings_suite_name()
         if key not in self._suites:
             self._suites[key] = load_suite(self._path_or_name(key))
         return self._suites[key]
+
+    def settings_suite_name(self) -> str:
+        return self.get("t2ibias_suite") or "t2i-biasbench"
 
     def _path_or_name(self, value: str) -> str:
         candidate = self.config.rootpath / value
@@ -222,27 +232,29 @@ class T2IBiasSession:
 
             suite = request.getfixturevalue("t2ibias_suite")
             policy = request.getfixturevalue("t2ibias_policy")
-            source = self._policy[1] if self._policy and self._policy[0] is policy else "the t2ibias_policy fixture"
-            found = (policy, source)
+            own = self.settings_policy()
+            found = own if own[0] is policy else (policy, "the t2ibias_policy fixture")
             try:
                 generator = as_generator(
                     request.getfixturevalue("t2ibias_generator"),
                     steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
                     batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
                 )
-                annotator = as_annotator(request.getfixturevalue("t2ibias_scorer"), suite)
+                scorer = request.getfixturevalue("t2ibias_scorer")
+                if scorer is self._own_annotator and suite is not self.load_suite(self.settings_suite_name()):
+                    scorer = self._build_annotator(suite)  # the settings' scorer, for the overriding suite
+                annotator = as_annotator(scorer, suite)
             except T2IBiasError as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
             self._stages[key] = (suite, found, generator, annotator)
-        suite, self._policy, self._generator, self._annotator = self._stages[key]
-        self._suites[self.get("t2ibias_suite") or "t2i-biasbench"] = suite
+        self._bound_suite, self._policy, self._generator, self._annotator = self._stages[key]
         self._stage = key
 
-    def build_context(self) -> BuildContext:
+    def build_context(self, suite: Suite | None = None) -> BuildContext:
         from pytest_t2ibias.registry import BuildContext
 
         return BuildContext(
-            self.suite(),
+            suite or self.suite(self.settings_suite_name()),
             mode=self.mode,
             device=self.device(),
             dtype=self.get("t2ibias_dtype") or "auto",
@@ -257,7 +269,7 @@ class T2IBiasSession:
     def generator(self) -> ImageGenerator:
         """The model of the settings, through the registry; built on first use (a run of precomputed
         labels never loads it)."""
-        if self._generator is None:
+        if self._own_generator is None:
             model = self.get("t2ibias_model")
             if model is None:
                 if self.get("t2ibias_unconfigured") == "skip":
@@ -280,24 +292,33 @@ class T2IBiasSession:
                     pytest.fail(f"t2ibias: {err}", pytrace=False)
 
             try:
-                self._generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
+                self._own_generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
             except T2IBiasError as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
-        return self._generator
+        return self._own_generator
 
     def annotator(self) -> ImageAnnotator:
-        if self._annotator is None:
-            from pytest_t2ibias.errors import T2IBiasError
-            from pytest_t2ibias.registry import build_annotator
+        """The scorer the settings name, for the settings' suite."""
+        if self._own_annotator is None:
+            self._own_annotator = self._build_annotator(self.suite(self.settings_suite_name()))
+        return self._own_annotator
 
-            model = self.get("t2ibias_model") or ""
-            default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
-            spec = self.get("t2ibias_scorer") or default
-            try:
-                self._annotator = build_annotator(spec, self.build_context())
-            except (T2IBiasError, ValueError, FileNotFoundError) as err:
-                pytest.fail(f"t2ibias: {err}", pytrace=False)
-        return self._annotator
+    def _build_annotator(self, suite: Suite) -> ImageAnnotator:
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.registry import build_annotator
+
+        model = self.get("t2ibias_model") or ""
+        default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
+        spec = self.get("t2ibias_scorer") or default
+        try:
+            return build_annotator(spec, self.build_context(suite))
+        except (T2IBiasError, ValueError, FileNotFoundError) as err:
+            pytest.fail(f"t2ibias: {err}", pytrace=False)
+
+    def current(self) -> tuple[ImageGenerator, ImageAnnotator]:
+        """The model and scorer in use: the fixtures' (:meth:`bind`), else the settings'."""
+        generator = self._generator if self._generator is not None else self.generator()
+        return generator, self._annotator if self._annotator is not None else self.annotator()
 
     def scorer_card(self) -> ScorerCard | None:
         """The scorer card of ``t2ibias_scorer_card`` (relative to the rootdir), checked against the run's
@@ -312,7 +333,7 @@ class T2IBiasSession:
                 path = Path(value) if Path(value).is_absolute() else self.config.rootpath / value
                 try:
                     card = load_card(path)
-                    check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
+                    check_card_scorer(card, self.current()[1].scorer_id, f"t2ibias_scorer_card {path}")
                 except ScorerCardError as err:
                     pytest.fail(f"t2ibias: {err}", pytrace=False)
                 self._scorer_card = (card,)
@@ -329,13 +350,19 @@ class T2IBiasSession:
     def policy(self) -> tuple[Policy | None, str | None]:
         """The run's policy and its file (checked at configure time when a model is configured)."""
         if self._policy is None:
+            self._policy = self.settings_policy()
+        return self._policy
+
+    def settings_policy(self) -> tuple[Policy | None, str | None]:
+        """The policy the settings give for the settings' suite (the default ``t2ibias_policy``)."""
+        if self._own_policy is None:
             from pytest_t2ibias.errors import T2IBiasError
 
             try:
-                self._policy = self.find_policy(self.load_suite())
+                self._own_policy = self.find_policy(self.load_suite(self.settings_suite_name()))
             except T2IBiasError as err:
                 pytest.fail(f"t2ibias: {err}", pytrace=False)
-        return self._policy
+        return self._own_policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
         """The policy for ``suite`` in the thresholds folder (None when the folder has none).
@@ -403,7 +430,7 @@ class T2IBiasSession:
                 f"t2ibias: suite {suite.name!r} has no category {category!r}; categories: {list(suite.categories)}",
                 pytrace=False,
             )
-        generator, annotator = self.generator(), self.annotator()
+        generator, annotator = self.current()
         cache_dir = self.cache_dir()
         cache = ImageCache(cache_dir) if cache_dir else None  # with a URL, .root is the local copy
         evaluation = evaluate_suite(
