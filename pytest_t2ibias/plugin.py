@@ -288,7 +288,6 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
     from pytest_t2ibias.snapshot import Gate, register_gate, release_gate
 
     session = get_session(request.config)
-    session.bind(request)  # the fixtures (or a conftest's overrides) are the model, scorer, suite, policy
     gates: list[Gate] = []
 
     def evaluate(category: str, suite: str | None = None) -> CategoryResult:
@@ -297,6 +296,9 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
         for name, value in (("category", category), ("suite", suite)):
             if value is not None and not (isinstance(value, str) and value.strip()):
                 pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
+        # the fixtures (or a conftest's overrides) are the model, scorer, suite and policy; asked when the
+        # test evaluates, so an unconfigured model fails the call, not the setup
+        session.bind(request)
         # a copy of its own, so the gate registered for it is this test's
         result = replace(session.evaluate(category, suite))
         policy = session.policy()[0]
