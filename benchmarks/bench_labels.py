@@ -160,7 +160,9 @@ def bench_fingerprint(quick: bool) -> dict[str, float]:
 
     if quick:  # fixed cost (text encoder, VAE decode) + 30 x the cost of one step
         one, two = image(1), image(2)
-        step = max(two - one, 0.0)
+        # a step costs no more than a whole 1-step image: the clamp keeps a load spike on a shared machine
+        # from inflating the estimate (which would flatter fingerprint_share)
+        step = min(max(two - one, 0.0), one)
         gen_seconds = (one - step) + 30 * step
     else:
         gen_seconds = image(30)
