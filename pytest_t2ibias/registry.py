@@ -68,15 +68,25 @@ class Registry:
         self.kind = kind
         self.group = group
         self._factories: dict[str, Factory] = {}
+        #: the prefixes whose factories return a finished generator / annotator (no wrapping needed)
+        self._finished: set[str] = set()
         #: the last resort for a spec no prefix names (a diffusers hub id or folder), and when it applies
         self.fallback: tuple[Callable[[str], bool], Factory] | None = None
         self._entry_points_loaded = False
 
-    def register(self, prefix: str, factory: Factory) -> None:
-        """Make ``PREFIX`` and ``PREFIX:ARG`` specs call ``factory(ARG, context)``."""
+    def register(self, prefix: str, factory: Factory, *, finished: bool = False) -> None:
+        """Make ``PREFIX`` and ``PREFIX:ARG`` specs call ``factory(ARG, context)``; ``finished``: it returns
+        a generator / annotator as it is to be used (the built-ins), never wrapped."""
         if not prefix or ":" in prefix:
             raise ValueError(f"`prefix` must be a name without ':', got {prefix!r}")
         self._factories[prefix] = factory
+        if finished:
+            self._finished.add(prefix)
+
+    def finished(self, spec: str) -> bool:
+        """Whether ``spec``'s factory returns a finished object (a built-in, or the fallback)."""
+        name = spec.partition(":")[0]
+        return name in self._finished or (name not in self._factories and self.fallback is not None)
 
     def prefixes(self) -> list[str]:
         self._load_entry_points()
@@ -177,14 +187,18 @@ def build_generator(spec: str, context: BuildContext) -> ImageGenerator:
     """The generator ``spec`` names (see the module docstring)."""
     from pytest_t2ibias.generate.objects import as_generator
 
-    return as_generator(generators.build(spec, context), steps=context.steps, batch_size=context.batch_size)
+    built = generators.build(spec, context)
+    if generators.finished(spec):
+        return built  # type: ignore[no-any-return]
+    return as_generator(built, steps=context.steps, batch_size=context.batch_size)
 
 
 def build_annotator(spec: str, context: BuildContext) -> ImageAnnotator:
     """The annotator ``spec`` names (see the module docstring)."""
     from pytest_t2ibias.annotate.objects import as_annotator
 
-    return as_annotator(scorers.build(spec, context), context.suite)
+    built = scorers.build(spec, context)
+    return built if scorers.finished(spec) else as_annotator(built, context.suite)
 
 
 def cheap_fingerprint(spec: str, revision: str | None = None, root: Path | None = None) -> str | None:
@@ -254,9 +268,9 @@ def _python(kind: str) -> Factory:
     return lambda arg, c: load_python_target(arg, c, kind)
 
 
-generators.register("tiny", _tiny)
-generators.register("synthetic", _synthetic_model)
-generators.register("diffusers", _diffusers)  # explicit: diffusers:ID_OR_FOLDER
+generators.register("tiny", _tiny, finished=True)
+generators.register("synthetic", _synthetic_model, finished=True)
+generators.register("diffusers", _diffusers, finished=True)  # explicit: diffusers:ID_OR_FOLDER
 generators.register("python", _python("model"))
 generators.fallback = (_diffusers_spec, _diffusers)
 
@@ -315,10 +329,10 @@ def _clip(prefix: str) -> Factory:
     return factory
 
 
-scorers.register("synthetic", _synthetic_scorer)
-scorers.register("labels", _labels)
-scorers.register("vqa", _vqa)
-scorers.register("captioner", _captioner)
+scorers.register("synthetic", _synthetic_scorer, finished=True)
+scorers.register("labels", _labels, finished=True)
+scorers.register("vqa", _vqa, finished=True)
+scorers.register("captioner", _captioner, finished=True)
 scorers.register("python", _python("scorer"))
 for _prefix in ("tiny", "tiny-open_clip", "tiny-hf", "open_clip", "hf"):
-    scorers.register(_prefix, _clip(_prefix))
+    scorers.register(_prefix, _clip(_prefix), finished=True)
