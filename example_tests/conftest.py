@@ -7,3 +7,7 @@
 #     @pytest.fixture(scope="session")
 #     def doctor_prompt(t2ibias_suite):
 #         return t2ibias_suite.categories["doctor"].prompts[0]
+#
+# own_model/ overrides t2ibias_generator (and the suite, scorer and policy) in its own conftest.py: its
+# tests gate a pipeline object built in memory (a fine-tune with fused LoRA weights) instead of the
+# t2ibias_model of pytest.ini, in the same run; see docs/own-model.md.

@@ -21,6 +21,7 @@ from pytest_t2ibias.report.table import format_suite_table
 from pytest_t2ibias.types import MODES
 
 if TYPE_CHECKING:
+    from pytest_t2ibias.annotate.base import ImageAnnotator
     from pytest_t2ibias.generate.base import ImageGenerator
     from pytest_t2ibias.generate.sharding import RankInfo
     from pytest_t2ibias.pipeline import Evaluation
@@ -48,7 +49,10 @@ _REPLAY_DESCRIPTION = (
 
 T = TypeVar("T")
 
-_MODEL_HELP = "hub id, local pipeline folder, 'tiny' (offline) or 'synthetic[:CONFIG.yaml]' (known bias)"
+_MODEL_HELP = (
+    "hub id, local pipeline folder, 'tiny' (offline), 'synthetic[:CONFIG.yaml]' (known bias), "
+    "python:MODULE:ATTR or an installed prefix (see docs/own-model.md)"
+)
 
 
 def _echo(text: str, *, file: Any = None, end: str = "\n") -> None:
@@ -202,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--scorer",
         required=True,
-        help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH, synthetic",
+        help="tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, labels:PATH, synthetic, python:MODULE:ATTR",
     )
     ev.add_argument(
         "--images-per-prompt", type=_images_per_prompt, default=None, help="default: the suite's value (1 to 100000)"
@@ -223,6 +227,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--local-files-only", action="store_true", help="never contact the hub")
     ev.add_argument(
         "--allow-pickle", action="store_true", help="load pickle (.bin) weights (default: safetensors only)"
+    )
+    ev.add_argument(
+        "--allow-label-problems",
+        action="store_true",
+        help="precomputed labels (labels:PATH) missing, unplanned or outside the suite's groups: counted "
+        "warnings instead of errors",
     )
     ev.add_argument(
         "--scorer-card",
@@ -413,6 +423,19 @@ def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:
     )
 
 
+def _generator_for(args: argparse.Namespace, suite: Suite, annotator: ImageAnnotator) -> ImageGenerator:
+    """The model; with precomputed labels it is never needed to make an image, so it stays unloaded
+    (the baselines still name it, by a fingerprint told from the spec when it can be)."""
+    from pytest_t2ibias.pipeline import label_lookup
+
+    if label_lookup(annotator) is None:
+        return _load_generator(args, suite)
+    from pytest_t2ibias.generate.objects import LazyGenerator
+    from pytest_t2ibias.registry import cheap_fingerprint
+
+    return LazyGenerator(lambda: _load_generator(args, suite), cheap_fingerprint(args.model, None))
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pytest_t2ibias.generate import ImageCache, generate_images, plan_requests
     from pytest_t2ibias.generate.diffusers_adapter import ModelLoadError
@@ -502,7 +525,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             _check_cache_folder(args.cache)
         suite = load_suite(args.suite)
         plan_requests(suite, args.images_per_prompt, args.category, args.seed)  # bad categories: before loading
-        generator = _load_generator(args, suite)
+        from pytest_t2ibias.registry import generators
+
+        generators.resolve(args.model)  # an unknown model spec: one line, before the scorer loads
         annotator = load_annotator(
             args.scorer,
             suite,
@@ -511,7 +536,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             local_files_only=args.local_files_only,
             allow_pickle=args.allow_pickle,
+            strict_labels=not args.allow_label_problems,
         )
+        generator = _generator_for(args, suite, annotator)
         card = None
         if args.scorer_card:
             from pytest_t2ibias.metrics.scorer_card import check_card_scorer, load_card
@@ -551,6 +578,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _print_evaluation(args: argparse.Namespace, watch: Stopwatch, evaluation: Evaluation) -> int:
     evaluation.result = _with_aggregates(args, evaluation)
+    for warning in evaluation.warnings:
+        print(f"t2ibias evaluate: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         _echo(evaluation.result.to_json(indent=2))
     else:

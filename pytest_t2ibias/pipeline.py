@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator
+from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator, ImageRef, LabelLookup
 from pytest_t2ibias.annotate.cache import RecordsCache, records_key
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
 from pytest_t2ibias.generate.cache import CACHE_FORMAT, ImageCache
@@ -46,6 +46,8 @@ class Evaluation:
     result: RunResult
     categories: dict[str, CategoryResult] = field(default_factory=dict)
     generation: GenerationResult | None = None
+    #: problems of precomputed labels let through as warnings (one line per kind)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> dict[str, list[ImageRecord]]:
@@ -95,8 +97,21 @@ def evaluate_suite(
     per_prompt = images_per_prompt or suite.images_per_prompt
     generation = GenerationResult()
     results: dict[str, CategoryResult] = {}
+    lookup = label_lookup(annotator)
+    if lookup is not None:  # every planned image of the suite (any category) may be labelled
+        whole = plan_requests(suite, images_per_prompt, None, seed)
+        lookup.check_planned([image_id(r.category, r.prompt_index, r.image_index) for r in whole])
     for category in dict.fromkeys(r.category for r in requests):
         planned = [r for r in requests if r.category == category]
+        if lookup is not None:  # labels without images: no model is loaded or called
+            refs = [ImageRef(image_id(r.category, r.prompt_index, r.image_index), r.prompt, r.seed) for r in planned]
+            labelled = lookup.lookup(refs, category)
+            if progress is not None:
+                progress(len(planned))
+            results[category] = _measure(
+                suite, category, labelled, mode, generator, annotator, base_seed, per_prompt, scorer_card
+            )
+            continue
         key = records_key(
             image_cache=CACHE_FORMAT,  # records name cached images: a new image key layout is a new entry
             model=generator.fingerprint,
@@ -121,7 +136,15 @@ def evaluate_suite(
         results[category] = _measure(
             suite, category, records, mode, generator, annotator, base_seed, per_prompt, scorer_card
         )
-    return Evaluation(RunResult.from_results(results.values()), results, generation)
+    problems = list(getattr(lookup, "problems", [])) if lookup is not None else []
+    return Evaluation(RunResult.from_results(results.values()), results, generation, problems)
+
+
+def label_lookup(annotator: ImageAnnotator) -> LabelLookup | None:
+    """The annotator as a labels lookup when its labels need no image (precomputed labels), else None."""
+    if isinstance(annotator, LabelLookup) and annotator.needs_images is False:
+        return annotator
+    return None
 
 
 def _measure(

@@ -100,6 +100,12 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "false",
     ),
     (
+        "--t2i-label-problems",
+        "t2ibias_label_problems",
+        "Precomputed labels missing, unplanned or outside the suite's groups: error (default) or warn.",
+        "error",
+    ),
+    (
         "--t2i-unconfigured",
         "t2ibias_unconfigured",
         "What a bias test does when no model is configured: fail (default) or skip.",
@@ -198,6 +204,11 @@ def _check_settings(config: pytest.Config) -> None:
         if value not in ("true", "false"):
             flag = "--t2i-" + name.removeprefix("t2ibias_").replace("_", "-")
             raise pytest.UsageError(f"t2ibias: {flag} / {name} must be true or false, got {value!r}")
+    if setting(config, "t2ibias_label_problems") not in ("error", "warn"):
+        raise pytest.UsageError(
+            "t2ibias: --t2i-label-problems / t2ibias_label_problems must be error or warn, got "
+            f"{setting(config, 't2ibias_label_problems')!r}"
+        )
     unconfigured = setting(config, "t2ibias_unconfigured")
     if unconfigured not in ("fail", "skip"):
         raise pytest.UsageError(
@@ -323,25 +334,29 @@ def t2ibias_mode(pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def t2ibias_suite(pytestconfig: pytest.Config) -> Suite:
     """The prompt suite of this run (``--t2i-suite`` or the ``t2ibias_suite`` ini value)."""
-    return get_session(pytestconfig).suite()
+    session = get_session(pytestconfig)
+    return session.suite(session.settings_suite_name())
 
 
 @pytest.fixture(scope="session")
 def t2ibias_generator(pytestconfig: pytest.Config) -> ImageGenerator:
-    """The configured model; bias tests skip, saying how to configure one, when there is none."""
+    """The configured model (built on first use); bias tests fail or skip, saying how to configure one,
+    when there is none. Override it in a conftest to test a model object: an ``ImageGenerator``, a
+    diffusers pipeline or ``fn(prompts, seeds) -> images`` (see docs/own-model.md)."""
     return get_session(pytestconfig).generator()
 
 
 @pytest.fixture(scope="session")
 def t2ibias_scorer(pytestconfig: pytest.Config) -> ImageAnnotator:
-    """The configured scorer (annotator)."""
+    """The configured scorer (annotator). Override it in a conftest with an ``ImageAnnotator``, a mapping
+    of precomputed labels or ``fn(images, category) -> labels``."""
     return get_session(pytestconfig).annotator()
 
 
 @pytest.fixture(scope="session")
 def t2ibias_policy(pytestconfig: pytest.Config) -> Policy | None:
     """The threshold policy for the run's suite, or None when the thresholds folder has none."""
-    return get_session(pytestconfig).policy()[0]
+    return get_session(pytestconfig).settings_policy()[0]
 
 
 @pytest.fixture
@@ -360,6 +375,9 @@ def t2ibias_evaluate(request: pytest.FixtureRequest) -> Iterator[Callable[..., C
         for name, value in (("category", category), ("suite", suite)):
             if value is not None and not (isinstance(value, str) and value.strip()):
                 pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
+        # the fixtures (or a conftest's overrides) are the model, scorer, suite and policy; asked when the
+        # test evaluates, so an unconfigured model fails the call, not the setup
+        session.bind(request)
         from pytest_t2ibias.generate.cache import LockTimeoutError
         from pytest_t2ibias.generate.validate import GeneratedImageError
 
@@ -458,6 +476,7 @@ def t2ibias_aggregate(request: pytest.FixtureRequest) -> Iterator[Aggregates]:
     from pytest_t2ibias.snapshot import AggregateGate, register_gate, release_gate
 
     session = get_session(request.config)
+    session.bind(request)
     nodeid = request.node.nodeid
     if nodeid in session.marker_errors:
         pytest.fail(f"t2ibias: {session.marker_errors[nodeid]}", pytrace=False)

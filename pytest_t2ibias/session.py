@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.metrics.aggregate import Aggregates
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
+    from pytest_t2ibias.registry import BuildContext
     from pytest_t2ibias.results import BaselineImages, RunResult
     from pytest_t2ibias.snapshot import BaselineStore, StoreIndex
     from pytest_t2ibias.suites.schema import Suite
@@ -145,8 +146,19 @@ class T2IBiasSession:
     config: pytest.Config
     update: bool
     _suites: dict[str, Suite] = field(default_factory=dict)
+    #: the stages in use (:meth:`bind`: the fixtures' values), and the ones the settings name
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
+    _own_generator: ImageGenerator | None = None
+    _own_annotator: ImageAnnotator | None = None
+    _own_policy: tuple[Policy | None, str | None] | None = None
+    _bound_suite: Suite | None = None
+    #: the stages each set of injection-point fixture definitions gave (:meth:`bind`), and the current set
+    _stages: dict[tuple[int, ...], tuple[Any, Any, Any, Any]] = field(default_factory=dict)
+    _stage: tuple[int, ...] | None = None
+    #: (suite, category) -> the set of fixture definitions that evaluated it
+    _evaluated_by: dict[tuple[str, str], tuple[int, ...] | None] = field(default_factory=dict)
+    _families: dict[tuple[int, ...] | None, dict[str, RegressionFamily]] = field(default_factory=dict)
     _scorer_card: tuple[ScorerCard | None] | None = None
     _policy: tuple[Policy | None, str | None] | None = None
     _results: dict[tuple[str, str], CategoryResult] = field(default_factory=dict)
@@ -215,7 +227,9 @@ class T2IBiasSession:
         """
         from pytest_t2ibias.suites import load_suite
 
-        key = name or self.get("t2ibias_suite") or "t2i-biasbench"
+        if name is None and self._bound_suite is not None:
+            return self._bound_suite  # the t2ibias_suite fixture's (an override's) suite
+        key = name or self.settings_suite_name()
         if key not in self._suites:
             self._suites[key] = load_suite(self._path_or_name(key))
             self._named.setdefault(self._suites[key].name, self._suites[key])
@@ -230,59 +244,115 @@ class T2IBiasSession:
         """
         return self._named[name] if name in self._named else self.load_suite(name)
 
+    def settings_suite_name(self) -> str:
+        return self.get("t2ibias_suite") or "t2i-biasbench"
+
     def _path_or_name(self, value: str) -> str:
         candidate = self.config.rootpath / value
         return str(candidate) if value.endswith((".yaml", ".yml")) and candidate.is_file() else value
 
+    def bind(self, request: pytest.FixtureRequest) -> None:
+        """Ask the four injection-point fixtures (the plugin's defaults, or a conftest's overrides) before
+        evaluating: everything downstream (cache key, fingerprint, baseline model id, report) follows what
+        they return. Generators and scorers given as objects or callables are wrapped, once per set of
+        fixture definitions (a conftest in a subfolder may test another model than the rootdir's)."""
+        key = stage_key(request.node)
+        if key == self._stage:
+            return
+        if key not in self._stages:
+            from pytest_t2ibias.annotate.objects import as_annotator
+            from pytest_t2ibias.errors import T2IBiasError
+            from pytest_t2ibias.generate.objects import as_generator
+
+            suite = request.getfixturevalue("t2ibias_suite")
+            policy = request.getfixturevalue("t2ibias_policy")
+            own = self.settings_policy()
+            found = own if own[0] is policy else (policy, "the t2ibias_policy fixture")
+            try:
+                generator = as_generator(
+                    request.getfixturevalue("t2ibias_generator"),
+                    steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
+                    batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+                )
+                scorer = request.getfixturevalue("t2ibias_scorer")
+                if scorer is self._own_annotator and suite is not self.load_suite(self.settings_suite_name()):
+                    scorer = self._build_annotator(suite)  # the settings' scorer, for the overriding suite
+                annotator = as_annotator(scorer, suite)
+            except T2IBiasError as err:
+                fail_masked(f"t2ibias: {err}")
+            self._stages[key] = (suite, found, generator, annotator)
+        self._bound_suite, self._policy, self._generator, self._annotator = self._stages[key]
+        self._stage = key
+
+    def build_context(self, suite: Suite | None = None) -> BuildContext:
+        from pytest_t2ibias.registry import BuildContext
+
+        return BuildContext(
+            suite or self.suite(self.settings_suite_name()),
+            mode=self.mode,
+            device=self.device(),
+            dtype=self.get("t2ibias_dtype") or "auto",
+            steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
+            batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+            revision=self.get("t2ibias_revision"),
+            allow_pickle=self.get("t2ibias_allow_pickle") == "true",
+            root=self.config.rootpath,
+            strict_labels=self.get("t2ibias_label_problems") != "warn",
+        )
+
     def generator(self) -> ImageGenerator:
-        if self._generator is None:
+        """The model of the settings, through the registry; built on first use (a run of precomputed
+        labels never loads it)."""
+        if self._own_generator is None:
             model = self.get("t2ibias_model")
             if model is None:
                 if self.get("t2ibias_unconfigured") == "skip":
                     skip_at_test(no_model_message(self.config))
                 pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
-            from pytest_t2ibias.generate.factory import load_generator
+            from pytest_t2ibias.generate.objects import LazyGenerator
+            from pytest_t2ibias.registry import build_generator, cheap_fingerprint
 
             if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
                 config_path = Path(model.removeprefix("synthetic:"))
                 if not config_path.is_absolute():
                     model = f"synthetic:{self.config.rootpath / config_path}"
+            spec = model
+
+            def load() -> ImageGenerator:
+                try:
+                    return build_generator(spec, self.build_context())
+                except (T2IBiasError, ValueError) as err:
+                    fail_masked(f"t2ibias: {err}")
+
             try:
-                self._generator = load_generator(
-                    model,
-                    self.suite(),
-                    device=self.device(),
-                    dtype=self.get("t2ibias_dtype") or "auto",
-                    steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
-                    batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
-                    revision=self.get("t2ibias_revision"),
-                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
-                )
-            except (T2IBiasError, ValueError) as err:
+                self._own_generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
+            except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
-        return self._generator
+        return self._own_generator
 
     def annotator(self) -> ImageAnnotator:
-        if self._annotator is None:
-            from pytest_t2ibias.annotate.factory import load_annotator
-            from pytest_t2ibias.errors import T2IBiasError
+        """The scorer the settings name, for the settings' suite."""
+        if self._own_annotator is None:
+            self._own_annotator = self._build_annotator(self.suite(self.settings_suite_name()))
+        return self._own_annotator
 
-            model = self.get("t2ibias_model") or ""
-            default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
-            spec = self.get("t2ibias_scorer") or default
-            try:
-                self._annotator = load_annotator(
-                    spec,
-                    self.suite(),
-                    mode=self.mode,  # type: ignore[arg-type]
-                    device=self.device(),
-                    dtype=self.get("t2ibias_dtype") or "auto",
-                    allow_pickle=self.get("t2ibias_allow_pickle") == "true",
-                )
-            except (T2IBiasError, ValueError, FileNotFoundError) as err:
-                fail_masked(f"t2ibias: {err}")
-        return self._annotator
+    def _build_annotator(self, suite: Suite) -> ImageAnnotator:
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.registry import build_annotator
+
+        model = self.get("t2ibias_model") or ""
+        default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
+        spec = self.get("t2ibias_scorer") or default
+        try:
+            return build_annotator(spec, self.build_context(suite))
+        except (T2IBiasError, ValueError, FileNotFoundError) as err:
+            fail_masked(f"t2ibias: {err}")
+
+    def current(self) -> tuple[ImageGenerator, ImageAnnotator]:
+        """The model and scorer in use: the fixtures' (:meth:`bind`), else the settings'."""
+        generator = self._generator if self._generator is not None else self.generator()
+        return generator, self._annotator if self._annotator is not None else self.annotator()
 
     def scorer_card(self) -> ScorerCard | None:
         """The scorer card of ``t2ibias_scorer_card`` (relative to the rootdir), checked against the run's
@@ -297,7 +367,7 @@ class T2IBiasSession:
                 path = Path(value) if Path(value).is_absolute() else self.config.rootpath / value
                 try:
                     card = load_card(path)
-                    check_card_scorer(card, self.annotator().scorer_id, f"t2ibias_scorer_card {path}")
+                    check_card_scorer(card, self.current()[1].scorer_id, f"t2ibias_scorer_card {path}")
                 except ScorerCardError as err:
                     fail_masked(f"t2ibias: {err}")
                 self._scorer_card = (card,)
@@ -314,13 +384,19 @@ class T2IBiasSession:
     def policy(self) -> tuple[Policy | None, str | None]:
         """The run's policy and its file (checked at configure time when a model is configured)."""
         if self._policy is None:
+            self._policy = self.settings_policy()
+        return self._policy
+
+    def settings_policy(self) -> tuple[Policy | None, str | None]:
+        """The policy the settings give for the settings' suite (the default ``t2ibias_policy``)."""
+        if self._own_policy is None:
             from pytest_t2ibias.errors import T2IBiasError
 
             try:
-                self._policy = self.find_policy(self.load_suite())
+                self._own_policy = self.find_policy(self.load_suite(self.settings_suite_name()))
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
-        return self._policy
+        return self._own_policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
         """The policy for ``suite`` in the thresholds folder (None when the folder has none).
@@ -375,13 +451,20 @@ class T2IBiasSession:
         suite = self.suite(suite_name)
         key = (suite.name, category)
         if key in self._results:
+            if self._evaluated_by.get(key, self._stage) != self._stage:
+                pytest.fail(
+                    f"t2ibias: category {category!r} of suite {suite.name!r} is tested with two models in one run "
+                    "(a conftest overrides t2ibias_generator or t2ibias_scorer for some of its tests): run them "
+                    "in separate pytest runs",
+                    pytrace=False,
+                )
             return self._results[key]
         if category not in suite.categories:
             pytest.fail(
                 f"t2ibias: suite {suite.name!r} has no category {category!r}; categories: {list(suite.categories)}",
                 pytrace=False,
             )
-        generator, annotator = self.generator(), self.annotator()
+        generator, annotator = self.current()
         cache_dir = self.cache_dir()
         lock_wait = float(self.get("t2ibias_lock_timeout") or 600)  # checked at configure time
         cache = ImageCache(cache_dir, max_lock_wait=lock_wait) if cache_dir else None  # URL: .root is the local copy
@@ -398,6 +481,7 @@ class T2IBiasSession:
             scorer_card=self.scorer_card(),
         )
         self._results[key] = evaluation.categories[category]
+        self._evaluated_by[key] = self._stage
         return self._results[key]
 
     def aggregates(self, suite_name: str | None = None) -> Aggregates:
@@ -523,9 +607,9 @@ class T2IBiasSession:
         evaluates every marked category (each once per session; images and scored categories come from
         the shared cache).
         """
-        if self._family is not None:
-            return self._family
-        self._family = {}
+        if self._stage in self._families:
+            return self._families[self._stage]
+        self._family = self._families[self._stage] = {}
         policy = self.policy()[0]
         if policy is None or self.update:
             return self._family
@@ -542,6 +626,8 @@ class T2IBiasSession:
                     continue  # the test itself fails with the reason
                 checks[item.nodeid] = gather_aggregates(found, policy.aggregate)
         for item in self._marked:
+            if self._stages and stage_key(item) != self._stage:
+                continue  # another model (a conftest's override): its own family, when its tests run
             category, suite_name = marker_category(item)  # checked at collection
             assert category is not None
             suite = self.load_suite(suite_name)
@@ -551,7 +637,7 @@ class T2IBiasSession:
             result = self.evaluate(category, suite_name)
             stored = comparable_baseline(self.baselines, self.baseline_path(item), result, rules)
             checks[item.nodeid] = gather(suite, result, stored, rules, policy)
-        self._family = build_family(checks, policy)
+        self._family = self._families[self._stage] = build_family(checks, policy)
         return self._family
 
     # -- results and the summary ------------------------------------------------------------------------
@@ -586,12 +672,13 @@ class T2IBiasSession:
         prompts = {r.seed: r.prompt for r in result.records} if result is not None else {}
         paths: dict[int, Path | None] = {}
         cache_dir = self.cache_dir()
-        if result is not None and cache_dir is not None and self._generator is not None:
+        if result is not None and cache_dir is not None and getattr(self._generator, "loaded", True) is True:
             from pytest_t2ibias.generate.stage import plan_requests
 
             suite = self.suite_named(suite_name)
             requests = plan_requests(suite, result.images_per_prompt or None, [category], result.seed)
             generator = self._generator
+            assert generator is not None
             paths = cached_paths(requests, stored.model, generator.params, generator.batch_size, ImageCache(cache_dir))
         images = []
         for key, labels in stored.labels.items():
@@ -772,6 +859,19 @@ class T2IBiasSession:
                 self._prune_refused = f"baselines not pruned: cannot delete {path}: {err.strerror or err}"
                 continue
             self._pruned.append(path)
+
+
+#: The fixtures that are the injection points of a run: a conftest may override each.
+INJECTION_FIXTURES = ("t2ibias_suite", "t2ibias_policy", "t2ibias_generator", "t2ibias_scorer")
+
+
+def stage_key(item: pytest.Item) -> tuple[int, ...]:
+    """Which definitions of the injection-point fixtures apply to ``item`` (the plugin's, or a conftest's
+    override): tests that share them share a model, results and a regression family. pytest has no public
+    "which definition applies here", so this asks its fixture manager."""
+    manager = item.session._fixturemanager
+    defs = [manager.getfixturedefs(name, item) for name in INJECTION_FIXTURES]
+    return tuple(id(found[-1]) if found else 0 for found in defs)
 
 
 def _store() -> BaselineStore:

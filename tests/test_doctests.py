@@ -19,6 +19,9 @@ MODULES = [
     "pytest_t2ibias.generate.seeds",
     "pytest_t2ibias.generate.callable_adapter",
     "pytest_t2ibias.metrics.embedding",
+    "pytest_t2ibias.generate.objects",
+    "pytest_t2ibias.generate.fingerprint",
+    "pytest_t2ibias.annotate.objects",
 ]
 
 

@@ -23,6 +23,29 @@ class AnnotationInput:
     image_path: str | None = None
 
 
+@dataclass(frozen=True)
+class ImageRef:
+    """A planned image by its id, without the image: what a labels lookup needs."""
+
+    image_id: str
+    prompt: str
+    seed: int | None = None
+    image_path: str | None = None
+
+
+@runtime_checkable
+class LabelLookup(Protocol):
+    """An annotator whose labels exist before any image (precomputed human labels): the pipeline asks it
+    for the plan's image ids, and generates nothing. ``needs_images`` is ``False``."""
+
+    scorer_id: str
+    needs_images: bool
+
+    def lookup(self, refs: Sequence[ImageRef], category: str) -> list[ImageRecord]: ...
+
+    def check_planned(self, planned_ids: Sequence[str]) -> None: ...
+
+
 @runtime_checkable
 class ImageAnnotator(Protocol):
     """Turns images into records using a suite's groups and term lists (given at construction).
@@ -45,7 +68,7 @@ def texts_hash(*texts: str) -> str:
 
 
 def record_for(
-    item: AnnotationInput,
+    item: AnnotationInput | ImageRef,
     category: str,
     labels: dict[str, str],
     present: dict[str, list[str]],

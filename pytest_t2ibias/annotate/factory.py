@@ -1,4 +1,5 @@
-"""One place that turns a scorer spec string into an annotator.
+"""One place that turns a scorer spec string into an annotator: the registry of
+:mod:`pytest_t2ibias.registry` (the built-ins below, ``python:module:attr``, installed entry points).
 
 =============================================  ===========================================================
 spec                                           annotator
@@ -11,6 +12,7 @@ spec                                           annotator
 ``labels:PATH``                                precomputed labels from a CSV or JSON file
 ``synthetic``                                  reads the mark of the synthetic model's images exactly
 ``synthetic:PATH``                             the same, misreading at the rates of a YAML ``confusion``
+``python:MODULE:ATTR``                         an object or factory of yours (see docs/own-model.md)
 =============================================  ===========================================================
 """
 
@@ -21,10 +23,6 @@ from pathlib import Path
 from pytest_t2ibias.annotate.base import ImageAnnotator
 from pytest_t2ibias.suites.schema import Suite
 from pytest_t2ibias.types import Mode
-
-#: The tiny CLIP's random weights cannot tell a person from an empty scene; skip that check for it so
-#: plumbing tests and examples get labels (a real scorer keeps the default threshold).
-_TINY_PERSON_THRESHOLD = float("-inf")
 
 
 def load_annotator(
@@ -37,52 +35,25 @@ def load_annotator(
     batch_size: int | None = None,
     local_files_only: bool = False,
     allow_pickle: bool = False,
+    strict_labels: bool = True,
 ) -> ImageAnnotator:
-    """The annotator a spec string names (see the module docstring); ``allow_pickle`` lets a ``hf:``,
-    ``vqa:`` or ``captioner:`` checkpoint load pickle (``.bin``) weights (default: safetensors only)."""
-    if spec == "synthetic" or spec.startswith("synthetic:"):
-        from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
+    """The annotator a spec string names (see the module docstring).
 
-        return SyntheticAnnotator.from_spec(spec, suite)
-    if spec.startswith("labels:"):
-        from pytest_t2ibias.annotate.precomputed import PrecomputedLabels
+    ``allow_pickle`` lets a ``hf:``, ``vqa:`` or ``captioner:`` checkpoint load pickle (``.bin``) weights
+    (default: safetensors only). ``strict_labels=False``: precomputed labels that are missing, belong to no
+    planned image or hold values outside the suite are counted warnings instead of errors.
+    """
+    from pytest_t2ibias.registry import BuildContext, build_annotator
 
-        return PrecomputedLabels.from_file(Path(spec.removeprefix("labels:")), suite)
-    if spec.startswith("vqa:"):
-        from pytest_t2ibias.annotate.vqa import VqaAnnotator
-
-        return VqaAnnotator.from_spec(
-            spec.removeprefix("vqa:"),
-            suite,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            local_files_only=local_files_only,
-            allow_pickle=allow_pickle,
-        )
-    if spec.startswith("captioner:"):
-        from pytest_t2ibias.annotate.captioner import CaptionerAnnotator
-
-        return CaptionerAnnotator.from_spec(
-            spec.removeprefix("captioner:"),
-            suite,
-            mode=mode,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            local_files_only=local_files_only,
-            allow_pickle=allow_pickle,
-        )
-    from pytest_t2ibias.annotate.clip import ClipAnnotator, ClipThresholds
-    from pytest_t2ibias.annotate.clip_backends import load_clip_backend
-
-    backend = load_clip_backend(
-        spec,
+    context = BuildContext(
+        suite,
+        mode=mode,
         device=device,
         dtype=dtype,
         batch_size=batch_size,
         local_files_only=local_files_only,
         allow_pickle=allow_pickle,
+        root=Path.cwd(),
+        strict_labels=strict_labels,
     )
-    thresholds = ClipThresholds(person_threshold=_TINY_PERSON_THRESHOLD) if spec.startswith("tiny") else None
-    return ClipAnnotator(suite, backend, thresholds)
+    return build_annotator(spec, context)

@@ -55,7 +55,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_t2ibias._io import clip, short_repr
-from pytest_t2ibias.annotate.base import AnnotationInput, check_annotate_inputs, record_for
+from pytest_t2ibias.annotate.base import AnnotationInput, ImageRef, check_annotate_inputs, record_for
 from pytest_t2ibias.annotate.captions import UNKNOWN
 from pytest_t2ibias.errors import LabelsFileError as LabelsFileError
 from pytest_t2ibias.records import ImageRecord
@@ -135,11 +135,28 @@ class PrecomputedLabels:
         >>> tmp.cleanup()
     """
 
-    def __init__(self, suite: Suite, entries: Mapping[str, _Labelled], source: str, scorer_id: str) -> None:
+    #: measuring needs no image: the pipeline looks the plan's image ids up (:meth:`lookup`) instead of
+    #: generating the images (see :class:`~pytest_t2ibias.annotate.base.LabelLookup`)
+    needs_images = False
+
+    def __init__(
+        self,
+        suite: Suite,
+        entries: Mapping[str, _Labelled],
+        source: str,
+        scorer_id: str,
+        *,
+        strict: bool = True,
+        problems: Sequence[str] = (),
+    ) -> None:
         self.suite = suite
         self.source = source
         self.scorer_id = scorer_id
         self._entries = dict(entries)
+        #: False: missing, unplanned and invalid labels are counted warnings (:attr:`problems`), not errors
+        self.strict = strict
+        #: one line per kind of problem found (only when not ``strict``)
+        self.problems: list[str] = list(problems)
 
     @property
     def image_ids(self) -> list[str]:
@@ -147,7 +164,23 @@ class PrecomputedLabels:
         return list(self._entries)
 
     @classmethod
-    def from_file(cls, path: Path, suite: Suite) -> PrecomputedLabels:
+    def from_mapping(
+        cls, data: Mapping[str, Any], suite: Suite, *, name: str = "mapping", strict: bool = True
+    ) -> PrecomputedLabels:
+        """Labels given in Python (a fixture's return value), in the JSON file's shape; the scorer id
+        hashes their canonical JSON, so other labels make the baselines stale."""
+        try:
+            text = json.dumps(data, sort_keys=True)
+        except (TypeError, ValueError) as err:
+            raise LabelsFileError(f"{name}: labels must be JSON-like (image id -> labels/present): {err}") from None
+        source = f"labels {name}"
+        parsed = _parse_json(text, source)
+        parsed, problems = _checked(parsed, _SuiteCheck(suite, source), strict)
+        scorer_id = f"labels:{name}#{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        return cls(suite, parsed, source, scorer_id, strict=strict, problems=problems)
+
+    @classmethod
+    def from_file(cls, path: Path, suite: Suite, *, strict: bool = True) -> PrecomputedLabels:
         """Read and validate a ``.csv`` or ``.json`` labels file against ``suite``.
 
         Raises:
@@ -175,10 +208,46 @@ class PrecomputedLabels:
             ) from None
         checker = _SuiteCheck(suite, source)
         parsed = _parse_csv(text, source, checker) if suffix == ".csv" else _parse_json(text, source)
-        for entry in parsed.values():
-            checker.check(entry)
+        parsed, problems = _checked(parsed, checker, strict)
         scorer_id = f"labels:{path.name}#{hashlib.sha256(content).hexdigest()[:12]}"
-        return cls(suite, parsed, source, scorer_id)
+        return cls(suite, parsed, source, scorer_id, strict=strict, problems=problems)
+
+    def lookup(self, refs: Sequence[ImageRef], category: str) -> list[ImageRecord]:
+        """The records of the planned images ``refs`` of ``category``, from the labels alone (no image).
+
+        Raises:
+            LabelsFileError: (``strict``) an image has no labels; else the unlabelled images are left out
+                and counted in :attr:`problems`.
+        """
+        missing = [ref.image_id for ref in refs if ref.image_id not in self._entries]
+        if missing:
+            line = (
+                f"{self.source}: no labels for {len(missing)} of {len(refs)} planned images of category "
+                f"{category!r}; first missing image ids: {missing[:_SHOW_MISSING]}"
+            )
+            if self.strict:
+                raise LabelsFileError(line)
+            self.problems.append(line)
+        return [self._record(ref, category) for ref in refs if ref.image_id in self._entries]
+
+    def check_planned(self, planned_ids: Sequence[str]) -> None:
+        """Image ids of the labels that belong to no planned image (a typo, another suite or seed).
+
+        Raises:
+            LabelsFileError: (``strict``) there is one; else it is counted in :attr:`problems`.
+        """
+        planned = set(planned_ids)
+        extra = [image_id for image_id in self._entries if image_id not in planned]
+        if not extra:
+            return
+        line = (
+            f"{self.source}: {len(extra)} labelled image ids belong to no planned image of suite "
+            f"{self.suite.name!r}; first: {[_short(e) for e in extra[:_SHOW_MISSING]]}"
+        )
+        if self.strict:
+            raise LabelsFileError(line)
+        if line not in self.problems:
+            self.problems.append(line)
 
     def annotate(self, items: Sequence[AnnotationInput], category: str) -> list[ImageRecord]:
         """One record per item, with the file's labels for ``item.image_id`` (seed, prompt, path kept).
@@ -196,7 +265,7 @@ class PrecomputedLabels:
             )
         return [self._record(item, category) for item in items]
 
-    def _record(self, item: AnnotationInput, category: str) -> ImageRecord:
+    def _record(self, item: AnnotationInput | ImageRef, category: str) -> ImageRecord:
         spec = self.suite.categories[category]
         entry = self._entries[item.image_id]
         if spec.attribute is not None and spec.attribute not in entry.labels:
@@ -232,6 +301,26 @@ class PrecomputedLabels:
                     f"category {category!r}, which declares no {list_name!r} list"
                 )
         return record_for(item, category, labels, present)
+
+
+def _checked(
+    parsed: dict[str, _Labelled], checker: _SuiteCheck, strict: bool
+) -> tuple[dict[str, _Labelled], list[str]]:
+    """The entries that match the suite; strict: the first that does not raises, else they are dropped
+    and counted in one line (naming the first)."""
+    kept: dict[str, _Labelled] = {}
+    bad: list[str] = []
+    for image_id, entry in parsed.items():
+        try:
+            checker.check(entry)
+        except LabelsFileError as err:
+            if strict:
+                raise
+            bad.append(str(err))
+            continue
+        kept[image_id] = entry
+    problems = [f"{len(bad)} labelled images dropped (values outside the suite); first: {bad[0]}"] if bad else []
+    return kept, problems
 
 
 class _SuiteCheck:

@@ -1,7 +1,6 @@
-"""One place that turns a model spec string into a generator.
-
-``tiny`` (the offline random-weight pipeline), ``synthetic`` / ``synthetic:CONFIG.yaml`` (images with
-known, configurable bias and a visible mark), or a diffusers hub id / local pipeline folder.
+"""One place that turns a model spec string into a generator: the registry of
+:mod:`pytest_t2ibias.registry` (built-ins ``tiny``, ``synthetic`` / ``synthetic:CONFIG.yaml``, diffusers
+hub ids and local folders; ``python:module:attr``; installed entry points).
 """
 
 from __future__ import annotations
@@ -28,28 +27,20 @@ def load_generator(
     ``allow_pickle`` lets a hub id or local folder load pickle (``.bin``) weights; by default only
     ``.safetensors`` weights load (the tiny and synthetic models have no weight files).
     """
-    from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
+    from pathlib import Path
 
-    if spec == "tiny":
-        return DiffusersGenerator.tiny(
-            num_inference_steps=steps,
-            guidance_scale=guidance_scale,
-            batch_size=8 if batch_size is None else batch_size,
-            device="cpu" if device == "auto" else device,
-            dtype="fp32" if dtype == "auto" else dtype,  # type: ignore[arg-type]
-        )
-    if spec == "synthetic" or spec.startswith("synthetic:"):
-        from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+    from pytest_t2ibias.registry import BuildContext, build_generator
 
-        return SyntheticGenerator.from_spec(spec, suite)
-    return DiffusersGenerator.from_pretrained(
-        spec,
+    context = BuildContext(
+        suite,
         device=device,
-        dtype=dtype,  # type: ignore[arg-type]
+        dtype=dtype,
+        steps=steps,
+        guidance_scale=guidance_scale,
+        batch_size=batch_size,
         local_files_only=local_files_only,
         revision=revision,
         allow_pickle=allow_pickle,
-        num_inference_steps=30 if steps is None else steps,
-        guidance_scale=7.5 if guidance_scale is None else guidance_scale,
-        batch_size=4 if batch_size is None else batch_size,
+        root=Path.cwd(),
     )
+    return build_generator(spec, context)

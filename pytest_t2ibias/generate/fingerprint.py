@@ -89,3 +89,113 @@ def _cached_commit(model_id: str, ref: str) -> str | None:
     except OSError:
         return None
     return commit if _COMMIT.match(commit) else None
+
+
+# -- objects: a pipeline or module built in memory (a fine-tune, fused LoRA weights, a custom UNet) ---------
+
+#: id(object) -> (a weak reference that proves the id still names that object, its fingerprint): hashing
+#: a multi-GB model costs seconds, so it is done once per object and process.
+_OBJECT_FINGERPRINTS: dict[int, tuple[Any, str]] = {}
+
+
+def object_fingerprint(obj: Any, *, name: str | None = None, version: str | None = None) -> str:
+    """The identity of a model given as an object: ``object:<class>:<hash>``, a hash of its configs and of
+    every parameter's bytes; or ``object:<name>@<version>`` when the user names it.
+
+    A diffusers pipeline is hashed component by component (in name order): each component's class, its
+    ``config`` (schedulers, UNet shape, ...) and, for a ``torch.nn.Module``, its ``state_dict`` tensor by
+    tensor (name, dtype, shape, and the SHA-256 of its raw bytes), all combined through BLAKE2b. Changing
+    one parameter changes the fingerprint (another model: its own cached images, its results compared with
+    the approved model's baselines); the same weights loaded twice give the same.
+    The device is not part of it (the generation params carry the device type and dtype).
+
+    Example:
+        >>> import torch
+        >>> layer = torch.nn.Linear(2, 2)
+        >>> first = object_fingerprint(layer)
+        >>> with torch.no_grad():
+        ...     _ = layer.weight.add_(1.0)
+        >>> first == object_fingerprint(layer), object_fingerprint(layer) == object_fingerprint(layer)
+        (True, True)
+        >>> object_fingerprint(layer, name="mylab", version="3")
+        'object:mylab@3'
+
+    The cache is per object: a model changed in place after its first fingerprint keeps the old one, so
+    build the model before the session asks for it (a fixture does).
+    """
+    if name is not None:
+        return f"object:{name}@{version or 'unversioned'}"
+    import weakref
+
+    cached = _OBJECT_FINGERPRINTS.get(id(obj))
+    if cached is not None and cached[0]() is obj:
+        return cached[1]
+    digest = hashlib.blake2b(digest_size=16)
+    _hash_object(obj, digest)
+    fingerprint = f"object:{type(obj).__name__}:{digest.hexdigest()[:20]}"
+    try:
+        _OBJECT_FINGERPRINTS[id(obj)] = (weakref.ref(obj), fingerprint)
+    except TypeError:  # not weak-referenceable: not cached (hashed again next time, still correct)
+        pass
+    return fingerprint
+
+
+def _hash_object(obj: Any, digest: Any) -> None:
+    components = getattr(obj, "components", None)
+    digest.update(f"class\0{type(obj).__module__}.{type(obj).__qualname__}\n".encode())
+    _hash_config(obj, digest)
+    if isinstance(components, dict):  # a diffusers pipeline: every component, in a stable order
+        for key in sorted(components):
+            digest.update(f"component\0{key}\n".encode())
+            part = components[key]
+            if part is None:
+                continue
+            digest.update(f"class\0{type(part).__module__}.{type(part).__qualname__}\n".encode())
+            _hash_config(part, digest)
+            _hash_module(part, digest)
+            _hash_vocab(part, digest)
+        return
+    _hash_module(obj, digest)
+
+
+def _hash_config(obj: Any, digest: Any) -> None:
+    config = getattr(obj, "config", None)
+    if config is None:
+        return
+    if hasattr(config, "to_dict"):  # transformers configs
+        config = config.to_dict()
+    if isinstance(config, dict):
+        # `_name_or_path`, `_use_default_values` (a set's order: differs from run to run) and version stamps
+        # are bookkeeping, not what the model computes
+        kept = {k: v for k, v in config.items() if not k.startswith("_") and k != "transformers_version"}
+        digest.update(json.dumps(kept, sort_keys=True, default=str).encode())
+
+
+def _hash_module(obj: Any, digest: Any) -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(obj, torch.nn.Module):
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def tensor_digest(tensor: Any) -> bytes:
+        # the tensor's own bytes (no copy for a contiguous CPU tensor), streamed into SHA-256: hashlib
+        # releases the GIL, so tensors hash on every core; SHA-256 has CPU instructions (twice BLAKE2b's
+        # speed here), which keeps an SD-1.5-sized pipeline at a few seconds
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        return hashlib.sha256(flat.view(torch.uint8).numpy().data).digest()
+
+    # state_dict: parameters and buffers by their (stable) names, combined in name order
+    items = sorted(obj.state_dict().items())
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        digests = pool.map(tensor_digest, [tensor for _, tensor in items])
+        for (key, tensor), part in zip(items, digests, strict=True):
+            digest.update(f"{key}\0{tensor.dtype}\0{tuple(tensor.shape)}\n".encode())
+            digest.update(part)
+
+
+def _hash_vocab(obj: Any, digest: Any) -> None:
+    vocab = getattr(obj, "get_vocab", None)  # a tokenizer: its vocabulary changes the text embeddings
+    if callable(vocab):
+        digest.update(json.dumps(vocab(), sort_keys=True).encode())

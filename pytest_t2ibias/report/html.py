@@ -771,6 +771,9 @@ def _grids(view: CategoryView, options: _Options, store: ImageStore) -> str:
     by_group: dict[str, list[ImageResult]] = {}
     for image in images:
         by_group.setdefault(view.label(image), []).append(image)
+    scorer = view.result.scorer or ""
+    if scorer.startswith("labels:") and not any(image.path for image in images):
+        return _label_counts(by_group, view.groups, scorer)
     parts = ["<h3>Images by label</h3>"]
     for group in [g for g in view.groups if g in by_group]:
         members = {image.id: image for image in reversed(by_group[group])}
@@ -786,6 +789,21 @@ def _grids(view: CategoryView, options: _Options, store: ImageStore) -> str:
             f'<div class="grid">{figures}</div></div>'
         )
     return "\n".join(parts)
+
+
+def _label_counts(by_group: dict[str, list[ImageResult]], groups: Sequence[str], scorer: str) -> str:
+    """A run of precomputed labels generated no image: the labels by group, with their image ids."""
+    rows = "".join(
+        f"<tr><td>{_esc(group)}</td><td>{len(by_group[group])}</td>"
+        f"<td>{_esc(', '.join(image.id for image in by_group[group][:12]))}"
+        f"{' ...' if len(by_group[group]) > 12 else ''}</td></tr>"
+        for group in [*[g for g in groups if g in by_group], *[g for g in by_group if g not in groups]]
+    )
+    return (
+        '<h3>Labels by group</h3><p class="note no-images">No image grids: the labels were precomputed '
+        f"({_esc(scorer)}), so this run generated no image; the labels are looked up by image id.</p>"
+        f"<table><tr><th>label</th><th>images</th><th>image ids</th></tr>{rows}</table>"
+    )
 
 
 def _thumb_figure(view: CategoryView, image: ImageResult, store: ImageStore, drives: Sequence[str]) -> str:
