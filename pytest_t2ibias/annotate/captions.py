@@ -210,18 +210,21 @@ class CaptionAnnotator:
         spec = self._category(category)
         attributes = spec.annotated_attributes()
         lists = spec.list_names()
-        found: dict[str, tuple[dict[str, str], dict[str, list[str]]]] = {}
+        # caption key -> the first record with it: its labels and terms serve the repeats (validation gives
+        # each record its own copies), and no second copy of every caption's results is kept
+        found: dict[str, ImageRecord] = {}
         records = []
         for image_id, caption in rows:
             key = paper_clean(caption) if self.mode == "paper" else caption
-            labelled = found.get(key)
-            if labelled is None:
-                labelled = found[key] = self._label(key, category, attributes, lists)
-            labels, present = labelled
-            # validated as annotate() does (as fast as model_construct here), each record its own containers
-            records.append(
-                ImageRecord(image_id=image_id, category=category, caption=caption, labels=labels, present=present)
-            )
+            first = found.get(key)
+            if first is None:
+                labels, present = self._label(key, category, attributes, lists)
+            else:
+                labels, present = first.labels, first.present
+            record = ImageRecord(image_id=image_id, category=category, caption=caption, labels=labels, present=present)
+            if first is None:
+                found[key] = record
+            records.append(record)
         return records
 
     def _label(
