@@ -65,7 +65,7 @@ class _Tally:
             self.counts["hangs"] += 1
 
     def masked(self, text: str, secret: str, kept: tuple[str, ...]) -> None:
-        from pytest_t2ibias._io import mask_credentials
+        from pytest_t2ibias.masking import mask_credentials
 
         self.counts["inputs"] += 1
         shown = mask_credentials(text)

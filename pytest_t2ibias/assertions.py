@@ -43,7 +43,7 @@ def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_S
 
 
 def _header(result: CategoryResult) -> str:
-    from pytest_t2ibias._io import mask_credentials
+    from pytest_t2ibias.masking import mask_credentials
     from pytest_t2ibias.report.summary import short_scorer
 
     # the model and scorer are the user's locations: a URL among them keeps its password out of the failure

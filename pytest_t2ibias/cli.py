@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pytest_t2ibias import __version__
-from pytest_t2ibias._io import clip, mask_credentials, one_line
+from pytest_t2ibias._io import clip, one_line
 from pytest_t2ibias.errors import SettingsError
+from pytest_t2ibias.masking import mask_credentials
 from pytest_t2ibias.progress import Stopwatch
 from pytest_t2ibias.report.summary import aggregate_lines
 from pytest_t2ibias.report.table import format_suite_table

@@ -15,13 +15,13 @@ from __future__ import annotations
 class T2IBiasError(ValueError):
     """Base of every user-facing error of pytest-t2ibias.
 
-    Its message is masked as it is made (:func:`~pytest_t2ibias._io.mask_credentials`): it names a model,
+    Its message is masked as it is made (:func:`~pytest_t2ibias.masking.mask_credentials`): it names a model,
     suite, card or cache location the user gave, which may be a URL with a password or a signed query, and
     it is printed, logged and written to reports from many places.
     """
 
     def __init__(self, *args: object) -> None:
-        from pytest_t2ibias._io import mask_credentials  # here: _io imports this module
+        from pytest_t2ibias.masking import mask_credentials  # here: the cheap import of a rare path
 
         super().__init__(*(mask_credentials(arg) if isinstance(arg, str) else arg for arg in args))
 

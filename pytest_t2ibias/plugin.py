@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_t2ibias._io import mask_credentials
+from pytest_t2ibias.masking import mask_credentials
 from pytest_t2ibias.session import (
     SESSION_PLUGIN,
     T2IBiasSession,

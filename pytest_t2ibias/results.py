@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import pytest_t2ibias
-from pytest_t2ibias._io import mask_credentials
 from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of
+from pytest_t2ibias.masking import mask_credentials
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
 from pytest_t2ibias.metrics.scorer_card import ScorerCard
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_t2ibias._io import mask_credentials
+from pytest_t2ibias.masking import mask_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -311,7 +311,7 @@ class T2IBiasSession:
                 pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
             from pytest_t2ibias.generate.objects import LazyGenerator
-            from pytest_t2ibias.registry import build_generator, cheap_fingerprint
+            from pytest_t2ibias.registry import build_generator, cheap_fingerprint, generators
 
             if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
                 config_path = Path(model.removeprefix("synthetic:"))
@@ -326,6 +326,7 @@ class T2IBiasSession:
                     fail_masked(f"t2ibias: {err}")
 
             try:
+                generators.resolve(spec)  # a spec no prefix matches fails now, before any scorer is built
                 self._own_generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")

@@ -22,6 +22,8 @@ MODULES = [
     "pytest_t2ibias.generate.objects",
     "pytest_t2ibias.generate.fingerprint",
     "pytest_t2ibias.annotate.objects",
+    "pytest_t2ibias.masking",
+    "pytest_t2ibias.snapshot",
 ]
 
 

@@ -1,6 +1,6 @@
 """Credentials never reach a log, an error, a report or the terminal (issue 21, item 6).
 
-One table of secret shapes through :func:`~pytest_t2ibias._io.mask_credentials`: the secret is gone, the
+One table of secret shapes through :func:`~pytest_t2ibias.masking.mask_credentials`: the secret is gone, the
 host, bucket and path stay. Then the paths a user-given location travels: the plugin's and the CLI's
 errors, the CLI's argparse errors, the results JSON.
 """
@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pytest_t2ibias._io import mask_credentials
+from pytest_t2ibias.masking import mask_credentials
 
 #: (text, the secret it must not show, the parts it must keep).
 SHAPES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -84,7 +84,7 @@ def test_text_without_credentials_is_unchanged(text: str) -> None:
     ],
 )
 def test_secret_parameter_names(name: str, secret: bool) -> None:
-    from pytest_t2ibias._io import secret_parameter
+    from pytest_t2ibias.masking import secret_parameter
 
     assert secret_parameter(name) is secret
 
@@ -98,7 +98,7 @@ def test_cli_generate_never_prints_the_model_password() -> None:
     done = _t2ibias("generate", "--model", "https://u:hunter2@host/m")
     assert done.returncode == 1
     assert "hunter2" not in done.stdout + done.stderr
-    assert "model path 'https://***@host/m' does not exist" in done.stderr
+    assert "model spec 'https://***@host/m' matches no known prefix" in done.stderr
 
 
 def test_cli_usage_errors_never_print_a_password() -> None:

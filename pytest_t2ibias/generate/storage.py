@@ -10,7 +10,7 @@ entry. Object stores offer no rename and no lock: two runners may both make an e
 last write wins), which costs time, not correctness.
 
 Credentials never appear in what this module says: every URL shown is passed through
-:func:`~pytest_t2ibias._io.mask_credentials`.
+:func:`~pytest_t2ibias.masking.mask_credentials`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pytest_t2ibias._io import clip, mask_credentials
+from pytest_t2ibias._io import clip
 from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.masking import mask_credentials
 
 
 class CacheStorageError(T2IBiasError):

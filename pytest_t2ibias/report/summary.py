@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_t2ibias._io import mask_credentials as mask_credentials  # home: _io (the cache masks URLs too)
+from pytest_t2ibias.masking import mask_credentials as mask_credentials  # re-exported for the renderers
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
