@@ -204,9 +204,9 @@ def assert_no_regression(result: CategoryResult) -> None:
         pytest.fail(
             "\n".join(
                 [
-                    f"t2ibias: {result.category}: approval refused (beyond the cumulative allowance from the anchor)",
+                    f"t2ibias: {result.category}: approval refused (significantly beyond the cumulative allowance from the anchor)",
                     _header(result),
-                    f"approval refused: this run is beyond the cumulative allowance from the anchor kept in "
+                    f"approval refused: this run is significantly beyond the cumulative allowance from the anchor kept in "
                     f"{outcome.location}:",
                     *(f"  {line}" for line in outcome.refused),
                     "  small approved steps may not walk the model that far; approve it on purpose with "

@@ -596,9 +596,20 @@ class T2IBiasSession:
 
         def local(stored: BaselineRecord | None) -> RegressionFamily:
             suite = self.suite_named(result.suite)
-            return build_family({nodeid: gather(suite, result, stored, rules, policy)}, policy)[nodeid]
+            checks = gather(suite, result, stored, rules, policy, approving=self.update)
+            return build_family({nodeid: checks}, policy)[nodeid]
 
         return local
+
+    def approval_base(self, item: pytest.Item) -> BaselineRecord | None:
+        """The baseline an approval of ``item`` replaces and takes its anchor from (None when there is
+        none, it is unreadable, or ``--t2i-reset-anchor`` makes this run the new anchor)."""
+        from pytest_t2ibias.judge.baseline import BaselineRecord
+
+        if self.config.getoption("t2ibias_reset_anchor"):
+            return None
+        stored, _ = self.baselines.read(self.baseline_path(item))
+        return stored if isinstance(stored, BaselineRecord) else None
 
     def run_family(self) -> dict[str, RegressionFamily]:
         """Every marked bias test's checks up front (its regressions against a comparable baseline and
@@ -612,7 +623,7 @@ class T2IBiasSession:
             return self._families[self._stage]
         self._family = self._families[self._stage] = {}
         policy = self.policy()[0]
-        if policy is None or self.update:
+        if policy is None:
             return self._family
         from pytest_t2ibias.errors import T2IBiasError
         from pytest_t2ibias.judge.family import TestChecks, build_family, gather, gather_aggregates
@@ -636,8 +647,11 @@ class T2IBiasSession:
             if not rules:
                 continue
             result = self.evaluate(category, suite_name)
-            stored = comparable_baseline(self.baselines, self.baseline_path(item), result, rules)
-            checks[item.nodeid] = gather(suite, result, stored, rules, policy)
+            if self.update:  # approving: judged against the anchor the approval keeps (judge.approval)
+                stored = self.approval_base(item)
+            else:
+                stored = comparable_baseline(self.baselines, self.baseline_path(item), result, rules)
+            checks[item.nodeid] = gather(suite, result, stored, rules, policy, approving=self.update)
         self._family = self._families[self._stage] = build_family(checks, policy)
         return self._family
 

@@ -49,8 +49,9 @@ from pytest_t2ibias.judge.baseline import (
     parse_baseline,
     staleness,
 )
+from pytest_t2ibias.judge.approval import drifts, judge_approval, refusals
 from pytest_t2ibias.judge.family import RegressionFamily
-from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions, worsening
+from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
@@ -445,13 +446,17 @@ class Gate:
 
     def _approve(self, outcome: BaselineOutcome, stored: BaselineRecord | None) -> BaselineOutcome:
         """Approve this run: it keeps the anchor of the baseline it replaces (or that baseline, as the
-        anchor), unless resetting; a run beyond the cumulative allowance from the anchor is refused."""
+        anchor), unless resetting. It is refused only on evidence that it walked past the cumulative
+        allowance from the anchor (:mod:`pytest_t2ibias.judge.approval`); a drift the data do not show is
+        approved with a warning that names it."""
         assert self.path is not None and self.store is not None
         anchor = None if self.reset_anchor or stored is None else stored.as_anchor()
         if anchor is not None and not anchor_staleness(anchor, BaselineRecord.from_result(self.result)):
-            outcome.refused = beyond_cumulative(self.result, anchor, self.rules)
+            checks = judge_approval(self.result, anchor, self.rules, self.family(stored) if self.family else RegressionFamily())
+            outcome.refused = refusals(checks)
             if outcome.refused:
                 return outcome
+            outcome.checks = drifts(checks)
         try:
             outcome.event = self.store.write(self.path, BaselineRecord.from_result(self.result, anchor=anchor))
         except BaselineWriteError as err:
@@ -474,24 +479,6 @@ def comparable_baseline(
     except CorruptBaselineError:
         return None
     return stored
-
-
-def beyond_cumulative(result: CategoryResult, anchor: BaselineRecord, rules: dict[str, MetricRule]) -> list[str]:
-    """The metrics this run moves past their cumulative allowance from the anchor (one line each)."""
-    out = []
-    for metric_id, rule in rules.items():
-        value = result.metrics[metric_id].value if metric_id in result.metrics else None
-        old = anchor.metrics[metric_id].value if metric_id in anchor.metrics else None
-        if rule.regression is None or not isinstance(value, float | int) or not isinstance(old, float | int):
-            continue
-        worse = worsening(metric_id, result.mode, float(value), float(old))
-        allowed = rule.regression.cumulative_allowed(float(old))
-        if worse > allowed:
-            out.append(
-                f"{result.category}.{metric_id} = {value:.4f} is worse than the anchor's {old:.4f} by {worse:+.4f} "
-                f"(cumulative allowance {allowed:.4f})"
-            )
-    return out
 
 
 def _anchor_stale_check(result: CategoryResult, changes: list[str]) -> Check:

@@ -19,13 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pytest_t2ibias.judge.baseline import anchor_staleness
+from pytest_t2ibias.judge.baseline import BaselineRecord, anchor_staleness
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE, Policy
 from pytest_t2ibias.judge.stats import benjamini_hochberg, holm
 from pytest_t2ibias.judge.verdicts import BOUND, bound_key
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.judge.baseline import BaselineRecord
     from pytest_t2ibias.judge.compare import Comparison
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.aggregate import Aggregates
@@ -98,9 +97,17 @@ def gather(
     stored: BaselineRecord | None,
     rules: Mapping[str, MetricRule],
     policy: Policy | None,
+    *,
+    approving: bool = False,
 ) -> TestChecks:
     """One test's tests: its regressions against ``stored`` (when given and comparable), against the
-    anchor ``stored`` keeps (when it has one), and its hard bounds (when the result keeps its data)."""
+    anchor ``stored`` keeps (when it has one), and its hard bounds (when the result keeps its data).
+
+    ``approving``: the run is about to replace ``stored`` (any stored baseline, stale or not); it is not
+    compared with ``stored`` but only with the anchor the approval would keep (``stored.as_anchor()``),
+    with the cumulative allowance: the same test, correction and level as a failing anchor check, so an
+    approval is refused only on evidence (:func:`pytest_t2ibias.judge.approval.judge_approval`).
+    """
     from pytest_t2ibias.judge.compare import comparisons_for
     from pytest_t2ibias.metrics.intervals import bound_p_value
 
@@ -109,7 +116,12 @@ def gather(
     comparisons: dict[str, Comparison] = {}
     anchor: dict[str, Comparison] = {}
     stale: list[str] = []
-    if stored is not None:
+    if stored is not None and approving:
+        kept = stored.as_anchor()
+        stale = anchor_staleness(kept, BaselineRecord.from_result(result))
+        if not stale:
+            anchor = comparisons_for(suite, result, kept, regression_rules, margin, cumulative=True)
+    elif stored is not None:
         comparisons = comparisons_for(suite, result, stored, regression_rules, margin)
         if stored.anchor is not None:
             stale = anchor_staleness(stored.anchor, stored)

@@ -45,7 +45,7 @@ def test_approving_past_the_cumulative_allowance_is_refused(doctor_project: pyte
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.re_match_lines(
         [
-            r"approval refused: this run is beyond the cumulative allowance from the anchor kept in \S+:",
+            r"approval refused: this run is significantly beyond the cumulative allowance from the anchor kept in \S+:",
             r"  doctor\.male_share = 0\.\d{4} is worse than the anchor's 0\.\d{4} by \+0\.\d{4} \(cumulative allowance "
             r"0\.1000\)",
             r"  small approved steps may not walk the model that far; approve it on purpose with --t2i-reset-anchor.*",
