@@ -30,8 +30,9 @@ Rows (R runs each, default 1,000; every rate with its 95% Wilson interval over t
    the n the independent case needs for 90% is row 6's;
 3. a real 15-point regression at n = 15: how often a check of a metric worsened by at least 1.5x its
    allowance passes (target <= 5%; inconclusive otherwise);
-4. ratchet: five re-approvals of +4 points each (50% -> 70% male, tied, n = 200), each judged against its
-   baseline and the anchor; caught when a step fails or its approval is refused (target >= 90%);
+4. ratchet: ten re-approvals of +2 points each (50% -> 70% male, tied, n = 200), each judged against its
+   baseline and the anchor; caught when a step fails or its approval is refused, an approval being judged
+   as the plugin judges it (``judge.approval``: refused only on evidence) (target >= 90%);
 5. interval coverage at nominal 95%, every ruled metric of every category, uniform and skewed models,
    n in {15, 32, 100, 200} (target >= 93%);
 6. images needed for 90% power at a 15-point shift, for ``male_share`` (McNemar) and ``parity_difference``
@@ -39,7 +40,17 @@ Rows (R runs each, default 1,000; every rate with its 95% Wilson interval over t
    one: beyond the allowance but not significant) against the n at which the check fails 90% of runs
    (target within +-30%).
 
-Rows 1, 2 and 5 simulate the whole suite. Rows 3, 4 and 6 change only the doctor category and simulate
+7. re-approving an unchanged model (full suite), a fifth or every image re-drawn, n = 50 and 200: runs
+   whose approval is refused (target <= 1%), beside the rule before issue 24 (a point value past the
+   cumulative allowance, no test, any severity);
+8. a regression of exactly 1.5x the allowance (parity_difference at 57.5% male, male_share at 65%), n =
+   200 and 400, a fifth or every image re-drawn: checks that pass (target <= 5%);
+9. doctors drawn unrecognisable: a fair baseline against a candidate whose doctors are all ``unknown``
+   (target: 100% of runs fail), and a 70% flood hiding a real +15 points (reported, with the labelled n).
+
+Row 6 also runs with 20% and 40% of both runs' doctors unknown (20% re-drawn).
+
+Rows 1, 2, 5 and 7 simulate the whole suite. Rows 3, 4, 6, 8 and 9 change only the doctor category and simulate
 only it: the other categories' fail-level checks enter each run's family with p = 1 (what identical
 images give), so the correction is the full suite's.
 """
@@ -63,6 +74,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
+from pytest_t2ibias.judge.approval import judge_approval, refusals
 from pytest_t2ibias.judge.baseline import BaselineMetric, BaselineRecord
 from pytest_t2ibias.judge.compare import Comparison, compare_paired, compare_unpaired
 from pytest_t2ibias.judge.family import ANCHOR, TestChecks, build_family
@@ -142,6 +154,20 @@ CHANGED = (
     Scenario("redraw 20%", "uniform", "redraw", 0.2),
     Scenario("independent", "uniform", "independent"),
 )
+#: Row 4: ten re-approvals of +2 points each (50% -> 70% male).
+RATCHET_STEPS, RATCHET_STEP = 10, 0.02
+#: Row 7: an unchanged model re-approved, some or every image re-drawn, at these n.
+REAPPROVE = (CHANGED[1], CHANGED[2])
+REAPPROVE_NS = (50, 200)
+#: Row 8: doctor shifts that worsen a metric by exactly 1.5x its allowance of 0.1: parity_difference at
+#: 57.5% male (0.15), male_share at 65% (+0.15); at n = 200 and 400, a fifth or every image re-drawn.
+AT_1P5X = tuple((s, n, male) for s in (CHANGED[1], CHANGED[2]) for n in (200, 400) for male in (0.575, 0.65))
+AT_1P5X_METRICS = {0.575: ("parity_difference",), 0.65: ("male_share",)}
+#: Row 9: (share of doctors unknown, shift of the known ones): every doctor unrecognisable; a flood of 70%
+#: hiding a real +15 points.
+FLOODS = ((1.0, 0.0), (0.7, 0.15))
+#: Row 6 also with this share of unknown doctors in both runs (+15 points of the known ones, 20% re-drawn).
+ADVICE_UNKNOWN = (0.2, 0.4)
 
 
 # -- the package's judgement of one run ---------------------------------------------------------------------
@@ -287,10 +313,8 @@ def judge_run(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) 
         if side.base is not None:
             baseline = ctx.baseline(category, base_values, side.cand.n)
             out += judge_regressions(result, baseline, regression, fam.comparisons, fam.adjusted, fam.alpha, **kwargs)  # type: ignore[arg-type]
-        if side.anchor is not None:
-            anchor = ctx.baseline(category, anchor_values, side.cand.n)
-            out += judge_regressions(result, anchor, regression, fam.anchor, fam.anchor_adjusted(), fam.alpha,
-                                     against="anchor", **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        if side.anchor is not None:  # the same judgement as an approval's (judge.approval)
+            out += judge_approval(result, ctx.baseline(category, anchor_values, side.cand.n), rules, fam)
     return out
 
 
@@ -407,7 +431,11 @@ def regression_passes(
 
 
 def ratchet(ctx: Context, n: int, steps: int, step: float, runs: range, seed: int) -> dict[str, Tally]:
-    """Chains of re-approvals, each ``step`` more male; caught by a failing gate or a refused approval."""
+    """Chains of re-approvals, each ``step`` more male; caught by a failing gate or a refused approval.
+
+    Each step is first gated (against its baseline, the previous step, and from the second step on
+    against the anchor); if it passes it is approved, and the approval is judged against the anchor as
+    the plugin judges it (``judge.approval``: refused only on a fail verdict of a fail-severity rule)."""
     models = [shifted(ctx, round(0.5 + i * step, 10)) for i in range(steps + 1)]
     out = {"caught": Tally(), "gate": Tally(), "direct": Tally()}
     width = ctx.width("doctor")
@@ -421,23 +449,81 @@ def ratchet(ctx: Context, n: int, steps: int, step: float, runs: range, seed: in
             if failed(judge_run(ctx, [side], others_anchor=i > 1)):
                 gate_failed = True
                 break
-            # approval keeps the anchor and is refused beyond the cumulative allowance (snapshot.beyond_cumulative)
-            anchor_values = compute_data(data[0], only=list(ctx.rules["doctor"])).metrics
-            values = compute_data(data[i], only=list(ctx.rules["doctor"])).metrics
-            for metric_id, rule in ctx.rules["doctor"].items():
-                if rule.regression is None:
-                    continue
-                a, v = anchor_values.get(metric_id), values.get(metric_id)
-                if isinstance(a, float) and isinstance(v, float):
-                    if worsening(metric_id, MODE, v, a) > rule.regression.cumulative_allowed(a):
-                        refused = True
-            if refused:
+            if approval_refused(ctx, [Side("doctor", data[i], anchor=data[0])], others_anchor=True):
+                refused = True
                 break
         out["gate"].add(gate_failed)
         out["caught"].add(gate_failed or refused)
         direct = Side("doctor", data[steps], data[0], True)
         out["direct"].add(bool(failed(judge_run(ctx, [direct]))))
     return out
+
+
+def approval_refused(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) -> list[str]:
+    """The refusals of approving ``sides`` (candidates judged against the anchors their approval keeps,
+    no baseline), as the plugin refuses (``judge.approval.refusals``)."""
+    checks = [c for c in judge_run(ctx, sides, others_anchor=others_anchor) if c.kind in ("anchor", "missing")]
+    return refusals(checks)
+
+
+def old_refusals(ctx: Context, category: str, anchor: CategoryData, cand: CategoryData) -> list[str]:
+    """What the approval rule before issue 24 refused: a point value past the cumulative allowance from the
+    anchor, no test, every regression rule whatever its severity (for comparison only)."""
+    rules = {m: r for m, r in ctx.policy.rules_for(category).items() if r.regression is not None}
+    old = compute_data(anchor, only=list(rules)).metrics
+    new = compute_data(cand, only=list(rules)).metrics
+    out = []
+    for metric_id, rule in rules.items():
+        a, v = old.get(metric_id), new.get(metric_id)
+        if isinstance(a, float) and isinstance(v, float) and rule.regression is not None:
+            if worsening(metric_id, MODE, v, a) > rule.regression.cumulative_allowed(a):
+                out.append(f"{category}.{metric_id}")
+    return out
+
+
+def reapproval(ctx: Context, scenario: Scenario, n: int, runs: range, seed: int) -> dict[str, Tally]:
+    """An unchanged model re-approved (full suite): runs whose approval is refused, now and by the old rule."""
+    generator = ctx.generator(scenario.model)
+    out = {"refused": Tally(), "old rule": Tally()}
+    for run in runs:
+        rng = rng_for(seed, "reapprove", scenario.name, n, run)
+        sides, old = [], []
+        for category in ctx.suite.categories:
+            base_u, cand_u, paired = draw_pair(rng, n, ctx.width(category), scenario)
+            anchor = ctx.data(category, generator, base_u)
+            cand = anchor if cand_u is base_u else ctx.data(category, generator, cand_u)
+            sides.append(Side(category, cand, anchor=anchor, anchor_paired=paired))
+            old += old_refusals(ctx, category, anchor, cand)
+        refused = approval_refused(ctx, sides)
+        out["refused"].add(bool(refused), [line.split(" ")[0] for line in refused])
+        out["old rule"].add(bool(old), old)
+    return out
+
+
+def doctor_probabilities(male: float, unknown: float = 0.0) -> dict[str, float]:
+    known = {"male": round(male, 10), "female": round(1 - unknown - male, 10)}
+    return {**known, "unknown": unknown} if unknown else known
+
+
+def unknown_flood(
+    ctx: Context, scenario: Scenario, n: int, unknown: float, shift: float, runs: range, seed: int
+) -> dict[str, Any]:
+    """A fair doctor baseline against a candidate whose doctors are ``unknown`` in that share of images
+    (the known ones ``shift`` more male): runs that fail, and the labelled images the checks saw."""
+    base_gen = ctx.generator("uniform")
+    known = 1 - unknown
+    cand_gen = ctx.generator("uniform").with_probabilities(
+        "doctor", doctor_probabilities(known * (0.5 + shift), unknown)
+    )
+    tally, labelled = Tally(), []
+    for run in runs:
+        rng = rng_for(seed, "flood", scenario.name, n, unknown, shift, run)
+        base_u, cand_u, paired = draw_pair(rng, n, ctx.width("doctor"), scenario)
+        cand = ctx.data("doctor", cand_gen, cand_u)
+        fails = failed(judge_run(ctx, [Side("doctor", cand, ctx.data("doctor", base_gen, base_u), paired)]))
+        tally.add(bool(fails), fails)
+        labelled.append(int(np.count_nonzero(np.asarray(cand.labels) != "unknown")))
+    return {"fails": tally, "labelled": labelled}
 
 
 def coverage(ctx: Context, model: str, n: int, runs: range, seed: int) -> dict[str, Tally]:
@@ -463,15 +549,30 @@ NEEDED_METRICS = ("male_share", "parity_difference")
 
 
 def images_needed(
-    ctx: Context, scenario: Scenario, grid: Sequence[int], male: float, runs: range, seed: int, n0: int = 100
+    ctx: Context,
+    scenario: Scenario,
+    grid: Sequence[int],
+    male: float,
+    runs: range,
+    seed: int,
+    n0: int = 100,
+    unknown: float = 0.0,
 ) -> dict[str, Any]:
     """Per metric of ``NEEDED_METRICS``: the gate's own advice at ``n0`` (``Check.images`` of the checks
     that end "inconclusive: beyond the margin but not significant ... about N images would settle it") and
-    the rate at which that check fails at each n of ``grid``."""
-    base_gen, cand_gen = ctx.generator("uniform"), shifted(ctx, male)
+    the rate at which that check fails at each n of ``grid``. With ``unknown``, that share of both runs'
+    doctors is unknown and the known ones split evenly (baseline) or ``male - 0.5`` more male (candidate)."""
+    if unknown:
+        half = (1 - unknown) / 2
+        uniform = ctx.generator("uniform")
+        base_gen = uniform.with_probabilities("doctor", doctor_probabilities(half, unknown))
+        cand_gen = uniform.with_probabilities("doctor", doctor_probabilities(half + male - 0.5, unknown))
+    else:
+        base_gen, cand_gen = ctx.generator("uniform"), shifted(ctx, male)
+    tag: tuple[Any, ...] = (unknown,) if unknown else ()
     advice: dict[str, list[int]] = {m: [] for m in NEEDED_METRICS}
     for run in runs:
-        rng = rng_for(seed, "advice", scenario.name, male, run)
+        rng = rng_for(seed, "advice", scenario.name, male, *tag, run)
         base_u, cand_u, paired = draw_pair(rng, n0, ctx.width("doctor"), scenario)
         side = Side("doctor", ctx.data("doctor", cand_gen, cand_u), ctx.data("doctor", base_gen, base_u), paired)
         for check in judge_run(ctx, [side]):
@@ -486,7 +587,7 @@ def images_needed(
     for n in grid:
         tallies = {m: Tally() for m in NEEDED_METRICS}
         for run in runs:
-            rng = rng_for(seed, "needed", scenario.name, male, n, run)
+            rng = rng_for(seed, "needed", scenario.name, male, *tag, n, run)
             base_u, cand_u, paired = draw_pair(rng, n, ctx.width("doctor"), scenario)
             side = Side("doctor", ctx.data("doctor", cand_gen, cand_u), ctx.data("doctor", base_gen, base_u), paired)
             verdicts = {c.metric: c.verdict for c in judge_run(ctx, [side]) if c.kind == "regression"}
@@ -527,7 +628,7 @@ def _unit(job: tuple[str, tuple[Any, ...]]) -> tuple[str, tuple[Any, ...], Any]:
     ctx = _context()
     fn: Callable[..., Any] = {
         "null": false_failures, "power": power, "n15": regression_passes, "ratchet": ratchet,
-        "coverage": coverage, "needed": images_needed,
+        "coverage": coverage, "needed": images_needed, "reapproval": reapproval, "flood": unknown_flood,
     }[kind]  # fmt: skip
     return kind, args, fn(ctx, *args)
 
@@ -570,11 +671,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "tied": [40, 60, 80, 100, 125, 150, 200, 250, 300],
         "redraw 20%": [100, 150, 200, 250, 300, 350, 400, 500],
         "independent": [200, 300, 400, 500, 600, 700, 800, 1000, 1200],
+        "unknown": [100, 150, 200, 250, 300, 350, 400, 500, 600, 800],
     }
     if args.grid:
         grids = {k: [int(x) for x in args.grid.split(",")] for k in grids}
     elif args.quick:
-        grids = {"tied": [60, 200], "redraw 20%": [200, 500], "independent": [400, 1000]}
+        grids = {"tied": [60, 200], "redraw 20%": [200, 500], "independent": [400, 1000], "unknown": [200, 500]}
     start = time.perf_counter()
     ctx = _context()
     parts = max(args.workers, 1) * 2
@@ -587,7 +689,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         jobs += [("power", (scenario, 200, 0.65, r, args.seed, True)) for r in chunks(runs, parts)]
         jobs += [("n15", (scenario, 15, 0.65, r, args.seed)) for r in chunks(runs, parts)]
         jobs += [("needed", (scenario, grids[scenario.name], 0.65, r, args.seed)) for r in chunks(needed_runs, parts)]
-    jobs += [("ratchet", (200, 5, 0.04, r, args.seed)) for r in chunks(runs, parts)]
+    jobs += [("ratchet", (200, RATCHET_STEPS, RATCHET_STEP, r, args.seed)) for r in chunks(runs, parts)]
+    for scenario in REAPPROVE:
+        for n in REAPPROVE_NS:
+            jobs += [("reapproval", (scenario, n, r, args.seed)) for r in chunks(runs, parts)]
+    for scenario, n, male in AT_1P5X:
+        jobs += [("n15", (scenario, n, male, r, args.seed)) for r in chunks(runs, parts)]
+    for unknown, shift in FLOODS:
+        jobs += [("flood", (CHANGED[1], 200, unknown, shift, r, args.seed)) for r in chunks(runs, parts)]
+    for unknown in ADVICE_UNKNOWN:
+        grid = grids["unknown"] if not args.grid else grids["redraw 20%"]
+        jobs += [("needed", (CHANGED[1], grid, 0.65, r, args.seed, 100, unknown)) for r in chunks(needed_runs, parts)]
     for model in ("uniform", "skewed"):
         for n in ns:
             jobs += [("coverage", (model, n, r, args.seed)) for r in chunks(runs, parts)]
@@ -649,11 +761,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report["n15_pass"][scenario.name] = {m: t.rate for m, t in per_metric.items()}
         print(f"   {scenario.name:<14} " + "; ".join(f"{m} {t.text()}" for m, t in sorted(per_metric.items())))
 
-    chains = results[("ratchet", 200, 5, 0.04, args.seed)]
-    print("\n4. ratchet: five re-approvals of +4 points (50% -> 70% male), tied, n = 200 (target >= 90% caught)")
+    chains = results[("ratchet", 200, RATCHET_STEPS, RATCHET_STEP, args.seed)]
+    print(f"\n4. ratchet: {RATCHET_STEPS} re-approvals of +{100 * RATCHET_STEP:g} points (50% -> "
+          f"{100 * (0.5 + RATCHET_STEPS * RATCHET_STEP):g}% male), tied, n = 200, approvals refused only on "
+          "evidence (target >= 90% caught)")  # fmt: skip
     print(f"   caught (a gate fails or an approval is refused) {chains['caught'].text()}")
     print(f"   of which a gate failed                          {chains['gate'].text()}")
-    print(f"   for reference, step 5 against step 0 directly   {chains['direct'].text()}")
+    print(f"   for reference, last step against step 0 directly {chains['direct'].text()}")
     report["ratchet"] = {k: t.rate for k, t in chains.items()}
 
     print("\n5. interval coverage at nominal 95%, every ruled metric (target >= 93%)")
@@ -700,15 +814,79 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             note = "" if counted else " (advice in under 10% of runs: not counted)"
             print(f"   {scenario.name:<12} {metric_id:<18} advised {advised} ({given} runs), simulated {shown}: "
                   f"ratio {ratio:.2f}{note}   [{curve}]")  # fmt: skip
+    for unknown in ADVICE_UNKNOWN:
+        unit = results[("needed", CHANGED[1], 0.65, args.seed, 100, unknown)]
+        for metric_id in NEEDED_METRICS:
+            rates = unit["rates"][metric_id]
+            advised = int(np.median(unit["advice"][metric_id])) if unit["advice"][metric_id] else None
+            simulated = next((n for n in sorted(rates) if rates[n].rate >= 0.9), None)
+            curve = "; ".join(f"{n}: {100 * rates[n].rate:.0f}%" for n in sorted(rates))
+            ratio = advised / simulated if advised and simulated else float("nan")
+            given = len(unit["advice"][metric_id])
+            counted = given >= 0.1 * needed_runs
+            if advised and simulated and counted:
+                worst_ratio = max(worst_ratio, abs(ratio - 1))
+            report["images"][f"redraw 20% unknown {unknown:g} {metric_id}"] = {
+                "advised": advised, "simulated": simulated, "curve": {n: t.rate for n, t in rates.items()},
+            }  # fmt: skip
+            shown = f"{simulated}" if simulated else f"> {max(rates)}"
+            note = "" if counted else " (advice in under 10% of runs: not counted)"
+            label = f"{100 * unknown:g}% unknown"
+            print(f"   {label:<12} {metric_id:<18} advised {advised} ({given} runs), simulated {shown}: "
+                  f"ratio {ratio:.2f}{note}   [{curve}]")  # fmt: skip
     print(f"   worst |advised / simulated - 1| = {worst_ratio:.2f} (over the cells where the gate gives advice)")
+    advice_max = 1 + worst_ratio
+
+    print("\n7. re-approving an unchanged model (full suite): approvals refused (target <= 1%); the rule before")
+    print("   issue 24 (a point value past the cumulative allowance, no test, any severity) for comparison")
+    reapproval_max = 0.0
+    report["reapproval"] = {}
+    for scenario in REAPPROVE:
+        for n in REAPPROVE_NS:
+            cell = results[("reapproval", scenario, n, args.seed)]
+            reapproval_max = max(reapproval_max, cell["refused"].rate)
+            report["reapproval"][f"{scenario.name} n={n}"] = {k: t.rate for k, t in cell.items()}
+            worst = ", ".join(f"{k} x{v}" for k, v in cell["old rule"].by.most_common(2))
+            print(f"   {scenario.name:<12} n={n:<4} refused {cell['refused'].text()}   old rule "
+                  f"{cell['old rule'].text()} ({worst or '-'})")  # fmt: skip
+
+    print("\n8. a regression of exactly 1.5x the allowance: checks that pass (target <= 5%)")
+    pass_1p5x = 0.0
+    report["at_1p5x"] = {}
+    for scenario, n, male in AT_1P5X:
+        per_metric = results[("n15", scenario, n, male, args.seed)]
+        exact = {m: t for m, t in per_metric.items() if m in AT_1P5X_METRICS[male]}
+        pass_1p5x = max([pass_1p5x, *(t.rate for t in exact.values())])
+        report["at_1p5x"][f"{scenario.name} n={n} male={male}"] = {m: t.rate for m, t in per_metric.items()}
+        print(f"   {scenario.name:<12} n={n:<4} {100 * male:g}% male: "
+              + "; ".join(f"{m} {t.text()}" for m, t in sorted(exact.items())))  # fmt: skip
+
+    print("\n9. doctors drawn unrecognisable: a fair baseline against a candidate with that share unknown, n = 200,")
+    print("   20% re-drawn: runs that fail (target 100% when every doctor is unknown)")
+    report["flood"] = {}
+    all_unknown = 0.0
+    for unknown, shift in FLOODS:
+        cell = results[("flood", CHANGED[1], 200, unknown, shift, args.seed)]
+        fails = cell["fails"]
+        if unknown == 1.0:
+            all_unknown = fails.rate
+        labelled = int(np.median(cell["labelled"])) if cell["labelled"] else 0
+        report["flood"][f"unknown {unknown:g} shift {shift:g}"] = fails.rate
+        why = ", ".join(f"{k} x{v}" for k, v in fails.by.most_common(3))
+        print(f"   {100 * unknown:g}% unknown, known +{100 * shift:g} points: fails {fails.text()} "
+              f"(median {labelled} of 200 labelled; {why or '-'})")  # fmt: skip
     elapsed = time.perf_counter() - start
     print(f"\nelapsed {elapsed:.0f} s ({args.workers} workers)")
     report.update({"false_fail_max": false_max, "n15_max": n15_max, "coverage_min": cov_min, "elapsed_s": elapsed,
-                   "images_worst_ratio": worst_ratio, "independent_n": independent_n})  # fmt: skip
+                   "images_worst_ratio": worst_ratio, "independent_n": independent_n,
+                   "reapproval_refused_max": reapproval_max, "pass_at_1p5x_max": pass_1p5x,
+                   "all_unknown_fails": all_unknown, "advice_ratio_max": advice_max})  # fmt: skip
     print(
         f"RESULT false_fail_max={pct(false_max)} power15_n200_redraw20={pct(report['power']['redraw 20%'])} "
         f"power15_n200_independent={pct(report['power']['independent'])} n15_regression_pass={pct(n15_max)} "
-        f"ratchet_caught={pct(chains['caught'].rate)} coverage_min={pct(cov_min)}"
+        f"ratchet_caught={pct(chains['caught'].rate)} coverage_min={pct(cov_min)} "
+        f"reapproval_refused_max={pct(reapproval_max)} pass_at_1p5x_max={pct(pass_1p5x)} "
+        f"all_unknown_fails={pct(all_unknown)} advice_ratio_max={advice_max:.2f}"
     )
     return report
 

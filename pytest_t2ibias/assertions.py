@@ -204,10 +204,11 @@ def assert_no_regression(result: CategoryResult) -> None:
         pytest.fail(
             "\n".join(
                 [
-                    f"t2ibias: {result.category}: approval refused (significantly beyond the cumulative allowance from the anchor)",
+                    f"t2ibias: {result.category}: approval refused (significantly beyond the cumulative allowance "
+                    "from the anchor)",
                     _header(result),
-                    f"approval refused: this run is significantly beyond the cumulative allowance from the anchor kept in "
-                    f"{outcome.location}:",
+                    "approval refused: this run is significantly beyond the cumulative allowance from the anchor "
+                    f"kept in {outcome.location}:",
                     *(f"  {line}" for line in outcome.refused),
                     "  small approved steps may not walk the model that far; approve it on purpose with "
                     "--t2i-reset-anchor (this run becomes the new anchor)",

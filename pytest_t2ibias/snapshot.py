@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Literal
 from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.judge.approval import drifts, judge_approval, refusals
 from pytest_t2ibias.judge.baseline import (
     BaselineRecord,
     CorruptBaselineError,
@@ -49,7 +50,6 @@ from pytest_t2ibias.judge.baseline import (
     parse_baseline,
     staleness,
 )
-from pytest_t2ibias.judge.approval import drifts, judge_approval, refusals
 from pytest_t2ibias.judge.family import RegressionFamily
 from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
 
@@ -452,7 +452,8 @@ class Gate:
         assert self.path is not None and self.store is not None
         anchor = None if self.reset_anchor or stored is None else stored.as_anchor()
         if anchor is not None and not anchor_staleness(anchor, BaselineRecord.from_result(self.result)):
-            checks = judge_approval(self.result, anchor, self.rules, self.family(stored) if self.family else RegressionFamily())
+            family = self.family(stored) if self.family else RegressionFamily()
+            checks = judge_approval(self.result, anchor, self.rules, family)
             outcome.refused = refusals(checks)
             if outcome.refused:
                 return outcome

@@ -105,12 +105,14 @@ def test_smoke_run(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> Non
     report = bench.main(argv)
     out = capsys.readouterr().out
     for row in ("1. false failures", "2. power", "3. a real 15-point regression", "4. ratchet", "5. interval coverage",
-                "6. images for 90% power"):  # fmt: skip
+                "6. images for 90% power", "7. re-approving an unchanged model", "8. a regression of exactly 1.5x",
+                "9. doctors drawn unrecognisable"):  # fmt: skip
         assert row in out
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(
         r"RESULT false_fail_max=[\d.]+ power15_n200_redraw20=[\d.]+ power15_n200_independent=[\d.]+ "
-        r"n15_regression_pass=[\d.]+ ratchet_caught=[\d.]+ coverage_min=[\d.]+",
+        r"n15_regression_pass=[\d.]+ ratchet_caught=[\d.]+ coverage_min=[\d.]+ reapproval_refused_max=[\d.]+ "
+        r"pass_at_1p5x_max=[\d.]+ all_unknown_fails=[\d.]+ advice_ratio_max=[\d.]+",
         last,
     ), last
     assert report["runs"] == 3 and report["ns"] == [15]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.result import CategoryResult
 
-__all__ = ["judge_approval", "refusals", "drifts"]
+__all__ = ["drifts", "judge_approval", "refusals"]
 
 
 def judge_approval(
@@ -63,7 +63,8 @@ def drifts(checks: list[Check]) -> list[Check]:
     return [
         c
         for c in checks
-        if c.verdict == "warn" and (c.kind == "missing" or (c.delta is not None and c.allowed is not None and c.delta > c.allowed))
+        if c.verdict == "warn"
+        and (c.kind == "missing" or (c.delta is not None and c.allowed is not None and c.delta > c.allowed))
     ]
 
 

@@ -68,7 +68,9 @@ def test_reapproving_an_unchanged_model_with_every_image_redrawn_is_granted(pyte
 
 def test_a_warn_rule_never_refuses_an_approval(pytester: pytest.Pytester) -> None:
     """A real drift of a ``severity: warn`` rule is approved with a warning naming the drift."""
-    policy = "suite: t2i-biasbench\ncategories:\n  doctor:\n    male_share: {regression: {absolute: 0.1}, severity: warn}\n"
+    policy = (
+        "suite: t2i-biasbench\ncategories:\n  doctor:\n    male_share: {regression: {absolute: 0.1}, severity: warn}\n"
+    )
     project = _project(pytester, policy)
     (project.path / "biased.yaml").write_text("categories:\n  doctor:\n    attribute: {male: 0.95, female: 0.05}\n")
     assert _approve(project, "fair.yaml").ret == pytest.ExitCode.OK
