@@ -53,6 +53,26 @@ def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
 
 
+#: The ``.gitignore`` of a cache folder the package creates (as pytest's ``.pytest_cache`` has one): the
+#: quick start's ``git add bias_tests`` staged 1,020 cached images without it.
+CACHE_GITIGNORE = "# Created by pytest-t2ibias: the image and label cache does not belong in git.\n*\n"
+
+
+def make_cache_folder(root: Path) -> None:
+    """Create the cache folder ``root`` with a ``.gitignore`` of ``*``, when it does not exist yet.
+
+    A folder that exists is left as it is (the user's own, perhaps committed on purpose): the
+    ``.gitignore`` goes only into a folder this call created.
+    """
+    if root.is_dir():
+        return
+    try:
+        root.mkdir(parents=True)
+    except FileExistsError:
+        return  # another process created it, and writes the .gitignore
+    write_text_atomic(root / ".gitignore", CACHE_GITIGNORE, durable=False)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Reading: one way to read YAML (suites, policies, synthetic configs), and bounded reprs for error messages
 

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pytest_t2ibias._files import read_regular_bytes
-from pytest_t2ibias._io import write_text_atomic
+from pytest_t2ibias._io import make_cache_folder, write_text_atomic
 from pytest_t2ibias.records import ImageRecord
 
 RECORDS_FORMAT = 2
@@ -66,6 +66,7 @@ class RecordsCache:
 
     def store(self, key: str, records: list[ImageRecord]) -> None:
         entry = {"key": key, "format": RECORDS_FORMAT, "records": [r.model_dump(mode="json") for r in records]}
+        make_cache_folder(self.root.parent)
         write_text_atomic(self.path(key), json.dumps(entry, separators=(",", ":")), durable=False)
 
     @contextlib.contextmanager
@@ -80,6 +81,7 @@ class RecordsCache:
         from pytest_t2ibias.generate.cache import acquire_reporting, drop_holder, lock_timeout_error, note_holder
 
         path = self.root / "locks" / f"{key}.lock"
+        make_cache_folder(self.root.parent)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(path))
         started = time.monotonic()

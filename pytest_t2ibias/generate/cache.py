@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._files import kind_of, read_regular_bytes
-from pytest_t2ibias._io import clip, write_bytes_atomic, write_text_atomic
+from pytest_t2ibias._io import clip, make_cache_folder, write_bytes_atomic, write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
 from pytest_t2ibias.generate.storage import RemoteStore, is_url, local_copy_folder
 from pytest_t2ibias.generate.validate import (
@@ -219,6 +219,7 @@ class ImageCache:
             return False
         assert sidecar is not None
         self._clear_obstacles(key)
+        make_cache_folder(self.root)
         write_bytes_atomic(self._meta_path(key), sidecar, durable=False)
         write_bytes_atomic(self.png_path(key), data, durable=False)
         return True
@@ -247,6 +248,7 @@ class ImageCache:
         ``<root>/locks`` may be deleted whenever no run is using the cache.
         """
         path = self.lock_path(keys)
+        make_cache_folder(self.root)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path))
 
@@ -311,6 +313,7 @@ class ImageCache:
             png_name, meta_name = self._names(key)
             self.remote.write(meta_name, text.encode("utf-8"))
             self.remote.write(png_name, data)
+        make_cache_folder(self.root)
         self._clear_obstacles(key)
         write_text_atomic(self._meta_path(key), text, durable=False)
         png = self.png_path(key)
