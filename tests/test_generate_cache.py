@@ -80,9 +80,10 @@ def requests(n: int = 4, prompt: str = PROMPT) -> list[ImageRequest]:
 
 
 def files_under(root: Path) -> set[str]:
-    """The cache entries' files (and any debris), without the block lock files under ``locks/``."""
+    """The cache entries' files (and any debris), without the block lock files under ``locks/`` and the
+    ``.gitignore`` a cache folder gets when the cache creates it (tests/test_cache_gitignore.py)."""
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    return {name for name in names if not name.startswith("locks/")}
+    return {name for name in names if not name.startswith("locks/") and name != ".gitignore"}
 
 
 def lock_files(root: Path) -> set[str]:
@@ -869,7 +870,8 @@ def test_two_processes_fill_one_cache(tmp_path: Path, no_corruption_warnings: No
 
 class TestTinyEndToEnd:
     @pytest.fixture(scope="class")
-    def tiny(self) -> Iterator[Any]:
+    @classmethod
+    def tiny(cls) -> Iterator[Any]:
         import torch
 
         from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator

@@ -393,10 +393,11 @@ class TestBatchesFollowThePlan:
     CATEGORIES = ("doctor", "beauty")
 
     @pytest.fixture(scope="class")
-    def cold(self, tiny: DiffusersGenerator, suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @classmethod
+    def cold(cls, tiny: DiffusersGenerator, suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Path:
         root = tmp_path_factory.mktemp("cold")
         gen = Recorded(rewrap(tiny, batch_size=4))
-        plan = plan_requests(suite, self.N, self.CATEGORIES)
+        plan = plan_requests(suite, cls.N, cls.CATEGORIES)
         generate_images(plan, gen, ImageCache(root))
         assert gen.batches == [[r.seed for r in block] for block in plan_blocks(plan, 4)]
         assert [len(b) for b in gen.batches] == [4, 2, 4, 2]
