@@ -274,7 +274,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("results", metavar="RESULTS.json", help="the results JSON file")
     report.add_argument("-o", "--output", required=True, metavar="REPORT.html", help="the HTML file to write")
     report.add_argument(
-        "--full-images", action="store_true", help="embed the images at full size (default: thumbnails)"
+        "--full-images",
+        action="store_true",
+        help="also copy the images shown, full size, into <report>_images/ beside the report and link each "
+        "thumbnail to its copy (default: thumbnails only, embedded in the one HTML file)",
     )
     return parser
 
@@ -503,7 +506,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     if result.generated != result.new:
         _echo(f"{result.generated} generated (the new images and the cached ones in their blocks)")
-    _done(args, watch, f"{len(requests)} images generated ({result.cached} from the cache)")
+    _done(args, watch, f"{len(requests)} images: {result.new} generated, {result.cached} read from the cache")
     return 0
 
 
@@ -603,10 +606,12 @@ def _print_evaluation(args: argparse.Namespace, watch: Stopwatch, evaluation: Ev
         if evaluation.result.aggregates is not None:
             _echo("\n".join(aggregate_lines(evaluation.result.aggregates)))
     generation = evaluation.generation
-    made = 0 if generation is None else generation.new + generation.cached
+    made = 0 if generation is None else generation.new
     from_cache = 0 if generation is None else generation.cached
     scored = sum(len(category.records) for category in evaluation.categories.values())
-    _done(args, watch, f"{made} images generated ({from_cache} from the cache), {scored} scored")
+    _done(
+        args, watch, f"{made + from_cache} images: {made} generated, {from_cache} read from the cache; {scored} scored"
+    )
     return 0
 
 

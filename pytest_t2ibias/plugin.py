@@ -49,7 +49,8 @@ SETTINGS: list[tuple[str, str, str, str | None]] = [
         "--t2i-scorer",
         "t2ibias_scorer",
         "Scorer: tiny, open_clip:ARCH/PRETRAINED, hf:ID, vqa:ID, captioner:ID, "
-        "labels:PATH, synthetic (default: open_clip:ViT-L-14/openai; synthetic for the synthetic model).",
+        "labels:PATH, synthetic (default: open_clip:ViT-L-14/openai; synthetic for the synthetic model, tiny for "
+        "the tiny one).",
         None,
     ),
     (

@@ -61,6 +61,37 @@ def in_ci(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def near_miss(folder: Path, suite_name: str) -> None:
+    """Raise when a policy file in ``folder`` names a suite that reads like a misspelling of ``suite_name``
+    (a folder with no policy for the suite is otherwise fine: it may hold other suites' policies).
+
+    Raises:
+        PolicyError: naming the file, its ``suite:`` value and the suite it probably meant.
+    """
+    import difflib
+
+    from pytest_t2ibias._io import load_yaml
+    from pytest_t2ibias.judge.policy import PolicyError
+
+    if not folder.is_dir():
+        return
+    for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
+        try:
+            data = load_yaml(path.read_text(encoding="utf-8"), str(path), PolicyError)
+        except (OSError, UnicodeDecodeError, PolicyError):
+            continue  # find_policy read it already and reports what is wrong with it
+        named = data.get("suite") if isinstance(data, dict) else None
+        if isinstance(named, str) and named != suite_name and difflib.get_close_matches(named, [suite_name], 1, 0.8):
+            raise PolicyError(
+                f"{path}: field suite: {named!r} names no suite of this run; did you mean {suite_name!r}? "
+                "(no policy applies to the suite until it is fixed)"
+            )
+
+
+#: The scorer of a real model when none is set.
+DEFAULT_SCORER = "open_clip:ViT-L-14/openai"
+
+
 def no_model_message(config: pytest.Config) -> str:
     """One line: which settings pytest read, and how to point it at the bias settings."""
     ini = f"ini file {config.inipath}" if config.inipath else f"no ini file (rootdir {config.rootpath})"
@@ -343,7 +374,8 @@ class T2IBiasSession:
         from pytest_t2ibias.registry import build_annotator
 
         model = self.get("t2ibias_model") or ""
-        default = "synthetic" if model.startswith("synthetic") else "open_clip:ViT-L-14/openai"
+        # a test model pairs with its test scorer (tiny with tiny, offline and in seconds); a real one with CLIP
+        default = "synthetic" if model.startswith("synthetic") else "tiny" if model == "tiny" else DEFAULT_SCORER
         spec = self.get("t2ibias_scorer") or default
         try:
             return build_annotator(spec, self.build_context(suite))
@@ -400,20 +432,29 @@ class T2IBiasSession:
         return self._own_policy
 
     def find_policy(self, suite: Suite) -> tuple[Policy | None, str | None]:
-        """The policy for ``suite`` in the thresholds folder (None when the folder has none).
+        """The policy for ``suite`` in the thresholds folder (None when the folder has none), or in the
+        one policy file the setting names.
 
         Raises:
-            PolicyError: the folder given does not exist, or the policy is invalid.
+            PolicyError: what the setting names does not exist, the policy is invalid, or a policy in the
+                folder names a suite that looks like a misspelling of ``suite``'s name.
         """
-        from pytest_t2ibias.judge.policy import PolicyError, find_policy
+        from pytest_t2ibias.judge.policy import PolicyError, find_policy, load_policy
 
         folder = self.get("t2ibias_thresholds")
         path = Path(folder) if folder else self.config.rootpath / "thresholds"
         if not path.is_absolute():
             path = self.config.rootpath / path
-        if folder and not path.is_dir():
-            raise PolicyError(f"--t2i-thresholds / t2ibias_thresholds: folder {path} does not exist")
+        if folder and path.is_file():  # one policy file, named directly
+            return load_policy(path, suite), str(path)
+        if folder and not path.exists():
+            raise PolicyError(
+                f"--t2i-thresholds / t2ibias_thresholds: {path} does not exist (give the folder of policy files, "
+                "or one policy file)"
+            )
         found = find_policy(path, suite)
+        if found is None:
+            near_miss(path, suite.name)
         return (found[0], str(found[1])) if found else (None, None)
 
     def device(self) -> str:

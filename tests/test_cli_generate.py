@@ -23,7 +23,7 @@ from PIL import Image
 from pytest_t2ibias.cli import main
 from pytest_t2ibias.generate.tiny import build_tiny_pipeline
 
-DONE = re.compile(r"done in \d+\.\d s: \d+ images generated \(\d+ from the cache\)\n")
+DONE = re.compile(r"done in \d+\.\d s: \d+ images: \d+ generated, \d+ read from the cache\n")
 SUMMARY = re.compile(
     r"^(?P<total>\d+) images of suite 't2i-biasbench' by (?P<model>\S+) in (?P<root>.+): "
     r"(?P<new>\d+) new, (?P<cached>\d+) cached$"
@@ -127,7 +127,7 @@ def test_progress_goes_to_stderr(
     code, out, err = run(capsys, *args)  # stderr is no terminal here (captured): no bars, the closing line
     assert code == 0
     assert summary(out)["cached"] == 5
-    assert DONE.fullmatch(err) and "(5 from the cache)" in err, err
+    assert DONE.fullmatch(err) and ", 5 read from the cache" in err, err
 
 
 def test_one_category(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

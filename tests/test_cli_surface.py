@@ -26,7 +26,7 @@ from pytest_t2ibias.cli import main
 from pytest_t2ibias.generate.tiny import build_tiny_pipeline
 from pytest_t2ibias.suites.schema import Suite
 
-DONE_EVALUATE = re.compile(r"done in \d+\.\d s: (\d+) images generated \((\d+) from the cache\), (\d+) scored")
+DONE_EVALUATE = re.compile(r"done in \d+\.\d s: (\d+) images: (\d+) generated, (\d+) read from the cache; (\d+) scored")
 
 
 class Tty(io.StringIO):
@@ -120,7 +120,7 @@ def test_evaluate_draws_a_bar_per_stage_and_category(
     ], err
     done = DONE_EVALUATE.fullmatch(finals[-1])
     assert done, err
-    assert done.groups() == ("4", "0", "4")
+    assert done.groups() == ("4", "4", "0", "4")
 
 
 def test_evaluate_table_output_with_a_cache(
@@ -134,7 +134,7 @@ def test_evaluate_table_output_with_a_cache(
     assert "doctor" in out and "done in" not in out  # stdout: the table only
     assert "generate doctor: 1/1 images" in err and "score doctor: 1/1 images" in err
     done = DONE_EVALUATE.fullmatch(last_line(err))
-    assert done and done.groups() == ("1", "1", "1"), err
+    assert done and done.groups() == ("1", "0", "1", "1"), err
 
 
 def test_no_bars_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,7 +166,7 @@ def test_generate_bars_and_done_line(monkeypatch: pytest.MonkeyPatch, capsys: py
     assert len(out.splitlines()) == 1  # the summary line, as before
     for category in ("beauty", "doctor", "culture", "animal", "nature"):
         assert f"generate {category}: 1/1 images" in err, err
-    assert re.fullmatch(r"done in \d+\.\d s: 5 images generated \(0 from the cache\)", last_line(err)), err
+    assert re.fullmatch(r"done in \d+\.\d s: 5 images: 5 generated, 0 read from the cache", last_line(err)), err
     code, out, err = run_tty(monkeypatch, capsys, *args, "-q")
     assert code == 0
     assert "0 new, 5 cached" in out

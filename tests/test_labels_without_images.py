@@ -89,7 +89,7 @@ def test_cli_evaluate_with_labels_generates_nothing_and_loads_no_model(
             "--no-progress"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr()
-    assert "0 images generated (0 from the cache), 4 scored" in out.err
+    assert "0 images: 0 generated, 0 read from the cache; 4 scored" in out.err
     assert json.loads(out.out)["categories"]["doctor"]["model"] == "hub:org/never-downloaded@main"
     _csv(path, _ids()[:2])
     assert main(args) == 1
