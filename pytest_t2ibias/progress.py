@@ -94,3 +94,75 @@ class Stopwatch:
     def done(self, what: str) -> str:
         """``done in 12.3 s: <what>``, the closing line of a command."""
         return f"done in {self.seconds:.1f} s: {what}"
+
+
+#: Seconds between the lines of a stage that is still running, off a terminal: CI systems kill a job after
+#: minutes without output (CircleCI: 10), and a real model takes that long for one category.
+HEARTBEAT_S = 30.0
+
+
+class StageLines:
+    """Progress of the pytest plugin's stages, as lines through pytest's terminal (issue 26, item 9).
+
+    A bias test's setup generates and scores its category (the first one, every marked category): with a
+    real model that is minutes without a line. Per stage and category (:data:`pytest_t2ibias.pipeline.
+    StageProgress`):
+
+    * off a terminal (CI logs): a line when the stage ends (``t2ibias: generate doctor: 200 images in
+      12.3 s, 16.3 images/s``) and, while it runs, one every ``heartbeat_s`` seconds with the count, the
+      rate and the time left;
+    * on a terminal (``live`` given): the count redrawn in place, then the same closing line;
+    * ``verbosity`` is pytest's: with ``-q`` only the running lines of stages that last past a heartbeat
+      (what keeps a CI job alive), with ``-qq`` nothing.
+
+    Example:
+        >>> lines, now = [], [0.0]
+        >>> progress = StageLines(lines.append, clock=lambda: now[0])
+        >>> advance = progress.stage("generate", "doctor", 4)
+        >>> now[0] = 2.0
+        >>> advance(4)
+        >>> lines
+        ['t2ibias: generate doctor: 4 images in 2.0 s, 2.0 images/s']
+    """
+
+    def __init__(
+        self,
+        write_line: Callable[[str], None],
+        *,
+        live: Callable[[str], None] | None = None,
+        verbosity: int = 0,
+        heartbeat_s: float = HEARTBEAT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.write_line = write_line
+        self.live = live
+        self.verbosity = verbosity
+        self.heartbeat_s = heartbeat_s
+        self.clock = clock
+
+    def stage(self, stage: str, category: str, total: int) -> Callable[[int], None] | None:
+        """Start ``stage`` of ``category`` (``total`` images); the callback reports ``k`` more done."""
+        if self.verbosity <= -2 or total <= 0:
+            return None
+        label = f"t2ibias: {stage} {category}"
+        started = last = self.clock()
+        done = 0
+
+        def advance(k: int) -> None:
+            nonlocal done, last
+            done += k
+            now = self.clock()
+            seconds = max(now - started, 1e-9)
+            rate = done / seconds
+            if done >= total:
+                if self.verbosity >= 0:
+                    self.write_line(f"{label}: {done} images in {seconds:.1f} s, {rate:.1f} images/s")
+                return
+            if self.live is not None and self.verbosity >= 0:
+                self.live(f"{label}: {done}/{total} images, {rate:.1f} images/s")
+            elif now - last >= self.heartbeat_s:
+                left = (total - done) / rate if rate > 0 else float("inf")
+                self.write_line(f"{label}: {done}/{total} images, {rate:.1f} images/s, about {left:.0f} s left")
+                last = now
+
+        return advance

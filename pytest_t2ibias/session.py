@@ -7,6 +7,7 @@ until a bias test needs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -521,10 +522,33 @@ class T2IBiasSession:
             # xdist workers (and later runs) share scored categories instead of scoring them again
             records_cache=RecordsCache(cache.root) if cache else None,
             scorer_card=self.scorer_card(),
+            on_stage=self.stage_progress(),
         )
         self._results[key] = evaluation.categories[category]
         self._evaluated_by[key] = self._stage
         return self._results[key]
+
+    def stage_progress(self) -> Callable[[str, str, int], Callable[[int], None] | None] | None:
+        """Progress lines of the stages through pytest's terminal (:class:`~pytest_t2ibias.progress.
+        StageLines`); None where there is no terminal reporter (an xdist worker: its output is not shown)."""
+        from pytest_t2ibias.progress import StageLines
+
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return None
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+
+        def uncaptured(write: Callable[[str], None]) -> Callable[[str], None]:
+            # the stages run inside a test's setup, where pytest captures fd 1 (as its live logging does)
+            def out(line: str) -> None:
+                with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                    write(line)
+
+            return out
+
+        live = uncaptured(reporter.rewrite) if reporter.isatty else None
+        lines = StageLines(uncaptured(reporter.write_line), live=live, verbosity=self.config.get_verbosity())
+        return lines.stage
 
     def aggregates(self, suite_name: str | None = None) -> Aggregates:
         """The aggregates of every category of the suite that declares a reference (each category
