@@ -15,6 +15,10 @@ Rules (documented in docs/plugin.md):
   policy's ``margin_test`` also a one-sided test that the worsening exceeds the margin) is significant
   after Holm correction across every gated check of the run; beyond the margin but not significant is
   ``inconclusive`` (a warning with the images per prompt that would settle it).
+* no value: a metric the baseline (or anchor) measured and this run cannot fails with the rule's severity
+  (a model that draws no recognisable person is not a pass), and so does a hard bound of a metric over the
+  attribute's labels when no image has a label; a metric without a value in the baseline, or missing for
+  another reason, warns. Notes of metrics over the labels give the effective n (the labelled images).
 """
 
 from __future__ import annotations
@@ -426,7 +430,7 @@ def _over_labels(metric_id: str, result: CategoryResult) -> bool:
 
     spec = result.data.spec
     definition = metric_def(metric_id, spec)
-    return definition is not None and definition.counts is not None and LABELS in reads_of(definition, spec)  # type: ignore[arg-type]
+    return definition is not None and definition.counts is not None and LABELS in reads_of(definition, spec)
 
 
 def _baseline_labelled(baseline: BaselineRecord, result: CategoryResult) -> int | None:
