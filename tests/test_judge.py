@@ -358,15 +358,23 @@ def test_unpaired_comparisons_say_why(method: str, why: str) -> None:
     [
         (_baseline({"entropy": 0.5}), WORSE, "no baseline value"),  # (the gate calls such a file corrupt first)
         (_baseline({"composite": None}), WORSE, "no baseline value"),
-        (BASELINE, _result({"composite": _estimate(None)}), "no value: all 200 labels unknown"),
     ],
-    ids=["not_in_baseline", "null_in_baseline", "null_in_candidate"],
+    ids=["not_in_baseline", "null_in_baseline"],
 )
-def test_regression_without_values_is_a_missing_warning(
+def test_regression_without_a_baseline_value_is_a_missing_warning(
     baseline: BaselineRecord, result: CategoryResult, note: str
 ) -> None:
     check = _regression(result=result, baseline=baseline)
     assert (check.kind, check.verdict, check.note) == ("missing", "warn", note)
+
+
+def test_regression_with_a_baseline_value_and_none_now_fails() -> None:
+    """A value lost since the approval is not a pass (issue 24; tests/test_no_value_fails.py)."""
+    check = _regression(result=_result({"composite": _estimate(None)}))
+    assert (check.kind, check.verdict, check.value, check.baseline) == ("regression", "fail", None, 0.30)
+    assert check.note == (
+        "no value now (all 200 labels unknown), the baseline had 0.3000: the share of labelled images collapsed"
+    )
 
 
 def test_rule_without_regression_or_metric_not_reported_is_skipped() -> None:

@@ -15,13 +15,17 @@ Rules (documented in docs/plugin.md):
   policy's ``margin_test`` also a one-sided test that the worsening exceeds the margin) is significant
   after Holm correction across every gated check of the run; beyond the margin but not significant is
   ``inconclusive`` (a warning with the images per prompt that would settle it).
+* no value: a metric the baseline (or anchor) measured and this run cannot fails with the rule's severity
+  (a model that draws no recognisable person is not a pass), and so does a hard bound of a metric over the
+  attribute's labels when no image has a label; a metric without a value in the baseline, or missing for
+  another reason, warns. Notes of metrics over the labels give the effective n (the labelled images).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -108,8 +112,36 @@ def judge_bounds(
     adjusted: Mapping[str, float] | None = None,
     alpha: float = DEFAULT_ALPHA,
 ) -> list[Check]:
-    """Absolute bounds of every ruled metric of a category (:func:`judge_estimates` on its metrics)."""
-    return judge_estimates(result.category, result.metrics, rules, adjusted, alpha)
+    """Absolute bounds of every ruled metric of a category (:func:`judge_estimates` on its metrics), each
+    note saying the effective n of a metric over the attribute's labels when images were left unlabelled.
+
+    A hard bound (``min``/``max``) of a metric with no value cannot be checked. When the metric is over the
+    attribute's labels and **no** image of the category got a label (every label ``unknown``: the model drew
+    no recognisable person, or the scorer recognised none), the bound fails with the rule's severity: the
+    measurement itself failed. Any other missing value (no images, no attribute, no caption mentioning a
+    term) is structural and only warns, as a soft bound without a value does.
+    """
+    effective = Effective.of(result)
+    checks = judge_estimates(result.category, result.metrics, rules, adjusted, alpha, effective=effective)
+    if effective.labelled != 0 or not effective.n:
+        return checks
+    out = []
+    for check in checks:
+        rule = rules.get(check.metric)
+        if rule is None or check.kind != "missing" or check.metric not in effective.metrics:
+            out.append(check)
+            continue
+        reason = check.note.replace("no value: ", "", 1)
+        note = (
+            f"no value ({reason}): not one of the {effective.n} images has a label, so the bound cannot be met "
+            "(the model drew no recognisable person, or the scorer saw none)"
+        )
+        sides = [(f"{symbol} {bound}", bound) for symbol, bound in (("<=", rule.max), (">=", rule.min))]
+        hard = [threshold for threshold, bound in sides if bound is not None]
+        out += [replace(check, kind="bound", verdict=rule.severity, threshold=t, note=note) for t in hard]
+        if not hard:  # a soft bound only: nothing to fail
+            out.append(check)
+    return out
 
 
 def judge_estimates(
@@ -118,6 +150,8 @@ def judge_estimates(
     rules: Mapping[str, MetricRule],
     adjusted: Mapping[str, float] | None = None,
     alpha: float = DEFAULT_ALPHA,
+    *,
+    effective: Effective | None = None,
 ) -> list[Check]:
     """Absolute bounds of every ruled metric of ``estimates`` (a category's, or the aggregates across
     categories, ``category="aggregate"``).
@@ -128,9 +162,11 @@ def judge_estimates(
     not significant is inconclusive (a warning). Without a test (no p-value given) the interval decides:
     fail when it lies wholly beyond. Within the bound, it passes only when the whole interval is within
     (a pass needs evidence); an interval that straddles the bound warns. A soft bound (``warn_min``/
-    ``warn_max``) warns when the point value is beyond it.
+    ``warn_max``) warns when the point value is beyond it. ``effective``: the category's labelled images,
+    named in the notes of the metrics over them (:class:`Effective`).
     """
     adjusted = adjusted or {}
+    effective = effective or Effective()
     checks = []
     for metric_id, rule in rules.items():
         estimate = estimates.get(metric_id)
@@ -143,6 +179,7 @@ def judge_estimates(
         if not isinstance(value, float | int):
             checks.append(_missing(category, metric_id, f"no value: {estimate.reason}"))
             continue
+        labelled = effective.text(metric_id)
         low, high = (interval.low, interval.high) if interval is not None else (value, value)
         for bound, side in ((rule.max, "max"), (rule.min, "min")):
             if bound is None:
@@ -165,6 +202,7 @@ def judge_estimates(
                 verdict, note = "warn", "interval straddles the bound: more images would settle it"
             else:
                 verdict, note = "pass", "within the bound"
+            note += labelled
             checks.append(
                 Check(
                     category=category,
@@ -192,7 +230,7 @@ def judge_estimates(
                     value=float(value),
                     interval=interval,
                     threshold=f"{symbol} {bound} (warn)",
-                    note="beyond the warning band" if beyond else "within the warning band",
+                    note=("beyond the warning band" if beyond else "within the warning band") + labelled,
                 )
             )
     return checks
@@ -228,6 +266,7 @@ def judge_regressions(
     """
     comparisons = comparisons or {}
     adjusted = adjusted or {}
+    effective = Effective.of(result)
     checks = []
     for metric_id, rule in rules.items():
         if rule.regression is None or metric_id not in result.metrics:
@@ -236,14 +275,34 @@ def judge_regressions(
         stored = baseline.metrics.get(metric_id)
         old = stored.value if stored is not None else None
         value = estimate.value
-        if not isinstance(old, float | int) or not isinstance(value, float | int):
-            note = f"no {against} value" if not isinstance(old, float | int) else f"no value: {estimate.reason}"
-            checks.append(_missing(result.category, metric_id, note))
+        if not isinstance(old, float | int):
+            checks.append(_missing(result.category, metric_id, f"no {against} value"))
             continue
         regression = rule.regression
         allowed = regression.allowed(float(old)) if against == "baseline" else regression.cumulative_allowed(float(old))
-        delta = worsening(metric_id, result.mode, float(value), float(old))
         threshold = f"worse by <= {allowed:.4f}" + (" than the anchor" if against == "anchor" else "")
+        if not isinstance(value, float | int):
+            # the approved run measured it and this one cannot: not a pass (a model that draws no
+            # recognisable person has no gender metrics at all), so it fails with the rule's severity
+            checks.append(
+                Check(
+                    category=result.category,
+                    metric=metric_id,
+                    kind="regression" if against == "baseline" else "anchor",
+                    verdict=rule.severity,
+                    value=None,
+                    interval=None,
+                    threshold=threshold,
+                    note=_lost_note(
+                        metric_id, estimate.reason, float(old), against, effective, _baseline_labelled(baseline, result)
+                    ),
+                    baseline=float(old),
+                    allowed=allowed,
+                )
+            )
+            continue
+        delta = worsening(metric_id, result.mode, float(value), float(old))
+        labelled = effective.text(metric_id)
         comparison = comparisons.get(metric_id)
         p_adj = adjusted.get(metric_id)
         test = "" if comparison is None else _test_text(comparison, p_adj)
@@ -251,24 +310,27 @@ def judge_regressions(
         needed: int | None = None
         if comparison is None or p_adj is None:
             verdict: Verdict = "warn"
-            note = "inconclusive: no test of the change was possible"
+            note = f"inconclusive: no test of the change was possible{labelled}"
         elif delta > allowed and p_adj < alpha:
-            verdict, note = rule.severity, f"real regression: beyond the margin and significant{test}"
+            verdict, note = rule.severity, f"real regression: beyond the margin and significant{test}{labelled}"
         elif delta > allowed:
             verdict = "warn"
             needed = comparison.images_needed(level, allowed=allowed, worse=delta)
-            note = f"inconclusive: beyond the margin but not significant{test}{_settle(needed, result)}"
+            note = (
+                f"inconclusive: beyond the margin but not significant{test}{labelled}"
+                f"{_settle(needed, result, effective.text(metric_id, needed))}"
+            )
         else:
             upper = comparison.upper if comparison.upper is not None else delta + _Z95 * (comparison.se or 0.0)
             if upper <= evidence * allowed:
-                verdict, note = "pass", f"within the allowed regression{test}"
+                verdict, note = "pass", f"within the allowed regression{test}{labelled}"
             else:
                 verdict = "warn"
                 needed = _images_for_evidence(comparison, delta, evidence * allowed)
                 note = (
                     f"inconclusive: within the allowed regression, but the data cannot rule out a worsening of "
-                    f"{upper:.4f} (a pass needs it within {evidence:g} x the allowed {allowed:.4f}){test}"
-                    f"{_settle(needed, result)}"
+                    f"{upper:.4f} (a pass needs it within {evidence:g} x the allowed {allowed:.4f}){test}{labelled}"
+                    f"{_settle(needed, result, effective.text(metric_id, needed))}"
                 )
         checks.append(
             Check(
@@ -298,13 +360,99 @@ def _images_for_evidence(comparison: Comparison, delta: float, limit: float) -> 
     return math.ceil(comparison.n_pairs * (_Z95 * comparison.se / (limit - delta)) ** 2)
 
 
-def _settle(needed: int | None, result: CategoryResult) -> str:
+def _settle(needed: int | None, result: CategoryResult, labelled: str = "") -> str:
+    """The images-needed advice; ``labelled``: how many of them would be labelled at this run's rate
+    (:meth:`Effective.text` of the advice)."""
     if not needed:
         return ""
     return (
-        f"; about {needed} images ({_per_prompt(needed, result)} per prompt) would settle it: approve the "
-        "baseline model at that size first (docs/statistics.md, more images)"
+        f"; about {needed} images{labelled} ({_per_prompt(needed, result)} per prompt) would settle it: approve "
+        "the baseline model at that size first (docs/statistics.md, more images)"
     )
+
+
+@dataclass(frozen=True)
+class Effective:
+    """A category's effective n: of its ``n`` images, the ``labelled`` ones (a label of the attribute that
+    is not ``unknown``; ``None``: the category has no attribute, or the result does not say). ``metrics``:
+    the metrics computed over the attribute's labels (``unknown_rate``, over every image, is not one)."""
+
+    n: int = 0
+    labelled: int | None = None
+    metrics: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, result: CategoryResult) -> Effective:
+        labelled = labelled_images(result)
+        if labelled is None:
+            return cls(result.n)
+        return cls(result.n, labelled, frozenset(m for m in result.metrics if _over_labels(m, result)))
+
+    def text(self, metric_id: str, images: int | None = None) -> str:
+        """`` (148 of 200 images labelled)`` for a metric over the labels when some image is unlabelled;
+        with ``images`` (advice), about how many of them would be labelled at this run's rate."""
+        if metric_id not in self.metrics or self.labelled is None or not self.n or self.labelled >= self.n:
+            return ""
+        if images is not None:
+            return f", about {round(images * self.labelled / self.n)} of them labelled at this run's rate"
+        return f" ({self.labelled} of {self.n} images labelled)"
+
+
+def labelled_images(result: CategoryResult) -> int | None:
+    """How many of the category's images have a label of its attribute (not ``unknown``; in paper mode not
+    the attribute's unmatched label either); ``None`` without an attribute or anything to count from.
+
+    Counted from the columns the result keeps; a result without them falls back on ``unknown_rate``.
+    """
+    data = result.data
+    if data is not None:
+        if data.attribute is None:
+            return None
+        codes = data.label_codes()
+        if not len(codes.codes):
+            return 0
+        known = np.array([data.is_known(name) for name in codes.names], dtype=bool)
+        return int(known[codes.codes].sum())
+    rate = result.value("unknown_rate")
+    if isinstance(rate, float | int) and not isinstance(rate, bool):
+        return round((1.0 - float(rate)) * result.n)
+    return None
+
+
+def _over_labels(metric_id: str, result: CategoryResult) -> bool:
+    """Whether a metric is computed over the attribute's labels (so over the labelled images only)."""
+    if metric_id == "unknown_rate":
+        return False
+    if result.data is None:  # nothing tells which metrics read the labels
+        return False
+    from pytest_t2ibias.metrics.counts import LABELS
+    from pytest_t2ibias.metrics.registry import metric_def, reads_of
+
+    spec = result.data.spec
+    definition = metric_def(metric_id, spec)
+    return definition is not None and definition.counts is not None and LABELS in reads_of(definition, spec)
+
+
+def _baseline_labelled(baseline: BaselineRecord, result: CategoryResult) -> int | None:
+    """How many of the approved run's images had a label of the category's attribute (None: unknown)."""
+    data = result.data
+    if data is None or data.attribute is None or data.spec.attribute is None:
+        return None
+    attribute = data.spec.attribute
+    return sum(data.is_known(labels.get(attribute, "unknown")) for labels in baseline.labels.values())
+
+
+def _lost_note(
+    metric_id: str, reason: str | None, old: float, against: str, effective: Effective, before: int | None
+) -> str:
+    """Why a metric the approved run measured and this run cannot fails; ``before``: the approved run's
+    labelled images (None: unknown)."""
+    now = f"no value now ({reason})" if reason else "no value now"
+    on_labels = metric_id in effective.metrics or "labels unknown" in (reason or "")
+    if not on_labels:
+        return f"{now}, the {against} had {old:.4f}: the metric can no longer be measured"
+    over = "" if before is None else f" over {before} labelled image{'s' if before != 1 else ''}"
+    return f"{now}, the {against} had {old:.4f}{over}: the share of labelled images collapsed"
 
 
 def _missing(category: str, metric_id: str, note: str) -> Check:
@@ -365,8 +513,6 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
     warning that says ``reason``): a scorer too unreliable for the attribute never lets them pass (or fail)."""
     if reason is None:
         return checks
-    from dataclasses import replace
-
     from pytest_t2ibias.metrics.counts import LABELS
     from pytest_t2ibias.metrics.registry import metric_def, reads_of
 
@@ -402,6 +548,7 @@ def format_checks(checks: list[Check], title: str) -> list[str]:
     lines = [title]
     for c in rows:
         value = "null" if c.value is None else f"{c.value:.4f}{_interval_text(c.interval)}"
-        base = "" if c.baseline is None else f"; baseline {c.baseline:.4f}, worse by {c.delta:+.4f}"
+        base = "" if c.baseline is None else f"; baseline {c.baseline:.4f}"
+        base += "" if c.baseline is None or c.delta is None else f", worse by {c.delta:+.4f}"
         lines.append(f"  {c.verdict.upper():<5} {c.category}.{c.metric} = {value}; rule {c.threshold}{base}: {c.note}")
     return lines

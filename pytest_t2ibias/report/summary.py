@@ -46,13 +46,20 @@ def _verdict_cell(checks: list[Check], problems: list[str]) -> str:
 
 
 def _change_cell(checks: list[Check]) -> str:
-    """The regression check that got worst, with its value against the baseline's."""
+    """The regression check that got worst, with its value against the baseline's; a metric the baseline
+    measured and the run could not comes first (a lost measurement, not a pass), and "no worse than
+    baseline" is said only when every checked metric has a value."""
+    lost = [c for c in checks if c.kind == "regression" and c.value is None and c.baseline is not None]
+    if lost:
+        more = f" +{len(lost) - 1} more" if len(lost) > 1 else ""
+        return f"{lost[0].metric} no value vs {lost[0].baseline:.3f}{more}"
     compared = [c for c in checks if c.kind == "regression" and c.delta is not None and c.baseline is not None]
     if not compared:
         return "-"
     worst = max(compared, key=lambda c: c.delta or 0.0)
+    unmeasured = list(dict.fromkeys(c.metric for c in checks if c.kind == "missing"))
     if (worst.delta or 0.0) <= 0:
-        return "no worse than baseline"
+        return f"no worse where measured; no value: {', '.join(unmeasured)}" if unmeasured else "no worse than baseline"
     return f"{worst.metric} {worst.value:.3f} vs {worst.baseline:.3f} ({worst.delta:+.3f})"
 
 
