@@ -211,3 +211,16 @@ def test_the_unknown_rate_rule_passes_a_labelled_model_and_is_skipped_in_paper_m
     if mode == "paper":  # and no regression check either (a strict baseline must hold it: check_gated)
         checks = judge_regressions(result, _baseline(0.5111, FAIR), rules)
         assert [c for c in checks if c.metric == "unknown_rate"] == []
+
+
+def test_a_metric_not_over_the_labels_without_a_value_only_warns() -> None:
+    """A term metric without a value (no caption mentions a term: at sparse terms a re-drawn run may see
+    none by chance) is not a lost measurement: a warning, as before, not a failure."""
+    culture = CategoryData.from_columns(SUITE, "culture", "strict", labels=["fair"] * 30)
+    result = measure(SUITE, culture, model="synthetic:x", scorer="synthetic", n_boot=200, images_per_prompt=30)
+    assert not isinstance(result.metrics["cas"].value, float)  # no term in any image
+    baseline = _baseline(None).model_copy(
+        update={"category": "culture", "metrics": {"cas": BaselineMetric(value=0.4)}, "labels": {}}
+    )
+    (check,) = judge_regressions(result, baseline, {"cas": MetricRule(regression=Regression(absolute=0.1))})
+    assert (check.kind, check.verdict) == ("missing", "warn")

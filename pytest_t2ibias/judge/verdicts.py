@@ -15,8 +15,9 @@ Rules (documented in docs/plugin.md):
   policy's ``margin_test`` also a one-sided test that the worsening exceeds the margin) is significant
   after Holm correction across every gated check of the run; beyond the margin but not significant is
   ``inconclusive`` (a warning with the images per prompt that would settle it).
-* no value: a metric the baseline (or anchor) measured and this run cannot fails with the rule's severity
-  (a model that draws no recognisable person is not a pass), and so does a hard bound of a metric over the
+* no value: a metric over the attribute's labels that the baseline (or anchor) measured and this run
+  cannot, because no image has a label left, fails with the rule's severity (a model that draws no
+  recognisable person is not a pass), and so does a hard bound of a metric over the
   attribute's labels when no image has a label; a metric without a value in the baseline, or missing for
   another reason, warns. Notes of metrics over the labels give the effective n (the labelled images).
 """
@@ -281,9 +282,15 @@ def judge_regressions(
         regression = rule.regression
         allowed = regression.allowed(float(old)) if against == "baseline" else regression.cumulative_allowed(float(old))
         threshold = f"worse by <= {allowed:.4f}" + (" than the anchor" if against == "anchor" else "")
+        if not isinstance(value, float | int) and not _lost_labels(metric_id, estimate.reason, effective):
+            # no value for another reason (no caption mentions a term: at sparse terms a re-drawn run can
+            # see none by chance): nothing to compare, a warning as before
+            checks.append(_missing(result.category, metric_id, f"no value: {estimate.reason}"))
+            continue
         if not isinstance(value, float | int):
-            # the approved run measured it and this one cannot: not a pass (a model that draws no
-            # recognisable person has no gender metrics at all), so it fails with the rule's severity
+            # the approved run measured it over its labels and this one has no label left: not a pass (a
+            # model that draws no recognisable person has no gender metrics at all), so it fails with the
+            # rule's severity
             checks.append(
                 Check(
                     category=result.category,
@@ -442,15 +449,17 @@ def _baseline_labelled(baseline: BaselineRecord, result: CategoryResult) -> int 
     return sum(data.is_known(labels.get(attribute, "unknown")) for labels in baseline.labels.values())
 
 
+def _lost_labels(metric_id: str, reason: str | None, effective: Effective) -> bool:
+    """Whether a metric without a value lost it because its category's labels are all ``unknown``."""
+    return metric_id in effective.metrics or "labels unknown" in (reason or "")
+
+
 def _lost_note(
     metric_id: str, reason: str | None, old: float, against: str, effective: Effective, before: int | None
 ) -> str:
     """Why a metric the approved run measured and this run cannot fails; ``before``: the approved run's
     labelled images (None: unknown)."""
     now = f"no value now ({reason})" if reason else "no value now"
-    on_labels = metric_id in effective.metrics or "labels unknown" in (reason or "")
-    if not on_labels:
-        return f"{now}, the {against} had {old:.4f}: the metric can no longer be measured"
     over = "" if before is None else f" over {before} labelled image{'s' if before != 1 else ''}"
     return f"{now}, the {against} had {old:.4f}{over}: the share of labelled images collapsed"
 
