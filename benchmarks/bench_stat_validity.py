@@ -288,8 +288,10 @@ def judge_run(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) 
     """Every fail-level check of one run: its simulated categories, the rest entering the family at p = 1."""
     tests: dict[str, TestChecks] = {}
     prepared = {}
+    reasons: dict[str, dict[str, str]] = {}
     for side in sides:
-        values = compute_data(side.cand, only=list(ctx.rules[side.category])).metrics
+        computed = compute_data(side.cand, only=list(ctx.rules[side.category]))
+        values, reasons[side.category] = computed.metrics, computed.reasons
         checks, base_values, anchor_values = test_checks(ctx, side, values)
         tests[side.category] = checks
         prepared[side.category] = (side, values, base_values, anchor_values)
@@ -304,8 +306,8 @@ def judge_run(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) 
         result = CategoryResult(
             category=category, suite=ctx.suite.name, suite_hash=ctx.suite.fingerprint(), mode=MODE,
             model="synthetic", scorer="synthetic", n=side.cand.n,
-            metrics={m: MetricEstimate(v, None, None) for m, v in values.items()}, seed=ctx.suite.seed,
-            images_per_prompt=side.cand.n,
+            metrics={m: MetricEstimate(v, None, reasons[category].get(m)) for m, v in values.items()},
+            seed=ctx.suite.seed, images_per_prompt=side.cand.n, data=side.cand,
         )  # fmt: skip
         out += judge_bounds(result, rules, fam.adjusted, fam.alpha)
         regression = {m: r for m, r in rules.items() if r.regression is not None}
