@@ -215,6 +215,8 @@ class T2IBiasSession:
     _bias_ids: set[str] = field(default_factory=set)
     _pruned: list[Path] = field(default_factory=list)
     _prune_refused: str | None = None
+    #: the reports this process wrote, (what, where), named at the end of the terminal summary
+    written: list[tuple[str, Path]] = field(default_factory=list)
     #: (suite, category) -> the approved baseline a test compared it with (for the reports' flips)
     compared: dict[tuple[str, str], BaselineRecord] = field(default_factory=dict)
     #: every suite loaded, by its ``name:``: results and baselines carry that name, which need not be the
@@ -815,11 +817,12 @@ class T2IBiasSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from pytest_t2ibias.report.summary import baseline_lines, summary_lines
+        from pytest_t2ibias.report.summary import baseline_lines, shown_path, summary_lines
 
         run = self.final_result()
         lines = summary_lines(run, self.policy_path(), self.run_problem) if run is not None else []
         lines += baseline_lines(run, self.unused_baselines(), self._pruned, self._prune_refused) if run else []
+        lines += [f"{what} written to {shown_path(path)}" for what, path in self.written]  # as pytest-html does
         if lines or self.errors:
             terminalreporter.section("t2ibias")
             for line in lines:
@@ -890,11 +893,13 @@ class T2IBiasSession:
         written is one error line (and a failing run), and the others are still written."""
         from pytest_t2ibias._io import write_text_atomic
 
-        def attempt(what: str, write: Callable[[], object]) -> None:
+        def attempt(what: str, write: Callable[[], object]) -> bool:
             try:
                 write()
             except Exception as err:  # an OSError, or a report that cannot be rendered
                 self.errors.append(f"t2ibias: {what} not written: {type(err).__name__}: {err}")
+                return False
+            return True
 
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
@@ -910,12 +915,16 @@ class T2IBiasSession:
             return
         report = self.get("t2ibias_report")
         if report:
-            attempt(f"--t2i-report {report}", lambda: write_text_atomic(self._rooted(report), run.to_json()))
+            path = self._rooted(report)
+            if attempt(f"--t2i-report {report}", lambda: write_text_atomic(path, run.to_json())):
+                self.written.append(("JSON report", path))
         html = self.get("t2ibias_html")
         if html:
             from pytest_t2ibias.report.html import write_html
 
-            attempt(f"--t2i-html {html}", lambda: write_html(run, self._rooted(html)))
+            path = self._rooted(html)
+            if attempt(f"--t2i-html {html}", lambda: write_html(run, path)):
+                self.written.append(("HTML report", path))
 
     def _rooted(self, value: str) -> Path:
         path = Path(value)

@@ -60,7 +60,7 @@ def _change_cell(checks: list[Check]) -> str:
     unmeasured = list(dict.fromkeys(c.metric for c in checks if c.kind == "missing"))
     if (worst.delta or 0.0) <= 0:
         return f"no worse where measured; no value: {', '.join(unmeasured)}" if unmeasured else "no worse than baseline"
-    return f"{worst.metric} {worst.value:.3f} vs {worst.baseline:.3f} ({worst.delta:+.3f})"
+    return f"{worst.metric} {worst.value:.3f} vs {worst.baseline:.3f} (worse by {worst.delta:.3f})"
 
 
 def ungated(run: RunResult) -> list[str]:
@@ -70,42 +70,98 @@ def ungated(run: RunResult) -> list[str]:
     return [name for name in run.categories if name not in judged]
 
 
+#: Most metric columns the table shows (the gated ones first); the JSON and HTML reports have every metric.
+MAX_COLUMNS = 6
+#: Most checks named on a test's one summary line; the failure message and the reports have them all.
+MAX_CHECKS_PER_LINE = 4
+
+
+def _columns(run: RunResult) -> list[str]:
+    """The metrics the run gated (in the order its checks name them), else the key metrics some category
+    has a value of: a suite's own gated metrics show (occupations: ``female_share``,
+    ``amplification_reference``), and no column is all dashes."""
+    gated = list(dict.fromkeys(c.metric for t in run.tests for c in t.checks if c.metric in _measured(run)))
+    if gated:
+        return gated[:MAX_COLUMNS]
+    return [m for m in KEY_METRICS if m in _measured(run)][:MAX_COLUMNS]
+
+
+def _measured(run: RunResult) -> set[str]:
+    return {m for cat in run.categories.values() for m, v in cat.metrics.items() if isinstance(v, float | int)}
+
+
+def short_note(note: str) -> str:
+    """A check's note up to its first ``:`` or ``;``, without parentheses (the reason, the test, the
+    p-value and the advice stay in the failure message and the reports).
+
+    Example:
+        >>> short_note("real regression: beyond the margin and significant (mcnemar over 100 pairs, adjusted p=1e-05)")
+        'real regression'
+    """
+    out, depth = [], 0
+    for char in note.split(";", 1)[0].split(":", 1)[0]:
+        depth += char == "("
+        if depth == 0:
+            out.append(char)
+        depth -= char == ")" and depth > 0
+    return " ".join("".join(out).split()).replace(" ,", ",")
+
+
+def _check_text(category: str, check: Check) -> str:
+    value = "null" if check.value is None else f"{check.value:.4f}"
+    base = "" if check.baseline is None else f", baseline {check.baseline:.4f}"
+    return f"{category}.{check.metric} = {value}{base} (rule {check.threshold}): {short_note(check.note)}"
+
+
+def test_lines(run: RunResult) -> list[str]:
+    """One line per bias test that did not pass: its worst verdict and its non-passing checks, failures
+    first, shortened (the failure message above and the reports have each check in full)."""
+    lines = []
+    for test in run.tests:
+        shown = [c for c in test.checks if c.verdict == "fail"] + [c for c in test.checks if c.verdict == "warn"]
+        if not shown:
+            continue
+        parts = [_check_text(test.category, c) for c in shown[:MAX_CHECKS_PER_LINE]]
+        more = f"; +{len(shown) - MAX_CHECKS_PER_LINE} more" if len(shown) > MAX_CHECKS_PER_LINE else ""
+        lines.append(f"{shown[0].verdict.upper()} {test.nodeid}: {'; '.join(parts)}{more}")
+    return lines
+
+
 def summary_lines(run: RunResult, policy_path: str | None, problem: str | None = None) -> list[str]:
-    """Rows of the terminal summary: one per category, then every check that did not pass; ``problem``:
-    why the run fails although its tests passed (every bias test skipped)."""
+    """Rows of the terminal summary: one per judged category (the metrics the run gated as columns), the
+    categories nothing judged on one line, then one line per test that did not pass; ``problem``: why the
+    run fails although its tests passed (every bias test skipped)."""
     categories = run.categories
     tests = run.tests
     failed = [f"FAILED {problem}"] if problem else []
     if not categories:
         return _not_run_lines(run) + failed
-    header = ["category", "n", *KEY_METRICS, "verdict", "worst change vs baseline"]
+    columns = _columns(run)
+    header = ["category", "n", *columns, "verdict", "worst change vs baseline"]
     rows = [header]
+    loose = ungated(run)
     for name, cat in categories.items():
+        if name in loose and len(categories) > 1:
+            continue  # one line for all of them, below
         checks = [c for t in tests if t.category == name for c in t.checks]
         problems = [t.problem for t in tests if t.category == name and t.problem]
-        values = [_fmt(cat.metrics.get(m)) for m in KEY_METRICS]
+        values = [_fmt(cat.metrics.get(m)) for m in columns]
         rows.append([name, str(cat.n), *values, _verdict_cell(checks, problems), _change_cell(checks)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     first = next(iter(categories.values()))
     lines = [f"model {first.model} | scorer {short_scorer(first.scorer)} | mode {first.mode}"]
     lines.append(f"policy: {policy_path or 'none (set --t2i-thresholds)'}")
-    for i, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    for test in tests:
-        for check in test.checks:
-            if check.verdict != "pass":
-                value = "null" if check.value is None else f"{check.value:.4f}"
-                base = "" if check.baseline is None else f", baseline {check.baseline:.4f}"
-                lines.append(
-                    f"{check.verdict.upper()} {test.nodeid}: {test.category}.{check.metric} = {value}{base} "
-                    f"(rule {check.threshold}): {check.note}"
-                )
-    for name in ungated(run):
+    if len(rows) > 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        for i, row in enumerate(rows):
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+    lines += test_lines(run)
+    if loose:
+        shown = ", ".join(loose[:12]) + (f" +{len(loose) - 12} more" if len(loose) > 12 else "")
         lines.append(
-            f"NOT GATED {name}: {NOT_GATED} (no assertion helper judged it; set t2ibias_require_gate = true "
-            "to fail such a test)"
+            f"NOT GATED {shown}: {NOT_GATED} (no assertion helper judged {'them' if len(loose) > 1 else 'it'}; "
+            "set t2ibias_require_gate = true to fail such a test)"
         )
     if run.aggregates is not None:
         lines += aggregate_lines(run.aggregates)
@@ -133,6 +189,14 @@ def _not_run_lines(run: RunResult) -> list[str]:
     lines = [f"{len(run.not_run)} bias test{'s' if len(run.not_run) != 1 else ''} did not run:"]
     lines += [f"  SKIPPED {t.nodeid}: {t.reason}" for t in run.not_run]
     return lines
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when it is under it (what a user types), else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def baseline_lines(run: RunResult, unused: list[Path], pruned: list[Path], refused: str | None) -> list[str]:

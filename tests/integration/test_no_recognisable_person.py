@@ -59,7 +59,7 @@ def test_the_shipped_policy_fails_it_on_unknown_rate(nobody_project: pytest.Pyte
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert "FAIL test_bias.py::test_doctor: doctor.unknown_rate = 1.0000" in out
+    assert "FAIL test_bias.py::test_doctor: " in out and "doctor.unknown_rate = 1.0000" in out
     assert "the share of labelled images collapsed" in out
-    assert "FAIL test_bias.py::test_doctor: doctor.parity_difference = null (rule <= 0.5): no value" in out
+    assert "doctor.parity_difference = null (rule <= 0.5): no value" in out
     assert "no worse than baseline" not in out

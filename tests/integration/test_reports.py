@@ -41,7 +41,9 @@ def test_the_failure_says_what_failed_first(regressed) -> None:  # type: ignore[
 def test_the_terminal_table_says_what_warned_and_by_how_much(regressed) -> None:  # type: ignore[no-untyped-def]
     _, result = regressed
     # the verdict names the metrics behind it; the last column the worst change with both values
-    result.stdout.re_match_lines([r"doctor\s+100\s+.*fail \([a-z_, ]+\)\s+\w+ 0\.\d{3} vs [-0-9.]+ \(\+0\.\d{3}\)"])
+    result.stdout.re_match_lines(
+        [r"doctor\s+100\s+.*fail \([a-z_, ]+\)\s+\w+ 0\.\d{3} vs [-0-9.]+ \(worse by 0\.\d{3}\)"]
+    )
     assert "worst delta" not in result.stdout.str()
     # warnings appear once, in the t2ibias section, not also as Python warnings
     assert "T2IBiasWarning" not in result.stdout.str()

@@ -90,11 +90,13 @@ def check_summary(workflow: Workflow) -> None:
             r"=+ t2ibias =+",
             r"model synthetic:[0-9a-f]+ \| scorer synthetic-mark-reader:v1 \| mode strict",
             r"policy: \S+/thresholds/policy\.yaml",
-            r"category\s+n\s+composite\s+parity_difference\s+.*\s+verdict\s+worst change vs baseline",
-            r"doctor\s+100\s+.*\s+fail \(male_share.*\)\s+\w+ 0\.\d{3} vs 0\.\d{3} \(\+0\.\d{3}\)$",
-            r"culture\s+100\s+.*",
+            # the columns are the metrics the run gated (male_share, parity_difference, composite)
+            r"category\s+n\s+.*male_share\s+.*parity_difference\s+.*\s+verdict\s+worst change vs baseline",
+            r"doctor\s+100\s+.*\s+fail \(male_share.*\)\s+\w+ 0\.\d{3} vs 0\.\d{3} \(worse by 0\.\d{3}\)$",
+            # one line per test, its failing checks shortened (the failure message above has them in full)
             r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4}, baseline 0\.\d{4} "
-            r"\(rule worse by <= 0\.1000\): .*",
+            r"\(rule worse by <= 0\.1000\): real regression; .*",
+            r"NOT GATED culture: .*",
         ]
     )
 
