@@ -606,7 +606,7 @@ def _css(size: int) -> str:
         "section.failures{border:2px solid #c62828;border-radius:4px;padding:4px 12px 8px;margin:8px 0 16px}"
         "section.failures.none{border-color:#2e7d32}.failure h3 a{color:inherit}"
         ".flip-strip{display:flex;flex-wrap:wrap;gap:6px}"
-        f"figure.strip{{width:{flip}px}}"
+        f"figure.strip{{width:{flip}px}}figure.strip figcaption{{white-space:normal}}"
         "details.passing{margin-top:28px}details.passing>summary{cursor:pointer;font-size:16px;font-weight:600}"
         ".driver{outline:3px solid #c62828;outline-offset:1px}.driver:target{outline-color:#ff6f00;"
         "box-shadow:0 0 0 6px #ffe0b2}"
