@@ -185,16 +185,13 @@ def test_a_scorer_card_chart_draws_corrected_bars_and_raw_markers() -> None:
     corrected, raw = doctor.metrics["representation_parity"], (doctor.raw_metrics or {})["representation_parity"]
     assert isinstance(corrected, dict) and isinstance(raw, dict)
     assert abs(corrected["male"] - raw["male"]) > 0.05  # the card moves the share: raw bars would show
-    doc = parse(render_html(run))
-    section = sections(doc)["doctor"]
-    svg = next(n for n in doc.walk() if n.tag == "div" and n.attrs.get("class") == "chart")
-    page_svg = render_html(run)
-    chart = page_svg[
-        page_svg.index('<div class="chart">') : page_svg.index("</div>", page_svg.index('<div class="chart">'))
-    ]
-    groups = [g for g in ("female", "male") if g in corrected]
-    assert _bar_shares(chart) == pytest.approx([corrected[g] for g in groups], abs=2e-3)
-    assert "raw (scorer" in svg.text()
+    page = render_html(run)
+    section = sections(parse(page))["doctor"]
+    start = page.index('<div class="chart">')
+    chart = page[start : page.index("</div>", start)]
+    groups = [g for g in SUITE.attributes["gender"].groups if g in corrected]
+    assert _bar_shares(chart) == pytest.approx([corrected[g] for g in groups], abs=2e-3)  # bars are corrected
+    assert "raw (scorer" in section.all("div", "chart")[0].text()  # the raw shares: a labelled marker
     rows = {
         r.all("td")[0].text(): [td.text() for td in r.all("td")]
         for r in section.all("table", "shares")[0].all("tr")[1:]
@@ -266,3 +263,28 @@ def test_thumbnail_captions_short_seeds_and_drives_on_its_own_line(run: RunResul
     why = sections(doc)[FAILING].all("ul", "why")[0]
     hrefs = [a.attrs["href"] for a in why.all("a")]
     assert len(hrefs) == len(set(hrefs))
+
+
+def test_a_suite_reference_is_marked_on_its_chart_and_in_the_table() -> None:
+    from pytest_t2ibias.results import CategoryResultModel
+
+    suite = load_suite("occupations")
+    reference = suite.reference_of("doctor")
+    assert reference is not None
+    shares = {"female": 0.2, "male": 0.8}
+    category = CategoryResultModel(
+        suite=suite.name, model="m", mode="strict", n=50, metrics={"representation_parity": shares}
+    )
+    doc = parse(render_html(RunResult.of({"doctor": category})))
+    section = sections(doc)["doctor"]
+    table = section.all("table", "shares")[0]
+    assert [th.text() for th in table.all("th")][-1] == "reference"
+    marked = {r.all("td")[0].text(): r.all("td", "reference")[0].text() for r in table.all("tr")[1:]}
+    assert marked == {g: f"{v:.1%}" for g, v in reference.items()}
+    assert "reference" in section.all("div", "chart")[0].text()
+    # a suite without references: no mark
+    plain = CategoryResultModel(
+        suite="t2i-biasbench", model="m", mode="strict", n=50, metrics={"representation_parity": shares}
+    )
+    other = sections(parse(render_html(RunResult.of({"doctor": plain}))))["doctor"]
+    assert "reference" not in other.all("div", "chart")[0].text()
