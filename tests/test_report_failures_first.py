@@ -288,3 +288,13 @@ def test_a_suite_reference_is_marked_on_its_chart_and_in_the_table() -> None:
     )
     other = sections(parse(render_html(RunResult.of({"doctor": plain}))))["doctor"]
     assert "reference" not in other.all("div", "chart")[0].text()
+
+
+def test_a_regression_is_driven_by_its_flipped_seeds(run: RunResult) -> None:
+    """For the male-share regression the driving images are the candidate images of the seeds that flipped
+    into or out of 'male'; the parity bound keeps the registry's drivers (the most frequent group)."""
+    view = next(v for v in category_views(run) if v.name == FAILING)
+    flipped = {f.candidate.id for f in view.flips if "male" in (f.before, f.after)}
+    what, ids = view.drivers["male_share"]
+    assert ids and set(ids) <= flipped and "changed since the baseline" in what
+    assert "most frequent" in view.drivers["parity_difference"][0]

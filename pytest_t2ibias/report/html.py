@@ -1,8 +1,14 @@
 """The HTML report: one self-contained page per run, readable offline from a CI artifact.
 
-Per category, in suite order: its verdict and why, the metric table, a chart of the group shares of the
-attribute under test (baseline beside candidate, with intervals), the images grouped by label and the
-flip gallery (seeds whose label changed since the baseline). Images are embedded as small thumbnails
+First what failed: each failing or inconclusive check (category, metric, baseline -> candidate, allowed
+change, the test that made it) with a strip of the category's flips; then the run's metadata (baseline
+files shown relative to the page's folder, never as a runner's absolute path). Then per category, failing
+first, then warnings, then the rest (suite order within each; those without a failure or warning inside a
+``<details>``, so the page opens as a failures-only view without any script): its verdict and why, the
+metric table (one row per metric, its checks and their tests listed in it), a chart of the group shares of
+the attribute under test (baseline beside candidate, with intervals; under a scorer card the corrected
+shares with the raw ones as markers; the suite's reference shares as ticks), the images grouped by label
+and the flip gallery (seeds whose label changed since the baseline). Images are embedded as small thumbnails
 (``data:`` URIs); nothing in the page makes a network request. Every piece of user text is escaped and
 credentials in URLs are masked before they reach the page.
 
@@ -373,10 +379,10 @@ def _corrected_shares(view: CategoryView, raw_bars: dict[str, ShareBar]) -> dict
     for group in [*raw_bars, *(g for g in corrected if g not in raw_bars)]:
         raw = raw_shares.get(group, raw_bars[group].share if group in raw_bars else None)
         value = corrected.get(group)
-        if value is None:  # a group the correction does not cover: its raw share, said as such
+        if value is None:  # a group the correction does not cover: shown uncorrected, its raw share the same
             bar = raw_bars.get(group)
             if bar is not None:
-                out[group] = ShareBar(bar.share, bar.low, bar.high)
+                out[group] = ShareBar(bar.share, bar.low, bar.high, raw=bar.share)
             continue
         measured = intervals.get(group)
         low = value if measured is None else min(measured.low, value)
