@@ -298,3 +298,11 @@ def test_a_regression_is_driven_by_its_flipped_seeds(run: RunResult) -> None:
     what, ids = view.drivers["male_share"]
     assert ids and set(ids) <= flipped and "changed since the baseline" in what
     assert "most frequent" in view.drivers["parity_difference"][0]
+    # an image that drives both is linked once, under the first check; the second says so
+    parity, regression = view.drivers["parity_difference"][1], view.drivers["male_share"][1]
+    shared = set(parity) & set(regression)
+    assert shared  # the fixture's first flipped seed is a male image
+    why = sections(parse(render_html(run, max_per_group=4)))[FAILING].all("ul", "why")[0]
+    hrefs = [a.attrs["href"] for a in why.all("a")]
+    assert len(hrefs) == len(set(hrefs)) == len(set(parity) | set(regression))
+    assert f"(and {len(shared)} linked above, for parity_difference)" in why.text()

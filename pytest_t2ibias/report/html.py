@@ -898,12 +898,13 @@ def _why(view: CategoryView) -> str:
     if not shown:
         count = f"All {len(view.checks)} checks pass" if len(view.checks) != 1 else "Its one check passes"
         return f'<p class="why">{count}.</p>'
-    listed: dict[tuple[str, ...], str] = {}  # driver ids already linked -> the metric they were linked for
-    items = "".join(_why_item(view, check, listed) for check in view.flagged)
+    linked: dict[str, str] = {}  # driving image id -> the metric whose line links it (each image linked once)
+    done: set[str] = set()  # metrics whose drivers are listed
+    items = "".join(_why_item(view, check, linked, done) for check in view.flagged)
     return f'<h3>Why</h3><ul class="why">{items}</ul>'
 
 
-def _why_item(view: CategoryView, check: Check, listed: dict[tuple[str, ...], str]) -> str:
+def _why_item(view: CategoryView, check: Check, linked: dict[str, str], done: set[str]) -> str:
     value = "null" if check.value is None else f"{_num(check.value)} {_interval(check.interval)}"
     text = (
         f"{_badge(_verdict_label(check))} <b>{_esc(check.metric)}</b> ({_esc(check.kind)}) = {value}; "
@@ -911,13 +912,17 @@ def _why_item(view: CategoryView, check: Check, listed: dict[tuple[str, ...], st
     )
     if check.verdict == "fail" and check.metric in view.drivers:
         what, ids = view.drivers[check.metric]
-        key = tuple(i for i in ids if i in view.anchors)
-        if key and key in listed and listed[key] != check.metric:  # each driver's links once
-            text += f'<br><span class="drivers">driven by the same images as {_esc(listed[key])}</span>'
-        elif check.metric not in listed.values() or key not in listed:
-            links = " ".join(f'<a href="#{view.anchors[i]}">{_esc(i)}</a>' for i in key)
-            text += f'<br><span class="drivers">driven by {_esc(what)}: {links or "no images"}</span>'
-            listed.setdefault(key, check.metric)
+        if check.metric in done:  # a second failing check of the metric: its images are above
+            return f'<li class="{check.verdict}">{text}</li>'
+        done.add(check.metric)
+        shown = [i for i in ids if i in view.anchors]
+        fresh = [i for i in shown if i not in linked]
+        links = " ".join(f'<a href="#{view.anchors[i]}">{_esc(i)}</a>' for i in fresh)
+        before = ", ".join(sorted({linked[i] for i in shown if i in linked}))
+        if before:
+            links += f' <span class="note">(and {len(shown) - len(fresh)} linked above, for {_esc(before)})</span>'
+        text += f'<br><span class="drivers">driven by {_esc(what)}: {links or "no images"}</span>'
+        linked.update((i, check.metric) for i in fresh)
     return f'<li class="{check.verdict}">{text}</li>'
 
 
