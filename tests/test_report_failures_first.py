@@ -306,3 +306,21 @@ def test_a_regression_is_driven_by_its_flipped_seeds(run: RunResult) -> None:
     hrefs = [a.attrs["href"] for a in why.all("a")]
     assert len(hrefs) == len(set(hrefs)) == len(set(parity) | set(regression))
     assert f"(and {len(shared)} linked above, for parity_difference)" in why.text()
+
+
+def test_a_failing_aggregate_check_is_listed_too(run: RunResult) -> None:
+    with_aggregate = run.model_copy(deep=True)
+    check = Check(
+        category="aggregate",
+        metric="mean_abs_gap",
+        kind="bound",
+        verdict="fail",
+        value=0.3,
+        interval=None,
+        threshold="<= 0.1",
+        note="whole interval above the bound",
+    )
+    with_aggregate.tests.append(BiasTestResult.from_checks("tests/test_bias.py::test_aggregate", "aggregate", [check]))
+    doc = parse(render_html(with_aggregate, max_per_group=2))
+    assert _listed(doc) == _flagged(with_aggregate)
+    assert ("aggregate", "mean_abs_gap", "fail") in _listed(doc)

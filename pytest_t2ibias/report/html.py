@@ -550,7 +550,7 @@ def _render(run: RunResult, options: _Options, store: ImageStore) -> str:
     views = sorted(category_views(run), key=lambda v: v.rank)  # failing first; suite order within each
     body = [
         "<h1>t2ibias bias report</h1>",
-        _failures(views, options, store),
+        _failures(run, views, options, store),
         _header(run, views, options),
         _aggregates(run),
     ]
@@ -650,59 +650,96 @@ def _header(run: RunResult, views: Sequence[CategoryView], options: _Options) ->
     return "\n".join(p for p in parts if p)
 
 
-def _failures(views: Sequence[CategoryView], options: _Options, store: ImageStore) -> str:
+@dataclass
+class _Flagged:
+    """A block of the failures-first section: one category (or the aggregates) and its flagged checks."""
+
+    name: str
+    anchor: str
+    verdict: str
+    rows: list[tuple[str, Check]]
+    problems: list[tuple[str, str]]
+    intervals: dict[str, Interval]
+    strip: str = ""
+
+
+def _failures(run: RunResult, views: Sequence[CategoryView], options: _Options, store: ImageStore) -> str:
     """What failed, first: each failing or inconclusive check with its category, metric, baseline ->
     candidate and allowed change, and per category a strip of its flips."""
-    flagged = [view for view in views if view.flagged or view.problems]
-    if not flagged:
+    blocks = [
+        _Flagged(
+            view.name,
+            view.section_id,
+            view.verdict,
+            _flagged_tested(view.tested),
+            view.problems,
+            view.result.intervals,
+            _flip_strip(view, options, store),
+        )
+        for view in views
+        if view.flagged or view.problems
+    ]
+    shown = {view.name for view in views}
+    for test in run.tests:  # tests of no category of the run: the aggregates
+        tested = _flagged_tested([(test.nodeid, c) for c in test.checks])
+        if test.category in shown or not (tested or test.problem):
+            continue
+        anchor = "aggregates" if run.aggregates is not None else "top"
+        block = next((b for b in blocks if b.name == test.category and b.anchor == anchor), None)
+        if block is None:
+            block = _Flagged(test.category, anchor, test.verdict, [], [], {})
+            blocks.append(block)
+        block.verdict = _worst([block.verdict, test.verdict])
+        block.rows += tested
+        block.problems += [(test.nodeid, test.problem)] if test.problem else []
+    if not blocks:
         judged = sum(1 for view in views if view.verdict != NOT_TESTED)
         return (
             '<section id="failures" class="failures none"><h2>Failures and warnings: none</h2>'
             f'<p class="note">No check of the {judged} judged categor{"y" if judged == 1 else "ies"} failed '
             "or warned.</p></section>"
         )
-    checks = sum(len(view.flagged) + len(view.problems) for view in flagged)
+    checks = sum(len(block.rows) + len(block.problems) for block in blocks)
     parts = [
         '<section id="failures" class="failures">',
-        f"<h2>Failures and warnings: {checks} check{'s' if checks != 1 else ''} in {len(flagged)} "
-        f"categor{'y' if len(flagged) == 1 else 'ies'}</h2>",
+        f"<h2>Failures and warnings: {checks} check{'s' if checks != 1 else ''} in {len(blocks)} "
+        f"categor{'y' if len(blocks) == 1 else 'ies'}</h2>",
     ]
     head = "".join(
         f"<th>{h}</th>" for h in ("verdict", "metric", "check", "baseline -&gt; candidate", "allowed change", "test")
     )
-    for view in flagged:
-        rows = [_failure_row(view, nodeid, check) for nodeid, check in _flagged_tested(view)]
+    for block in blocks:
+        rows = [_failure_row(block, nodeid, check) for nodeid, check in block.rows]
         rows += [
             f'<tr class="fail" data-metric=""><td>{_badge("fail")}</td><td>-</td><td>baseline</td>'
             f'<td colspan="2">{_esc(why)}</td><td><code>{_esc(nodeid)}</code></td></tr>'
-            for nodeid, why in view.problems
+            for nodeid, why in block.problems
         ]
         parts.append(
-            f'<div class="failure" data-category="{_esc(view.name)}">'
-            f'<h3><a href="#{view.section_id}">{_esc(view.name)}</a> {_badge(view.verdict)}</h3>'
-            f'<table class="failures"><tr>{head}</tr>{"".join(rows)}</table>'
-            f"{_flip_strip(view, options, store)}</div>"
+            f'<div class="failure" data-category="{_esc(block.name)}">'
+            f'<h3><a href="#{block.anchor}">{_esc(block.name)}</a> {_badge(block.verdict)}</h3>'
+            f'<table class="failures"><tr>{head}</tr>{"".join(rows)}</table>{block.strip}</div>'
         )
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _flagged_tested(view: CategoryView) -> list[tuple[str, Check]]:
-    return sorted(((n, c) for n, c in view.tested if c.verdict != "pass"), key=lambda nc: nc[1].verdict != "fail")
+def _flagged_tested(tested: Sequence[tuple[str, Check]]) -> list[tuple[str, Check]]:
+    return sorted(((n, c) for n, c in tested if c.verdict != "pass"), key=lambda nc: nc[1].verdict != "fail")
 
 
-def _failure_row(view: CategoryView, nodeid: str, check: Check) -> str:
+def _failure_row(block: _Flagged, nodeid: str, check: Check) -> str:
     label = _verdict_label(check)
     value = "null" if check.value is None else _num(check.value)
     moved = f"{_num(check.baseline)} -&gt; {value}" if check.baseline is not None else value
-    interval = check.interval or view.result.intervals.get(check.metric)
+    interval = check.interval or block.intervals.get(check.metric)
     moved += f' <span class="note">{_interval(interval)}</span>' if interval is not None else ""
     if check.delta is not None:
         moved += f' <span class="note">(change {_num(check.delta, "+.4f")})</span>'
     allowed = _num(check.allowed, "+.4f") if check.allowed is not None else _esc(check.threshold)
     return (
         f'<tr class="{check.verdict}" data-metric="{_esc(check.metric)}"><td>{_badge(label)}</td>'
-        f'<td><a href="#{view.section_id}">{_esc(check.metric)}</a></td>'
+        f'<td><a href="#{block.anchor}">{_esc(check.metric)}</a></td>'
         f'<td>{_esc(check.kind)} <span class="note" title="{_esc(check.note)}">{_esc(check.threshold)}</span></td>'
         f'<td class="num">{moved}</td><td class="num">{allowed}</td><td><code>{_esc(nodeid)}</code></td></tr>'
     )
@@ -786,7 +823,7 @@ def _aggregates(run: RunResult) -> str:
         for w in agg.worst
     )
     return (
-        f'<section class="aggregates"><h2>Aggregates over {len(agg.categories)} categories</h2>'
+        f'<section class="aggregates" id="aggregates"><h2>Aggregates over {len(agg.categories)} categories</h2>'
         '<table class="metrics"><tr><th>aggregate</th><th>value</th><th>95% interval</th><th>verdict</th>'
         f"<th>why</th></tr>{''.join(rows)}</table>"
         + (f"<h3>Most amplified</h3><ul>{worst}</ul>" if worst else "")
