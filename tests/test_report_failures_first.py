@@ -324,3 +324,17 @@ def test_a_failing_aggregate_check_is_listed_too(run: RunResult) -> None:
     doc = parse(render_html(with_aggregate, max_per_group=2))
     assert _listed(doc) == _flagged(with_aggregate)
     assert ("aggregate", "mean_abs_gap", "fail") in _listed(doc)
+
+
+def test_user_text_in_the_failures_section_is_escaped(run: RunResult) -> None:
+    hostile = "<script>alert('x')</script>"
+    bad = run.model_copy(deep=True)
+    index = next(i for i, t in enumerate(bad.tests) if t.category == FAILING)
+    test = bad.tests[index]
+    checks = [Check(**{**vars(c), "metric": hostile, "threshold": hostile, "note": hostile}) for c in test.checks]
+    bad.tests[index] = BiasTestResult.from_checks(f"tests/x.py::{hostile}", FAILING, checks, problem=hostile)
+    page = render_html(bad, max_per_group=2)
+    assert "<script" not in page.lower()
+    doc = parse(page)
+    section = next(n for n in doc.all("section") if n.attrs.get("id") == "failures")
+    assert hostile in section.text() and not doc.all("script")
