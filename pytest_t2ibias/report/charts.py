@@ -89,8 +89,17 @@ def share_chart_svg(
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: (" raw " in f" {labels[i]} ", labels[i] == "reference"))
     ax.legend(
-        loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=LEGEND_COLUMNS, fontsize=8, frameon=False, borderaxespad=0.2
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=LEGEND_COLUMNS,
+        fontsize=8,
+        frameon=False,
+        borderaxespad=0.2,
     )
     return _inline_svg(fig, chart_id)
 
@@ -110,10 +119,12 @@ def _draw_series(
     y = [i + offset for i, _ in shown]
     shares = [bar.share for _, bar in shown]
     errors = [[bar.share - bar.low for _, bar in shown], [bar.high - bar.share for _, bar in shown]]
-    ax.barh(y, shares, height=height * 0.92, color=colour, label=name)
+    corrected = any(bar.raw is not None for _, bar in shown)
+    ax.barh(y, shares, height=height * 0.92, color=colour, label=f"{name} (corrected)" if corrected else name)
     ax.errorbar(shares, y, xerr=errors, fmt="none", ecolor="#333333", elinewidth=1, capsize=2)
     for yi, bar in zip(y, (bar for _, bar in shown), strict=True):
-        ax.text(bar.high + LABEL_GAP, yi, f"{bar.share:.1%}", va="center", fontsize=7, parse_math=False)
+        end = max(bar.high, bar.raw if bar.raw is not None else 0.0)  # clear of the interval and the raw marker
+        ax.text(end + LABEL_GAP, yi, f"{bar.share:.1%}", va="center", fontsize=7, parse_math=False)
 
 
 def _draw_raw(
