@@ -6,7 +6,8 @@ every image decoded, no request to anything but ``data:`` and ``file:`` URLs, no
 Needs ``playwright`` (the ``dev`` extra) and a Chromium on the PATH (``chromium``; the system package,
 not ``playwright install``). Without them the test skips, except under CI (``CI`` or
 ``T2IBIAS_REQUIRE_BROWSER`` set), where it fails.
-``T2IBIAS_SCREENSHOT=1`` also saves the failing category to ``docs/report-screenshot.png``.
+``T2IBIAS_SCREENSHOT=1`` also saves the failing category to ``docs/report-screenshot.png`` and the top of
+the report to ``docs/report-top.png``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import CATEGORIES, FAILING, build_run
+from report_fixtures import CATEGORIES, FAILING, UNTESTED, build_run
 
 from pytest_t2ibias.report.html import MAX_FLIPS, write_html
 from pytest_t2ibias.results import RunResult
@@ -27,6 +28,7 @@ from pytest_t2ibias.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "report-screenshot.png"
+TOP_SCREENSHOT = ROOT / "docs" / "report-top.png"
 CAP = 12
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
@@ -94,8 +96,37 @@ def _labels(run: RunResult, category: str, images: str = "images") -> dict[int |
 def test_one_section_per_category(opened: tuple[Any, dict[str, list[str]]]) -> None:
     page, _ = opened
     names = page.eval_on_selector_all("section.category", "els => els.map(e => e.dataset.category)")
-    assert names == [n for n in load_suite("t2i-biasbench").categories if n in CATEGORIES]
+    suite_order = [n for n in load_suite("t2i-biasbench").categories if n in CATEGORIES]
+    assert names == [FAILING, *(n for n in suite_order if n not in (FAILING, UNTESTED)), UNTESTED]  # failing first
     assert page.locator(f'section[data-category="{FAILING}"] h2 .badge').inner_text().lower() == "fail"
+
+
+def test_failures_first_and_a_failures_only_view_without_scripts(
+    opened: tuple[Any, dict[str, list[str]]], run: RunResult
+) -> None:
+    page, _ = opened
+    failures, header = page.locator("#failures").bounding_box(), page.locator("header#top").bounding_box()
+    assert failures is not None and header is not None and failures["y"] < header["y"]
+    rows = page.eval_on_selector_all("#failures tr[data-metric]", "els => els.map(e => e.dataset.metric)")
+    flagged = [c.metric for t in run.tests for c in t.checks if c.verdict != "pass"]
+    assert sorted(rows) == sorted(flagged) and {"male_share", "parity_difference"} <= set(rows)
+    passing = page.locator('details.passing section[data-category="beauty"]')
+    assert page.locator(f'section[data-category="{FAILING}"]').is_visible() and not passing.is_visible()
+    page.locator("details.passing > summary").click()  # the browser's own toggle: no script on the page
+    try:
+        assert passing.is_visible()
+    finally:
+        page.locator("details.passing > summary").click()
+
+
+def test_report_top_screenshot(opened: tuple[Any, dict[str, list[str]]]) -> None:
+    """With ``T2IBIAS_SCREENSHOT=1``: the top of the report (failures first) as ``docs/report-top.png``."""
+    if os.environ.get("T2IBIAS_SCREENSHOT") != "1":
+        pytest.skip("set T2IBIAS_SCREENSHOT=1 to write docs/report-top.png")
+    page, _ = opened
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(TOP_SCREENSHOT), clip={"x": 0, "y": 0, "width": 1280, "height": 900})
+    assert TOP_SCREENSHOT.stat().st_size > 0
 
 
 def test_grids_and_flip_pairs(opened: tuple[Any, dict[str, list[str]]], run: RunResult) -> None:
@@ -133,6 +164,7 @@ def test_failing_category_screenshot(opened: tuple[Any, dict[str, list[str]]]) -
     if os.environ.get("T2IBIAS_SCREENSHOT") != "1":
         pytest.skip("set T2IBIAS_SCREENSHOT=1 to write docs/report-screenshot.png")
     page, _ = opened
+    page.evaluate("window.scrollTo(0, 0)")  # bounding boxes are relative to the viewport; the clip to the page
     box = page.locator(f'section[data-category="{FAILING}"]').bounding_box()
     assert box is not None
     clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": min(box["height"], 1500)}

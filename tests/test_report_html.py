@@ -131,9 +131,11 @@ def _flipped_seeds(run: RunResult, category: str) -> dict[int, tuple[str, str]]:
 # -- structure ----------------------------------------------------------------------------------------------
 
 
-def test_one_section_per_category_in_suite_order(doc: Node) -> None:
-    assert list(sections(doc)) == SUITE_ORDER
-    assert list(sections(doc)) != list(SHUFFLED)
+def test_one_section_per_category_failing_first_then_suite_order(doc: Node) -> None:
+    rank = {FAILING: 0, UNTESTED: 2}  # the rest pass
+    expected = sorted(SUITE_ORDER, key=lambda name: rank.get(name, 1))
+    assert list(sections(doc)) == expected
+    assert expected[0] == FAILING != SUITE_ORDER[0] and list(sections(doc)) != list(SHUFFLED)
 
 
 def test_verdicts_per_category(doc: Node) -> None:
@@ -162,11 +164,14 @@ def test_metric_table_has_every_metric_and_the_checks(run: RunResult, doc: Node)
         rows = section.all("table", "metrics")[0].all("tr")[1:]
         metrics = [r.all("td")[0].text() for r in rows]
         assert set(run.categories[name].metrics) <= set(metrics)
+        assert len(metrics) == len(set(metrics))  # one row per metric
     doctor = sections(doc)[FAILING].all("table", "metrics")[0]
     failed = [r for r in doctor.all("tr") if r.attrs.get("class") == "fail"]
     assert {r.all("td")[0].text() for r in failed} == {"parity_difference", "male_share"}
     regression = next(r for r in failed if r.all("td")[0].text() == "male_share")
-    baseline, change, p_value = (td.text() for td in regression.all("td")[3:6])
+    (check,) = regression.all("li")
+    assert check.attrs["data-kind"] == "regression" and "test_doctor" in check.text()  # which test made it
+    baseline, change, p_value = (check.all("span", cls)[0].text() for cls in ("baseline", "change", "p"))
     assert float(baseline) < float(regression.all("td")[1].text()) and change.startswith("+") and float(p_value) < 0.05
 
 
@@ -491,7 +496,7 @@ def test_a_run_without_images_or_suite_still_renders(run: RunResult) -> None:
     unknown = run.model_copy(deep=True)
     unknown.suite = "no-such-suite"
     doc = parse(render_html(unknown))
-    assert list(sections(doc)) == list(SHUFFLED)  # run order without the suite
+    assert list(sections(doc)) == sorted(SHUFFLED, key=lambda n: {FAILING: 0, UNTESTED: 2}.get(n, 1))  # run order
     groups = {g.attrs["data-group"] for g in sections(doc)[FAILING].all("div", "group")}
     assert groups == {"female", "male"}  # the attribute is the images' first label
 
