@@ -97,7 +97,9 @@ class Comparison:
         step). Both are events of the one measured change d, so together they are d > max(allowed, z SE0),
         with z the test's critical value (one- or two-sided) and SE0 the change's spread under no change
         (``se``); d itself spreads by SE1 about the true worsening w (``worse``, default the size of the
-        change): for McNemar the Wald spread sqrt((psi - delta^2) / n), psi the discordant share, else SE0.
+        change): for McNemar the Wald spread sqrt((psi - delta^2) / n), psi the discordant share; for a
+        paired permutation test likewise sqrt(SE0^2 - delta^2 / n) (SE0^2 = sum d_i^2 / n^2 over the pairs'
+        changes; at least SE0 / 2); else SE0.
         Both spreads scale as sqrt(n / n') at n' images, so the chance is
         ``Phi((w - max(allowed, z SE0')) / SE1')``; the smallest n' where it reaches ``power`` is returned
         (None when there is no worsening or no spread to scale).
@@ -110,6 +112,11 @@ class Comparison:
         spread = null_se
         if self.method == "mcnemar" and self.discordant is not None:
             spread = math.sqrt(max(self.discordant - self.delta**2, 0.0) / self.n_pairs) or null_se
+        elif self.paired:
+            # a swap test's spread is sqrt(sum d_i^2) / n over the pairs' changes d_i; about their mean,
+            # the change's own spread under the alternative, sqrt(sum (d_i - delta)^2) / n: the McNemar
+            # Wald spread for any (near-)linear metric, shares over the labelled images included
+            spread = math.sqrt(max(null_se**2 - self.delta**2 / self.n_pairs, 0.25 * null_se**2))
 
         def chance(n: float) -> float:
             scale = math.sqrt(self.n_pairs / n)
