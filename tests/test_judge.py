@@ -236,7 +236,8 @@ def _images_for_power(
 def test_regression_beyond_the_margin_not_significant_is_inconclusive() -> None:
     wide = Comparison(metric="composite", delta=0.10, p_value=0.2, method="paired permutation", n_pairs=200, se=0.06)
     check = _regression(comparison=wide, adjusted=0.2)
-    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01)
+    # a paired permutation test's change spreads about its mean by sqrt(se^2 - delta^2 / n), not se
+    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01, spread=math.sqrt(0.06**2 - 0.10**2 / 200))
     assert check.verdict == "warn"
     assert check.note.startswith("inconclusive: beyond the margin but not significant")
     assert "adjusted p=0.2" in check.note
@@ -248,7 +249,7 @@ def test_images_needed_use_the_level_the_correction_gives_the_check() -> None:
     comparisons, p_adj = {"composite": wide}, {"composite": 0.2}
     (alone,) = judge_regressions(WORSE, BASELINE, RULES, comparisons, p_adj, 0.01)
     (in_a_family,) = judge_regressions(WORSE, BASELINE, RULES, comparisons, p_adj, 0.01, family_size=12)
-    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01 / 12)
+    images = _images_for_power(0.10, 0.06, 200, 0.05, 0.01 / 12, spread=math.sqrt(0.06**2 - 0.10**2 / 200))
     assert f"about {images} images" in in_a_family.note
     assert images > _images_for_power(0.10, 0.06, 200, 0.05, 0.01)
     assert alone.note != in_a_family.note
