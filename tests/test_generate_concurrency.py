@@ -113,11 +113,12 @@ def _env() -> dict[str, str]:
 
 
 def entries(root: Path) -> dict[str, bytes]:
-    """Every cache entry file (PNG and sidecar) with its bytes; the block lock files are left out."""
+    """Every cache entry file (PNG and sidecar) with its bytes; the block lock files and the cache's own
+    ``.gitignore`` (written by whichever process created the folder) are left out."""
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.parent.name != "locks"
+        if p.is_file() and p.parent.name != "locks" and p.name != ".gitignore"
     }
 
 

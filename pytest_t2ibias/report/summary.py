@@ -90,21 +90,26 @@ def _measured(run: RunResult) -> set[str]:
     return {m for cat in run.categories.values() for m, v in cat.metrics.items() if isinstance(v, float | int)}
 
 
+#: Most characters of a check's note on the summary line.
+MAX_NOTE = 80
+
+
 def short_note(note: str) -> str:
-    """A check's note up to its first ``:`` or ``;``, without parentheses (the reason, the test, the
-    p-value and the advice stay in the failure message and the reports).
+    """A check's note up to its first ``;``, without parentheses, at most :data:`MAX_NOTE` characters (the
+    test, the p-value and the advice stay in the failure message and the reports).
 
     Example:
         >>> short_note("real regression: beyond the margin and significant (mcnemar over 100 pairs, adjusted p=1e-05)")
-        'real regression'
+        'real regression: beyond the margin and significant'
     """
     out, depth = [], 0
-    for char in note.split(";", 1)[0].split(":", 1)[0]:
+    for char in note.split(";", 1)[0]:
         depth += char == "("
         if depth == 0:
             out.append(char)
         depth -= char == ")" and depth > 0
-    return " ".join("".join(out).split()).replace(" ,", ",")
+    text = " ".join("".join(out).split()).replace(" ,", ",")
+    return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 3].rstrip() + "..."
 
 
 def _check_text(category: str, check: Check) -> str:

@@ -95,7 +95,7 @@ def check_summary(workflow: Workflow) -> None:
             r"doctor\s+100\s+.*\s+fail \(male_share.*\)\s+\w+ 0\.\d{3} vs 0\.\d{3} \(worse by 0\.\d{3}\)$",
             # one line per test, its failing checks shortened (the failure message above has them in full)
             r"FAIL test_bias\.py::test_doctor: doctor\.male_share = 0\.\d{4}, baseline 0\.\d{4} "
-            r"\(rule worse by <= 0\.1000\): real regression; .*",
+            r"\(rule worse by <= 0\.1000\): real regression: beyond the margin and significant; .*",
             r"NOT GATED culture: .*",
         ]
     )
