@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "tied": [40, 60, 80, 100, 125, 150, 200, 250, 300],
         "redraw 20%": [100, 150, 200, 250, 300, 350, 400, 500],
         "independent": [200, 300, 400, 500, 600, 700, 800, 1000, 1200],
-        "unknown": [100, 150, 200, 250, 300, 350, 400, 500, 600, 800],
+        "unknown": [60, 80, 100, 125, 150, 175, 200, 250, 300, 400, 500],
     }
     if args.grid:
         grids = {k: [int(x) for x in args.grid.split(",")] for k in grids}

@@ -226,11 +226,25 @@ def _images_for_power(
     ``spread`` (default ``se``) about ``delta``, lands beyond both the margin and the test's critical value
     z * ``se`` with chance 0.9; both spreads ~ 1/sqrt(n)."""
     z = norm.ppf(1 - alpha) if one_sided else norm.ppf(1 - alpha / 2)
+    spread = spread or se
+    if allowed < delta < z * se:  # advice is given only in runs whose change fell in this window
+        delta = max(delta, _median_unbiased(delta, allowed, z * se, spread))
     for images in range(1, 10**7):
         scale = math.sqrt(n / images)
-        if norm.sf((max(allowed, z * se * scale) - delta) / ((spread or se) * scale)) >= 0.9:
+        if norm.sf((max(allowed, z * se * scale) - delta) / (spread * scale)) >= 0.9:
             return images
     raise AssertionError("not reached")
+
+
+def _median_unbiased(d: float, low: float, high: float, spread: float) -> float:
+    """The worsening whose change, truncated to (low, high), has median d (scipy's truncated normal)."""
+    from scipy.optimize import brentq
+    from scipy.stats import truncnorm
+
+    def gap(w: float) -> float:
+        return float(truncnorm((low - w) / spread, (high - w) / spread, loc=w, scale=spread).cdf(d)) - 0.5
+
+    return float(brentq(gap, d - 6 * spread, high + 6 * spread))
 
 
 def test_regression_beyond_the_margin_not_significant_is_inconclusive() -> None:

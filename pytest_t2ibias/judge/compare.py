@@ -118,6 +118,9 @@ class Comparison:
             # Wald spread for any (near-)linear metric, shares over the labelled images included
             spread = math.sqrt(max(null_se**2 - self.delta**2 / self.n_pairs, 0.25 * null_se**2))
 
+        if SELECTION_CORRECTED and worse is not None and allowed < change < z * null_se:
+            change = _selected_change(change, allowed, z * null_se, spread)
+
         def chance(n: float) -> float:
             scale = math.sqrt(self.n_pairs / n)
             return float(ndtr((change - max(allowed, z * null_se * scale)) / (spread * scale)))
@@ -132,6 +135,31 @@ class Comparison:
             mid = (low + high) // 2
             low, high = (mid + 1, high) if chance(mid) < power else (low, mid)
         return high
+
+
+#: Whether the advice corrects the measured change for the selection of the runs that get advice.
+SELECTION_CORRECTED = True
+
+
+def _selected_change(d: float, low: float, high: float, spread: float) -> float:
+    """The worsening w that makes the measured change ``d`` the median of the changes a run can show when it
+    gets advice: beyond the allowance ``low`` and short of significance ``high`` (a truncated normal about
+    w with sd ``spread``). Advice is given only in runs whose change fell in that window, so the change
+    they measured is biased toward it; its conditional median-unbiased estimate (selective inference;
+    hand-written: scipy has no truncated-normal location estimator) is not.
+    """
+
+    def median_gap(w: float) -> float:
+        lo, hi = ndtr((low - w) / spread), ndtr((high - w) / spread)
+        if hi - lo < 1e-12:
+            return -0.5 if w > high else 0.5
+        return float((ndtr((d - w) / spread) - lo) / (hi - lo)) - 0.5
+
+    a, b = d - 6 * spread, high + 6 * spread  # median_gap falls from +0.5 to -0.5 over w
+    for _ in range(60):
+        mid = (a + b) / 2
+        a, b = (mid, b) if median_gap(mid) > 0 else (a, mid)
+    return max(d, (a + b) / 2)
 
 
 def baseline_records(stored: BaselineRecord) -> dict[int, ImageRecord]:
