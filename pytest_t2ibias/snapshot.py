@@ -429,18 +429,8 @@ class Gate:
         )
         if stored.anchor is not None and family.anchor_stale:
             outcome.checks.append(_anchor_stale_check(self.result, family.anchor_stale))
-        elif stored.anchor is not None:
-            outcome.checks += judge_regressions(
-                self.result,
-                stored.anchor,
-                regression_rules,
-                family.anchor,
-                family.anchor_adjusted(),
-                family.alpha,
-                evidence=family.evidence,
-                family_size=family.size,
-                against="anchor",
-            )
+        elif stored.anchor is not None:  # the same judgement an approval gets (judge.approval)
+            outcome.checks += judge_approval(self.result, stored.anchor, self.rules, family)
         self.store.note(self.path, "compared")
         return outcome
 

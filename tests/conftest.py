@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -31,6 +34,17 @@ def _clean_inner_run_environment(request: pytest.FixtureRequest, monkeypatch: py
     if "pytester" in request.fixturenames:
         for name in OUTER_RUN_ENVIRONMENT:
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def stat_bench() -> ModuleType:
+    """benchmarks/bench_stat_validity.py as a module (its judgement of simulated runs is tested)."""
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        return importlib.import_module("bench_stat_validity")
+    finally:
+        sys.path.remove(benchmarks)
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,7 @@ model; these tests check that this gives exactly what the plugin's path gives (r
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -29,12 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        return importlib.import_module("bench_stat_validity")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def bench(stat_bench: ModuleType) -> ModuleType:
+    return stat_bench
 
 
 def _records(generator: SyntheticGenerator, category: str, uniforms: np.ndarray, seeds: list[int]) -> list[ImageRecord]:

@@ -8,8 +8,6 @@ compared by McNemar gets the score bound of a paired difference, whose spread is
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,12 +24,8 @@ Z95 = 1.6448536269514722
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        return importlib.import_module("bench_stat_validity")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def bench(stat_bench: ModuleType) -> ModuleType:
+    return stat_bench
 
 
 def test_the_score_bound_of_a_paired_difference_covers_the_truth() -> None:
