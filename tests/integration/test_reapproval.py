@@ -96,3 +96,21 @@ def test_a_fail_rule_with_evidence_refuses_and_keeps_the_baseline(pytester: pyte
         consecutive=False,
     )  # fmt: skip
     assert baseline.read_bytes() == before
+
+
+def test_approving_a_model_that_draws_no_recognisable_person_is_refused(pytester: pytest.Pytester) -> None:
+    """A lost measurement is evidence (issue 24, item 3): its anchor check fails, so the approval is refused
+    and the approved file is kept."""
+    policy = "suite: t2i-biasbench\ncategories:\n  doctor:\n    male_share: {regression: {absolute: 0.1}}\n"
+    project = _project(pytester, policy)
+    (project.path / "nobody.yaml").write_text("categories:\n  doctor:\n    attribute: {unknown: 1.0}\n")
+    assert _approve(project, "fair.yaml").ret == pytest.ExitCode.OK
+    baseline = project.path / "__baselines__" / "test_bias" / "test_doctor.json"
+    before = baseline.read_bytes()
+    result = _approve(project, "nobody.yaml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.re_match_lines(
+        [r"  doctor\.male_share: no value now \(all 50 labels unknown\).*the share of labelled images collapsed"],
+        consecutive=False,
+    )
+    assert baseline.read_bytes() == before
