@@ -108,7 +108,7 @@ def short_note(note: str) -> str:
         if depth == 0:
             out.append(char)
         depth -= char == ")" and depth > 0
-    text = " ".join("".join(out).split()).replace(" ,", ",")
+    text = " ".join("".join(out).split()).replace(" ,", ",").replace(" :", ":").strip()
     return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 3].rstrip() + "..."
 
 
@@ -119,17 +119,27 @@ def _check_text(category: str, check: Check) -> str:
 
 
 def test_lines(run: RunResult) -> list[str]:
-    """One line per bias test that did not pass: its worst verdict and its non-passing checks, failures
-    first, shortened (the failure message above and the reports have each check in full)."""
+    """One line per bias test that did not pass: its worst check in full (failures first), then the other
+    checks that did not pass by metric and reason only (the failure message above and the reports have
+    each check in full)."""
     lines = []
     for test in run.tests:
         shown = [c for c in test.checks if c.verdict == "fail"] + [c for c in test.checks if c.verdict == "warn"]
         if not shown:
             continue
-        parts = [_check_text(test.category, c) for c in shown[:MAX_CHECKS_PER_LINE]]
-        more = f"; +{len(shown) - MAX_CHECKS_PER_LINE} more" if len(shown) > MAX_CHECKS_PER_LINE else ""
-        lines.append(f"{shown[0].verdict.upper()} {test.nodeid}: {'; '.join(parts)}{more}")
+        others = list(dict.fromkeys(_check_brief(c) for c in shown[1:]))
+        also = ", ".join(others[:MAX_CHECKS_PER_LINE])
+        if len(others) > MAX_CHECKS_PER_LINE:
+            also += f" +{len(others) - MAX_CHECKS_PER_LINE} more"
+        rest = f"; also {also}" if also else ""
+        lines.append(f"{shown[0].verdict.upper()} {test.nodeid}: {_check_text(test.category, shown[0])}{rest}")
     return lines
+
+
+def _check_brief(check: Check) -> str:
+    """``metric (reason)``: a check named by its metric and the first words of its note."""
+    against = " vs the anchor" if check.kind == "anchor" else ""
+    return f"{check.verdict} {check.metric}{against} ({short_note(check.note).split(':', 1)[0].strip()})"
 
 
 def summary_lines(run: RunResult, policy_path: str | None, problem: str | None = None) -> list[str]:

@@ -61,5 +61,5 @@ def test_the_shipped_policy_fails_it_on_unknown_rate(nobody_project: pytest.Pyte
     out = result.stdout.str()
     assert "FAIL test_bias.py::test_doctor: " in out and "doctor.unknown_rate = 1.0000" in out
     assert "the share of labelled images collapsed" in out
-    assert "doctor.parity_difference = null (rule <= 0.5): no value" in out
+    assert "parity_difference (no value)" in out
     assert "no worse than baseline" not in out
