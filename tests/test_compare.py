@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 from scipy.stats import binom
 
-from pytest_t2ibias.baseline import BaselineRecord
-from pytest_t2ibias.compare import Comparison, compare_metric
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
-from pytest_t2ibias.metrics.engine import compute_category
+from pytest_t2ibias.judge.baseline import BaselineRecord
+from pytest_t2ibias.judge.compare import Comparison, compare_metric
+from pytest_t2ibias.judge.stats import Interval, mcnemar_exact, unpaired_z
+from pytest_t2ibias.metrics.engine import category_data, compute_category
+from pytest_t2ibias.metrics.intervals import with_intervals
 from pytest_t2ibias.metrics.registry import direction_of
+from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.records import ImageRecord
-from pytest_t2ibias.result import CategoryResult, with_intervals
-from pytest_t2ibias.stats import Interval, mcnemar_exact, unpaired_z
 from pytest_t2ibias.types import Mode
 
 SEEDS = tuple(range(240))
@@ -104,7 +105,7 @@ def run(suite):  # type: ignore[no-untyped-def]
                 model=generator.fingerprint,
                 scorer="synthetic",
                 n=metrics.n,
-                metrics=with_intervals(suite, metrics, records, mode),
+                metrics=with_intervals(category_data(suite, category, records, mode), metrics),
                 records=records,
                 images_per_prompt=len(seeds),
             )
@@ -395,7 +396,7 @@ class TestMargin:
     """with_margin: a change must also be significantly beyond the allowed regression to fail."""
 
     def test_change_well_beyond_the_margin_keeps_its_p(self) -> None:
-        from pytest_t2ibias.compare import with_margin
+        from pytest_t2ibias.judge.compare import with_margin
 
         c = Comparison(metric="composite", delta=0.30, p_value=1e-6, method="paired bootstrap", n_pairs=200, se=0.03)
         out = with_margin(c, worse_by=0.30, allowed=0.05)
@@ -403,14 +404,14 @@ class TestMargin:
         assert out.p_value == pytest.approx(max(1e-6, out.margin_p))
 
     def test_change_inside_the_margin_is_not_significant(self) -> None:
-        from pytest_t2ibias.compare import with_margin
+        from pytest_t2ibias.judge.compare import with_margin
 
         c = Comparison(metric="composite", delta=0.04, p_value=1e-9, method="paired bootstrap", n_pairs=200, se=0.01)
         out = with_margin(c, worse_by=0.04, allowed=0.05)
         assert out.p_value > 0.5  # real change (tiny raw p) but within the margin
 
     def test_mcnemar_uses_the_paired_wald_se(self) -> None:
-        from pytest_t2ibias.compare import with_margin
+        from pytest_t2ibias.judge.compare import with_margin
 
         c = Comparison(metric="male_share", delta=0.15, p_value=1e-8, method="mcnemar", n_pairs=200, discordant=0.15)
         out = with_margin(c, worse_by=0.15, allowed=0.10)
@@ -418,7 +419,7 @@ class TestMargin:
         assert out.margin_p == pytest.approx(1 - NormalDist().cdf(0.05 / se))
 
     def test_no_standard_error_leaves_the_comparison_alone(self) -> None:
-        from pytest_t2ibias.compare import with_margin
+        from pytest_t2ibias.judge.compare import with_margin
 
         c = Comparison(metric="vendi", delta=0.2, p_value=0.03, method="unpaired", n_pairs=100)
         assert with_margin(c, worse_by=0.2, allowed=0.1) is c

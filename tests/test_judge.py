@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from scipy.stats import norm
 
-from pytest_t2ibias.baseline import BaselineMetric, BaselineRecord
-from pytest_t2ibias.compare import Comparison
 from pytest_t2ibias.judge import Check, direction, judge_bounds, judge_regressions, worsening
+from pytest_t2ibias.judge.baseline import BaselineMetric, BaselineRecord
+from pytest_t2ibias.judge.compare import Comparison
 from pytest_t2ibias.judge.family import RegressionFamily, build_family, gather
 from pytest_t2ibias.judge.policy import MetricRule, Policy, Regression
 from pytest_t2ibias.judge.stats import Interval

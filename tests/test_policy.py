@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_t2ibias.policy import (
+from pytest_t2ibias.judge.policy import (
     MetricRule,
     Policy,
     PolicyError,

@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import binomtest
 
 from pytest_t2ibias.annotate import CaptionAnnotator
+from pytest_t2ibias.judge.stats import bootstrap_intervals, wilson_interval
 from pytest_t2ibias.metrics.engine import category_data
-from pytest_t2ibias.stats import bootstrap_intervals, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (1, 200), (57, 100), (499, 500)])

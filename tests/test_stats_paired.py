@@ -15,7 +15,7 @@ import pytest
 from numpy.typing import NDArray
 from scipy.stats import binomtest, false_discovery_control, norm
 
-from pytest_t2ibias.stats import (
+from pytest_t2ibias.judge.stats import (
     Interval,
     benjamini_hochberg,
     holm,

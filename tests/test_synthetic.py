@@ -21,12 +21,12 @@ from PIL import Image
 
 from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator
 from pytest_t2ibias.annotate.synthetic import SyntheticAnnotator
-from pytest_t2ibias.evaluate import evaluate_suite
 from pytest_t2ibias.generate.base import ImageGenerator
 from pytest_t2ibias.generate.seeds import image_seed
 from pytest_t2ibias.generate.synthetic import SyntheticConfigError, SyntheticGenerator
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import compute_data
+from pytest_t2ibias.pipeline import evaluate_suite
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
