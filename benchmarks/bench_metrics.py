@@ -45,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from pytest_t2ibias.errors import MetricUnavailable
 from pytest_t2ibias.generate.synthetic import SyntheticGenerator
 from pytest_t2ibias.judge.policy import Policy, load_policy
-from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data, compute_data
 from pytest_t2ibias.metrics.intervals import bootstrap_intervals, bound_p_value
 from pytest_t2ibias.metrics.registry import metric_def

@@ -205,7 +205,8 @@ def generate_command(cache: Path, per_prompt: int) -> list[str]:
 
 def bench_kills(kills: int, seed: int) -> dict[str, Any]:
     """Kill generating processes at random moments; then check every entry and finish the run."""
-    from pytest_t2ibias.generate.cache import CacheCorruptionWarning, ImageCache
+    from pytest_t2ibias.errors import CacheCorruptionWarning
+    from pytest_t2ibias.generate.cache import ImageCache
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:

@@ -120,7 +120,8 @@ def _cards(tally: _Tally, work: Path) -> None:
 
     from test_card_tampering import TAMPERED, _data, _gender
 
-    from pytest_t2ibias.metrics.scorer_card import ScorerCardError, load_card
+    from pytest_t2ibias.errors import ScorerCardError
+    from pytest_t2ibias.metrics.scorer_card import load_card
 
     texts: list[str] = []
     for _, mutate, _fragment in TAMPERED:

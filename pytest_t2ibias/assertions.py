@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_t2ibias.errors import T2IBiasWarning as T2IBiasWarning
 from pytest_t2ibias.judge.policy import MetricRule
 from pytest_t2ibias.judge.verdicts import Check, format_checks, inconclusive_for_scorer, judge_bounds, judge_estimates
 from pytest_t2ibias.metrics.aggregate import Aggregates
@@ -21,10 +22,6 @@ from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.snapshot import Gate, aggregate_gate_for, gate_for, legacy_path
 
 MAX_IMAGES_SHOWN = 5
-
-
-class T2IBiasWarning(UserWarning):
-    """A check that is not a failure yet: an interval straddling a bound, an inconclusive regression."""
 
 
 def driving_images(result: CategoryResult, metric_id: str, k: int = MAX_IMAGES_SHOWN) -> tuple[str, list[str]]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pytest_t2ibias import __version__
 from pytest_t2ibias._io import clip, one_line
+from pytest_t2ibias.errors import CacheLocationError as CacheLocationError
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.masking import mask_credentials
 from pytest_t2ibias.progress import Stopwatch
@@ -420,10 +421,6 @@ def _check_cache_folder(cache: str) -> None:
         raise CacheLocationError(
             f"--cache {clip(cache)}: cannot be made or written: {err.strerror or type(err).__name__}"
         ) from None
-
-
-class CacheLocationError(SettingsError):
-    """``--cache`` names a folder that cannot be made or written: a usage error (exit status 2)."""
 
 
 def _load_generator(args: argparse.Namespace, suite: Suite) -> ImageGenerator:

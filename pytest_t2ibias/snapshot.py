@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import write_text_atomic
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import BaselineWriteError as BaselineWriteError
 from pytest_t2ibias.judge.approval import drifts, judge_approval, refusals
 from pytest_t2ibias.judge.baseline import (
     BaselineRecord,
@@ -115,11 +115,6 @@ def legacy_path(path: Path) -> Path | None:
     """Where an older version (through syrupy) kept the baseline at ``path``, when a file is there."""
     old = path.parent.parent.parent / LEGACY_DIR / path.parent.name / path.name
     return old if old.is_file() else None
-
-
-class BaselineWriteError(T2IBiasError):
-    """A baseline that cannot be written (read-only folder, file-size limit, a folder in the way); the
-    message names the file and the reason, and the old baseline is left as it was."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pytest_t2ibias.errors import MetricUnavailable
 from pytest_t2ibias.metrics.association import contextual_association
 from pytest_t2ibias.metrics.composite import composite_score
 from pytest_t2ibias.metrics.distribution import (
@@ -28,7 +29,7 @@ from pytest_t2ibias.metrics.distribution import (
     signed_parity,
 )
 from pytest_t2ibias.metrics.presence import any_rate, coverage, missing_rate
-from pytest_t2ibias.metrics.registry import CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics.registry import CategoryData
 from pytest_t2ibias.types import MetricValue
 
 REFERENCE: dict[str, Callable[[CategoryData], MetricValue]] = {}

@@ -39,8 +39,8 @@ import pytest
 from PIL import Image
 
 from pytest_t2ibias.cli import main
+from pytest_t2ibias.errors import CacheCorruptionWarning
 from pytest_t2ibias.generate import (
-    CacheCorruptionWarning,
     CallableGenerator,
     ImageCache,
     ImageRequest,
@@ -266,7 +266,7 @@ def test_a_bias_test_fails_in_one_line_past_the_plugins_lock_timeout(
 def test_the_total_lock_wait_is_bounded_across_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_t2ibias.generate.cache import LockTimeoutError
+    from pytest_t2ibias.errors import LockTimeoutError
 
     gen, reqs = make_generator(batch_size=1), requests(2)
     monkeypatch.setattr(cache_module, "LOCK_NOTICE_AFTER_S", 0.2)
@@ -299,7 +299,7 @@ RECORDS_HOLDER = textwrap.dedent(
 
 def test_a_stopped_holder_of_a_scored_category_lock_is_named_and_not_waited_for_forever(tmp_path: Path) -> None:
     from pytest_t2ibias.annotate.cache import RecordsCache
-    from pytest_t2ibias.generate.cache import LockTimeoutError
+    from pytest_t2ibias.errors import LockTimeoutError
 
     holder = subprocess.Popen([sys.executable, "-c", RECORDS_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -436,7 +436,7 @@ BAD_OUTPUTS = [
 def test_an_unusable_generator_output_is_one_error_and_nothing_is_cached(
     tmp_path: Path, make: Callable[[], object], problem: str
 ) -> None:
-    from pytest_t2ibias.generate.validate import GeneratedImageError
+    from pytest_t2ibias.errors import GeneratedImageError
 
     reqs = requests(2)
     with pytest.raises(GeneratedImageError) as raised:

@@ -16,15 +16,9 @@ from typing import Any
 
 import pytest
 
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import ScorerCardError, T2IBiasError
 from pytest_t2ibias.judge.verdicts import scorer_problem
-from pytest_t2ibias.metrics.scorer_card import (
-    ScorerCard,
-    ScorerCardError,
-    build_card,
-    load_card,
-    write_card,
-)
+from pytest_t2ibias.metrics.scorer_card import ScorerCard, build_card, load_card, write_card
 
 HUMAN = ["female"] * 50 + ["male"] * 50
 SCORER = ["female"] * 45 + ["male"] * 5 + ["male"] * 49 + ["female"]

@@ -16,8 +16,9 @@ import pytest
 from scipy.stats import entropy as scipy_entropy
 
 from pytest_t2ibias.annotate.captions import CaptionAnnotator
+from pytest_t2ibias.errors import MetricUnavailable
 from pytest_t2ibias.metrics.engine import compute_category, metric_ids
-from pytest_t2ibias.metrics.registry import METRICS, CategoryData, MetricUnavailable, metric
+from pytest_t2ibias.metrics.registry import METRICS, CategoryData, metric
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites import SuiteError, load_suite, parse_suite
 

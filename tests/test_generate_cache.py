@@ -31,12 +31,11 @@ import pytest
 from filelock import FileLock, Timeout
 from PIL import Image
 
+from pytest_t2ibias.errors import CacheCorruptionWarning, LockWaitWarning
 from pytest_t2ibias.generate import (
-    CacheCorruptionWarning,
     CallableGenerator,
     ImageCache,
     ImageRequest,
-    LockWaitWarning,
     cache_key,
     generate_blocks,
     generate_images,

@@ -28,8 +28,8 @@ import pytest
 import torch
 from PIL import Image
 
+from pytest_t2ibias.errors import CacheCorruptionWarning
 from pytest_t2ibias.generate import (
-    CacheCorruptionWarning,
     CallableGenerator,
     ImageCache,
     ImageRequest,
@@ -51,7 +51,8 @@ TINY_WORKER = textwrap.dedent(
     from pathlib import Path
     import torch
     torch.set_num_threads(1)
-    from pytest_t2ibias.generate import CacheCorruptionWarning, ImageCache, generate_images, plan_requests
+    from pytest_t2ibias.errors import CacheCorruptionWarning
+    from pytest_t2ibias.generate import ImageCache, generate_images, plan_requests
     from pytest_t2ibias.generate.diffusers_adapter import DiffusersGenerator
     from pytest_t2ibias.suites import load_suite
 

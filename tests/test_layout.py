@@ -172,3 +172,49 @@ def test_alpha_has_one_default() -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, float) and node.value == 0.01
     ]
     assert hits == ["pytest_t2ibias.judge.policy"]
+
+
+#: Exception classes that may live outside ``errors.py``: private to one module, raised and caught there,
+#: never seen by a user.
+INTERNAL_EXCEPTIONS = {
+    # an OSError (errno, path) that read_regular_bytes raises and its callers catch as OSError, then
+    # report in their own user error
+    "pytest_t2ibias._files.NotRegularFileError",
+    # load_yaml's refusal of one document, turned into the caller's error with the source named
+    "pytest_t2ibias._io._Rejected",
+    # a repeated JSON key, turned into CorruptBaselineError by parse_baseline
+    "pytest_t2ibias.judge.baseline._DuplicateKey",
+}
+
+
+def _exception_classes() -> dict[str, str]:
+    """Every class of the package that subclasses ``BaseException`` (by its bases' names), as
+    ``{qualified name: module}``; a base is a builtin exception or a class found here."""
+    import builtins
+
+    classes = [
+        (_module_name(p), node.name, {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases})
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+    ]
+    known = {
+        n
+        for n in dir(builtins)
+        if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), BaseException)
+    }
+    found: dict[str, str] = {}
+    while True:
+        more = {f"{m}.{name}": m for m, name, bases in classes if bases & known and f"{m}.{name}" not in found}
+        if not more:
+            return found
+        found.update(more)
+        known |= {q.rsplit(".", 1)[1] for q in more}
+
+
+def test_every_exception_class_is_defined_in_errors() -> None:
+    found = _exception_classes()
+    assert "pytest_t2ibias.errors.LockTimeoutError" in found  # the scan sees subclasses of our own classes
+    assert "pytest_t2ibias.errors.T2IBiasWarning" in found
+    outside = {name for name, module in found.items() if module != "pytest_t2ibias.errors"}
+    assert outside == INTERNAL_EXCEPTIONS

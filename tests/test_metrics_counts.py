@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from reference_metrics import REFERENCE
 
+from pytest_t2ibias.errors import MetricUnavailable
 from pytest_t2ibias.metrics.counts import multinomial_draws, stats_of, type_table
-from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data, compute_category, compute_data
 from pytest_t2ibias.metrics.intervals import bootstrap_draws, bootstrap_intervals
 from pytest_t2ibias.metrics.registry import METRICS, metric_def, reads_of

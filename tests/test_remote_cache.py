@@ -13,9 +13,10 @@ import fsspec
 import pytest
 from PIL import Image
 
-from pytest_t2ibias.generate import CacheCorruptionWarning, CallableGenerator, ImageCache, generate_images
+from pytest_t2ibias.errors import CacheCorruptionWarning, CacheStorageError
+from pytest_t2ibias.generate import CallableGenerator, ImageCache, generate_images
 from pytest_t2ibias.generate.stage import plan_requests
-from pytest_t2ibias.generate.storage import CacheStorageError, RemoteStore, is_url
+from pytest_t2ibias.generate.storage import RemoteStore, is_url
 from pytest_t2ibias.suites import load_suite
 
 

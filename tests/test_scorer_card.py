@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pytest_t2ibias.errors import ScorerCardError, StaleScorerCardError
 from pytest_t2ibias.judge.policy import MetricRule, PolicyError, parse_policy
 from pytest_t2ibias.judge.verdicts import inconclusive_for_scorer, judge_bounds, scorer_problem
 from pytest_t2ibias.metrics.corrected import CORRECTED_METHOD, CORRECTED_SHARE_METHOD, corrected_estimates
@@ -33,8 +34,6 @@ from pytest_t2ibias.metrics.misclassification import (
 from pytest_t2ibias.metrics.result import measure
 from pytest_t2ibias.metrics.scorer_card import (
     ScorerCard,
-    ScorerCardError,
-    StaleScorerCardError,
     build_card,
     card_summary,
     check_card_scorer,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from pytest_t2ibias.annotate.factory import load_annotator
+from pytest_t2ibias.errors import ShardError
 from pytest_t2ibias.generate.factory import load_generator
 from pytest_t2ibias.generate.sharding import (
     RankInfo,
-    ShardError,
     generate_sharded,
     rank_device,
     rank_from_env,

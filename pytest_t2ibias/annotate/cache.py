@@ -26,13 +26,10 @@ from pydantic import ValidationError
 
 from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import make_cache_folder, write_text_atomic
+from pytest_t2ibias.errors import RecordsCacheWarning as RecordsCacheWarning
 from pytest_t2ibias.records import ImageRecord
 
 RECORDS_FORMAT = 2
-
-
-class RecordsCacheWarning(UserWarning):
-    """A cached category could not be read; it is scored again."""
 
 
 def records_key(**parts: Any) -> str:

@@ -41,7 +41,8 @@ from PIL import Image, UnidentifiedImageError
 
 from pytest_t2ibias._files import kind_of, read_regular_bytes
 from pytest_t2ibias._io import clip, make_cache_folder, write_bytes_atomic, write_text_atomic
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import CacheCorruptionWarning as CacheCorruptionWarning
+from pytest_t2ibias.errors import LockTimeoutError as LockTimeoutError
 from pytest_t2ibias.generate.storage import RemoteStore, is_url, local_copy_folder
 from pytest_t2ibias.generate.validate import (
     CACHED_MODE,
@@ -65,15 +66,6 @@ LOCK_NOTICE_AFTER_S = 5.0
 #: A sidecar is a few kilobytes; more is not ours.
 MAX_SIDECAR_BYTES = 1 << 20
 _HEX = frozenset("0123456789abcdef")
-
-
-class CacheCorruptionWarning(UserWarning):
-    """A cache entry was unreadable or inconsistent; it is regenerated."""
-
-
-class LockTimeoutError(T2IBiasError):
-    """The run waited ``max_lock_wait`` seconds in total for batches other processes hold; names the lock
-    and its holder."""
 
 
 def cache_key(

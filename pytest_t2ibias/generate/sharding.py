@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_t2ibias._io import one_line
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import ShardError as ShardError
 
 if TYPE_CHECKING:
     from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
@@ -169,15 +169,6 @@ def distributed(info: RankInfo, device: str) -> Iterator[None]:
         finish_distributed(initialised)
 
 
-class ShardError(T2IBiasError):
-    """A rank of a sharded run failed; every rank raises it (the collective still completed, so no rank
-    waits forever). ``local`` is this rank's own error, or ``None`` when only other ranks failed."""
-
-    def __init__(self, message: str, local: str | None) -> None:
-        super().__init__(message)
-        self.local = local
-
-
 def shard_payload(payload: dict[str, Any], gather: Callable[[Any], list[Any]]) -> list[dict[str, Any]]:
     """Every rank's ``payload`` (rank order) through ``gather``; a payload ``{"error": text}`` on any
     rank raises :class:`ShardError` on every rank, naming the ranks that failed.
@@ -187,7 +178,7 @@ def shard_payload(payload: dict[str, Any], gather: Callable[[Any], list[Any]]) -
     >>> shard_payload({"n": 1}, lambda p: [p, {"error": "boom"}])
     Traceback (most recent call last):
     ...
-    pytest_t2ibias.generate.sharding.ShardError: rank 1: boom
+    pytest_t2ibias.errors.ShardError: rank 1: boom
     """
     gathered: list[dict[str, Any]] = gather(payload)
     failed = [f"rank {rank}: {part['error']}" for rank, part in enumerate(gathered) if "error" in part]

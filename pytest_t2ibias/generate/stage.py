@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
+from pytest_t2ibias.errors import LockWaitWarning as LockWaitWarning
 from pytest_t2ibias.generate.base import ImageGenerator, ImageRequest
 from pytest_t2ibias.generate.cache import ImageCache, acquire_reporting, cache_key, lock_timeout_error
 from pytest_t2ibias.generate.seeds import image_seed
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from pytest_t2ibias.suites.schema import Suite
-
-
-class LockWaitWarning(UserWarning):
-    """Another process held a block's lock past ``ImageCache.lock_timeout``; the block is generated here too."""
 
 
 @dataclass(frozen=True)

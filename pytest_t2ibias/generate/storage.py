@@ -22,12 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_t2ibias._io import clip
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import CacheStorageError as CacheStorageError
 from pytest_t2ibias.masking import mask_credentials
-
-
-class CacheStorageError(T2IBiasError):
-    """A remote cache could not be opened, read or written (the message names it, credentials masked)."""
 
 
 def is_url(location: str | Path) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from pytest_t2ibias._io import short_repr
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import GeneratedImageError as GeneratedImageError
 
 if TYPE_CHECKING:
     from pytest_t2ibias.generate.base import ImageRequest
@@ -37,10 +37,6 @@ MAX_PNG_BYTES = 3 * MAX_IMAGE_PIXELS + (1 << 20)
 #: The modes a generator may return (converted to RGB for the cache); the cache holds RGB only.
 GENERATED_MODES = frozenset({"RGB", "RGBA", "L", "P"})
 CACHED_MODE = "RGB"
-
-
-class GeneratedImageError(T2IBiasError):
-    """A generator returned something that is not a usable image; nothing of its batch was cached."""
 
 
 def expected_size(params: Mapping[str, Any]) -> tuple[int, int] | None:

@@ -14,20 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from pytest_t2ibias.errors import MetricUnavailable as MetricUnavailable
 from pytest_t2ibias.metrics.distribution import proportions
 from pytest_t2ibias.types import Mode
 
 if TYPE_CHECKING:
     from pytest_t2ibias.metrics.scorer_card import AttributeCard, TermCard
     from pytest_t2ibias.suites.schema import Attribute, Category, Suite
-
-
-class MetricUnavailable(Exception):
-    """A metric that cannot be computed on this data; ``str(err)`` is the reason.
-
-    Not a user error (so not a :class:`~pytest_t2ibias.errors.T2IBiasError`): the engine turns it into
-    ``null`` plus the reason.
-    """
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pytest_t2ibias._io import clip, short_repr, write_text_atomic
-from pytest_t2ibias.errors import T2IBiasError
+from pytest_t2ibias.errors import ScorerCardError as ScorerCardError
+from pytest_t2ibias.errors import StaleScorerCardError as StaleScorerCardError
 from pytest_t2ibias.metrics.intervals import exact_interval
 from pytest_t2ibias.metrics.misclassification import cohens_kappa, confusion_matrix, kappa_draws, percentile_interval
 
@@ -59,14 +60,6 @@ MAX_CARD_BYTES = 20_000_000
 Count = Annotated[int, Field(ge=0, le=MAX_CARD_COUNT)]
 #: A rate or a kappa (or an end of its interval): finite, from -1 (kappa) to 1.
 Share = Annotated[float, Field(allow_inf_nan=False, ge=-1.0, le=1.0)]
-
-
-class ScorerCardError(T2IBiasError):
-    """A scorer card that cannot be read or does not fit; the message names the file and field."""
-
-
-class StaleScorerCardError(ScorerCardError):
-    """A scorer card recorded for another scorer (or scorer settings) than the run's."""
 
 
 class _Strict(BaseModel):
