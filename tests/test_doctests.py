@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 MODULES = [
+    "pytest_t2ibias",
+    "pytest_t2ibias.errors",
     "pytest_t2ibias.text",
     "pytest_t2ibias.metrics.distribution",
     "pytest_t2ibias.metrics.presence",

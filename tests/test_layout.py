@@ -218,3 +218,77 @@ def test_every_exception_class_is_defined_in_errors() -> None:
     assert "pytest_t2ibias.errors.T2IBiasWarning" in found
     outside = {name for name, module in found.items() if module != "pytest_t2ibias.errors"}
     assert outside == INTERNAL_EXCEPTIONS
+
+
+# -- the public API (pytest_t2ibias.__all__) -------------------------------------------------------------
+
+DOCS = PACKAGE.parent / "docs"
+
+
+def _code_in_docs() -> str:
+    """The inline code spans and fenced code blocks of docs/*.md, joined."""
+    import re
+
+    parts: list[str] = []
+    for path in sorted(DOCS.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        fenced = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+        prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+        parts += fenced + re.findall(r"`([^`\n]+)`", prose)
+    return "\n".join(parts)
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    import re
+
+    import pytest_t2ibias
+
+    assert len(pytest_t2ibias.__all__) == len(set(pytest_t2ibias.__all__))
+    for name in pytest_t2ibias.__all__:
+        assert getattr(pytest_t2ibias, name) is not None, name
+    code = _code_in_docs()
+    undocumented = [n for n in pytest_t2ibias.__all__ if not re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", code)]
+    assert undocumented == [], "public names no docs/*.md shows as code (add a line to docs/api.md)"
+    api = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert [n for n in pytest_t2ibias.__all__ if f"`{n}`" not in api] == []
+
+
+def test_the_public_api_covers_the_errors_and_the_assertions() -> None:
+    import pytest_t2ibias
+    import pytest_t2ibias.errors
+
+    assert set(pytest_t2ibias.errors.__all__) <= set(pytest_t2ibias.__all__)
+    helpers = {
+        node.name
+        for node in ast.parse((PACKAGE / "assertions.py").read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("assert_")
+    }
+    assert helpers and helpers <= set(pytest_t2ibias.__all__)
+
+
+def test_the_type_checking_imports_of_the_package_are_its_exports() -> None:
+    """``__init__``'s ``if TYPE_CHECKING:`` imports (what mypy sees) name the same modules as the lazy
+    loader's table (what runs)."""
+    import pytest_t2ibias
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    typed = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert typed == pytest_t2ibias._EXPORTS
+    assert sorted(typed) == pytest_t2ibias.__all__
+
+
+def test_importing_the_package_imports_none_of_its_modules() -> None:
+    """pytest imports the package in every run (the plugin's entry point): the names load on first use."""
+    import subprocess
+    import sys
+
+    code = "import sys, pytest_t2ibias; print(sorted(m for m in sys.modules if m.startswith('pytest_t2ibias.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
