@@ -148,13 +148,9 @@ __all__ = [
     "HUB_HINT",
     "LOCAL_FOLDER_HINT",
     "OPEN_CLIP_HINT",
-    "PICKLE_FIX",
-    "PICKLE_WEIGHTS",
     "PIPELINE_HUB_HINT",
     "checkpoint_source",
     "first_error_line",
     "hub_offline",
     "load_pretrained",
-    "looks_like_path",
-    "pickle_only",
 ]

@@ -32,7 +32,7 @@ from pytest_t2ibias.metrics.misclassification import misclassification_matrix, p
 from pytest_t2ibias.metrics.registry import metric_def
 from pytest_t2ibias.metrics.scorer_card import AttributeCard, ScorerCard, ScorerCardError
 
-__all__ = ["CORRECTED_METHOD", "CORRECTED_SHARE_METHOD", "card_for", "corrected_estimates", "exact_through_card"]
+__all__ = ["CORRECTED_METHOD", "CORRECTED_SHARE_METHOD", "corrected_estimates"]
 
 #: The interval method of a corrected group share: the bootstrap joined with the corrected exact interval.
 CORRECTED_SHARE_METHOD = CORRECTED_METHOD + "+exact"
