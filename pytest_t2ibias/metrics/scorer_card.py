@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pytest_t2ibias._io import clip, short_repr, write_text_atomic
 from pytest_t2ibias.errors import T2IBiasError
-from pytest_t2ibias.metrics.intervals import exact_interval
+from pytest_t2ibias.metrics.binomial import exact_interval
 from pytest_t2ibias.metrics.misclassification import cohens_kappa, confusion_matrix, kappa_draws, percentile_interval
 
 #: Version of the card's JSON shape.
