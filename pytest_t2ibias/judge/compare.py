@@ -35,13 +35,11 @@ from pytest_t2ibias.judge.stats import (
 )
 from pytest_t2ibias.metrics.counts import (
     PooledTypes,
-    Stats,
     TypeTable,
     dirichlet_draws,
     image_features,
     pooled_types,
     posterior_table,
-    stats_of,
 )
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data
@@ -398,8 +396,8 @@ def _paired_upper(
     if unseen > 0:
         assert pooled is not None
 
-        def worse_of(stats: Stats) -> NDArray[np.float64]:
-            return definition.worsening(mode, definition.statistic(stats), value_b)
+        def worse_of(data: CategoryData, table: TypeTable, counts: NDArray[np.float64]) -> NDArray[np.float64]:
+            return definition.worsening(mode, definition.statistic_on(data, table, counts), value_b)
 
         bound = max(bound, _unseen_worst(pooled, features, unseen, worse_of, worse))
     fold = _fold(base, cand, metric_id, definition, pooled, seed, level=_FOLD_LEVEL) if pooled is not None else None
@@ -411,8 +409,8 @@ def _paired_upper(
         if unseen > 0:
             parts_b = fold.base_parts
 
-            def change_of(stats: Stats) -> NDArray[np.float64]:
-                parts = definition.parts(stats)
+            def change_of(data: CategoryData, table: TypeTable, counts: NDArray[np.float64]) -> NDArray[np.float64]:
+                parts = definition.parts_on(data, table, counts)
                 assert parts is not None
                 return np.asarray(np.abs(parts - parts_b).sum(axis=1), dtype=np.float64)
 
@@ -425,10 +423,10 @@ def _unseen_worst(
     pooled: PooledTypes,
     features: tuple[str, ...],
     unseen: int,
-    worse_of: Callable[[Stats], NDArray[np.float64]],
+    worse_of: Callable[[CategoryData, TypeTable, NDArray[np.float64]], NDArray[np.float64]],
     worse: float,
 ) -> float:
-    """The worsening (``worse_of``, per sample of candidate counts) after ``unseen`` more of the
+    """The worsening (``worse_of``, per sample of candidate counts over a table's types) after ``unseen`` more of the
     candidate's images change type, one at a time, each the way that worsens it most."""
     table, _ = posterior_table(pooled.data, features)
     k0, k = len(pooled.table.counts), len(table.counts)
@@ -443,7 +441,7 @@ def _unseen_worst(
         movable = moves[np.arange(len(origin)), origin] >= 1
         moves[np.arange(len(origin)), origin] -= 1
         moves[np.arange(len(origin)), target] += 1
-        worse_moved = np.where(movable, worse_of(stats_of(pooled.data, table, moves)), -np.inf)
+        worse_moved = np.where(movable, worse_of(pooled.data, table, moves), -np.inf)
         worse_moved = np.where(np.isfinite(worse_moved), worse_moved, -np.inf)
         best = int(np.argmax(worse_moved))
         if not np.isfinite(worse_moved[best]):
@@ -496,8 +494,8 @@ def _fold(
     if not definition.folded(base.mode):
         return None
     data, table = pooled.data, pooled.table
-    parts_b = definition.parts(stats_of(data, table, pooled.base.astype(np.float64)))
-    parts_c = definition.parts(stats_of(data, table, pooled.cand.astype(np.float64)))
+    parts_b = definition.parts_on(data, table, pooled.base.astype(np.float64))
+    parts_c = definition.parts_on(data, table, pooled.cand.astype(np.float64))
     if parts_b is None or parts_c is None or not np.all(np.isfinite(parts_b)) or not np.all(np.isfinite(parts_c)):
         return None
     side_b = _side(base, metric_id, definition, seed)
@@ -510,8 +508,8 @@ def _fold(
     signs = np.where(parts_c[0] >= parts_b[0], 1.0, -1.0)
 
     def contrast(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
-        pc = definition.parts(stats_of(data, table, cand_w))
-        pb = definition.parts(stats_of(data, table, base_w))
+        pc = definition.parts_on(data, table, cand_w)
+        pb = definition.parts_on(data, table, base_w)
         if pc is None or pb is None:
             return np.full(len(base_w), np.nan)
         return np.asarray(((pc - pb) * signs).sum(axis=1), dtype=np.float64)
@@ -535,7 +533,7 @@ def _side(data: CategoryData, metric_id: str, definition: MetricDef, seed: int, 
     features = reads_of(definition, data.spec)
     table, alpha = posterior_table(data, features, prior="jeffreys")
     draws = dirichlet_draws(alpha, data.n, _FOLD_DRAWS, seed, f"fold:{metric_id}")
-    parts = definition.parts(stats_of(data, table, draws))
+    parts = definition.parts_on(data, table, draws)
     if parts is None:
         return _Side(True, 0.0, math.inf)  # no posterior of the parts: nothing is known
     with np.errstate(invalid="ignore"):
@@ -571,8 +569,8 @@ def _worsening(definition: MetricDef, metric_id: str, data: CategoryData, table:
     change is worse, its size: a two-sided test of the change)."""
 
     def statistic(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
-        cand = definition.statistic(stats_of(data, table, cand_w))
-        base = definition.statistic(stats_of(data, table, base_w))
+        cand = definition.statistic_on(data, table, cand_w)
+        base = definition.statistic_on(data, table, base_w)
         return definition.worsening(data.mode, cand, base)
 
     return statistic

@@ -35,7 +35,7 @@ from pydantic import ConfigDict
 
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
-from pytest_t2ibias.metrics.registry import METRICS, direction_of, unknown_metric, worsening_by
+from pytest_t2ibias.metrics.registry import METRICS, direction_of, metric_def, unknown_metric, worsening_by
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.baseline import BaselineRecord
@@ -428,12 +428,9 @@ def _over_labels(metric_id: str, result: CategoryResult) -> bool:
         return False  # the share of unlabelled images is over every image
     if result.data is None:  # nothing tells which metrics read the labels
         return False
-    from pytest_t2ibias.metrics.counts import LABELS
-    from pytest_t2ibias.metrics.registry import metric_def, reads_of
-
     spec = result.data.spec
     definition = metric_def(metric_id, spec)
-    return definition is not None and definition.counts is not None and LABELS in reads_of(definition, spec)
+    return definition is not None and definition.over_labels(spec)
 
 
 def _baseline_labelled(baseline: BaselineRecord, result: CategoryResult) -> int | None:
@@ -518,9 +515,6 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
     warning that says ``reason``): a scorer too unreliable for the attribute never lets them pass (or fail)."""
     if reason is None:
         return checks
-    from pytest_t2ibias.metrics.counts import LABELS
-    from pytest_t2ibias.metrics.registry import metric_def, reads_of
-
     spec = result.data.spec if result.data is not None else None
     out = []
     for check in checks:
@@ -528,8 +522,7 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
             on_labels = True
         else:
             definition = metric_def(check.metric, spec)
-            on_labels = definition is not None and definition.counts is not None
-            on_labels = on_labels and LABELS in reads_of(definition, spec)  # type: ignore[arg-type]
+            on_labels = definition is not None and definition.over_labels(spec)
         if on_labels and check.kind != "missing":
             check = replace(check, verdict="warn", note=f"inconclusive: {reason} (was {check.verdict}: {check.note})")
         out.append(check)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pytest_t2ibias.metrics.counts import LABELS, Stats, point_stats
+from pytest_t2ibias.metrics.counts import LABELS, Stats, TypeTable, point_stats, stats_of
 from pytest_t2ibias.metrics.data import CategoryData, Distribution, MetricUnavailable
 
 __all__ = [
@@ -141,6 +141,24 @@ class MetricDef:
         except MetricUnavailable:
             return None
 
+    def features(self, spec: Category) -> tuple[str, ...]:
+        """What the metric reads in this category (:func:`reads_of`)."""
+        return reads_of(self, spec)
+
+    def over_labels(self, spec: Category) -> bool:
+        """Whether the metric is computed from the attribute's labels (a count metric that reads them)."""
+        return self.counts is not None and LABELS in self.features(spec)
+
+    def statistic_on(self, data: CategoryData, table: TypeTable, weights: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The metric on samples given as weights over ``table``'s image types (one row a sample)."""
+        return self.statistic(stats_of(data, table, weights))
+
+    def parts_on(
+        self, data: CategoryData, table: TypeTable, weights: NDArray[np.float64]
+    ) -> NDArray[np.float64] | None:
+        """:meth:`parts` of samples given as weights over ``table``'s image types."""
+        return self.parts(stats_of(data, table, weights))
+
     def statistic(self, stats: Stats) -> NDArray[np.float64]:
         """A scalar count metric on every sample of ``stats`` (NaN where a sample has no value)."""
         assert self.counts is not None
@@ -163,8 +181,8 @@ def worsening_by(better: Better, value: _V, baseline: _V | float) -> _V:
     if better == "higher":
         return baseline - value
     if better == "closer_to_zero":
-        return abs(value) - abs(baseline)  # type: ignore[return-value]
-    return abs(value - baseline)  # type: ignore[return-value]
+        return abs(value) - abs(baseline)  # type: ignore[operator,no-any-return]  # abs of either type
+    return abs(value - baseline)
 
 
 METRICS: dict[str, MetricDef] = {}
