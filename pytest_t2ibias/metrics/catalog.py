@@ -5,8 +5,10 @@ statistics (:class:`~pytest_t2ibias.metrics.counts.Stats`, B samples at once), c
 the pure functions of :mod:`~pytest_t2ibias.metrics.distribution`, :mod:`~pytest_t2ibias.metrics.presence`,
 :mod:`~pytest_t2ibias.metrics.association` and :mod:`~pytest_t2ibias.metrics.composite` compute for one
 sample (``tests/test_metrics_engine_counts.py`` checks each against them). Caption and embedding metrics
-are data metrics. To add a metric: add a function here and put its id in a category's ``metrics`` line
-of the suite.
+are data metrics. To add a metric: add its function and its definition (the decorator's arguments: every
+fact about the metric, see :class:`~pytest_t2ibias.metrics.registry.MetricDef`) here, a reference test,
+and its line in docs/metrics.md; put its id in a category's ``metrics`` line of the suite. No other module
+names a metric id (``tests/test_layout.py``).
 """
 
 from __future__ import annotations
