@@ -479,6 +479,30 @@ def test_metric_missing_its_inputs_raises_suite_error() -> None:
         parse_suite(_mini_suite(["parity_difference"], parity=None))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the suite schema checks metrics through a check the engine registers when imported: a process "
+    "that imports only pytest_t2ibias.suites has none until the package root imports the metric layer "
+    "(issue 25, the public API in pytest_t2ibias/__init__.py); remove this mark once it does",
+)
+def test_a_suite_loaded_without_the_metric_layer_still_checks_its_metrics() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from pytest_t2ibias.suites import SuiteError, parse_suite\n"
+        "try:\n"
+        "    parse_suite(json.loads(sys.argv[1]))\n"
+        "except SuiteError as err:\n"
+        "    print(err)\n"
+    )
+    data = json.dumps(_mini_suite(["gmr", "no_such_metric"]))
+    out = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True, check=True)
+    assert "unknown metric 'no_such_metric'" in out.stdout
+
+
 @pytest.mark.filterwarnings("error")
 def test_strict_parity_uses_declared_reference() -> None:
     suite = parse_suite(_mini_suite(["parity_difference"], reference={"male": 0.7, "female": 0.3}))
