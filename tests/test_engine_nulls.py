@@ -531,3 +531,22 @@ def test_undeclared_labels_count_as_unknown(mode: str) -> None:
         assert result.metrics["unknown_rate"] == 1.0
     else:
         assert result.metrics["representation_parity"] == {"other": 1.0}
+
+
+def test_the_definitions_hold_the_facts_the_old_lists_held() -> None:
+    """The lists that engine, judge and reports kept before the facts moved onto ``MetricDef``."""
+    from pytest_t2ibias.metrics.registry import added_by, distribution_metric, headline_metrics, unknown_metric
+
+    assert added_by("strict") == ("unknown_rate",)
+    assert added_by("embeddings") == ("vendi_embedding", "clip_score")
+    assert {m for m, d in METRICS.items() if not d.pairable} == {"vendi", "vendi_embedding", "clip_score"}
+    assert headline_metrics() == (
+        "composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate",
+    )  # fmt: skip
+    assert distribution_metric() == "representation_parity"
+    assert unknown_metric() == "unknown_rate"
+    folded = {mode: {m for m, d in METRICS.items() if d.folded(mode)} for mode in ("paper", "strict")}
+    assert folded == {
+        "paper": {"gap_reference"},
+        "strict": {"parity_difference", "gap_reference", "bias_amplification"},
+    }
