@@ -737,6 +737,7 @@ def _add_suites_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
 def _suites(args: argparse.Namespace) -> int:
     import yaml
 
+    import pytest_t2ibias.metrics.engine  # noqa: F401 (registers the check of each category's `metrics` line)
     from pytest_t2ibias.suites import SuiteError, builtin_suites, load_suite
 
     try:

@@ -480,6 +480,30 @@ def test_metric_missing_its_inputs_raises_suite_error() -> None:
         parse_suite(_mini_suite(["parity_difference"], parity=None))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the suite schema checks metrics through a check the engine registers when imported: a process "
+    "that imports only pytest_t2ibias.suites has none until the package root imports the metric layer "
+    "(issue 25, the public API in pytest_t2ibias/__init__.py); remove this mark once it does",
+)
+def test_a_suite_loaded_without_the_metric_layer_still_checks_its_metrics() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from pytest_t2ibias.suites import SuiteError, parse_suite\n"
+        "try:\n"
+        "    parse_suite(json.loads(sys.argv[1]))\n"
+        "except SuiteError as err:\n"
+        "    print(err)\n"
+    )
+    data = json.dumps(_mini_suite(["gmr", "no_such_metric"]))
+    out = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True, check=True)
+    assert "unknown metric 'no_such_metric'" in out.stdout
+
+
 @pytest.mark.filterwarnings("error")
 def test_strict_parity_uses_declared_reference() -> None:
     suite = parse_suite(_mini_suite(["parity_difference"], reference={"male": 0.7, "female": 0.3}))
@@ -508,3 +532,22 @@ def test_undeclared_labels_count_as_unknown(mode: str) -> None:
         assert result.metrics["unknown_rate"] == 1.0
     else:
         assert result.metrics["representation_parity"] == {"other": 1.0}
+
+
+def test_the_definitions_hold_the_facts_the_old_lists_held() -> None:
+    """The lists that engine, judge and reports kept before the facts moved onto ``MetricDef``."""
+    from pytest_t2ibias.metrics.registry import added_by, distribution_metric, headline_metrics, unknown_metric
+
+    assert added_by("strict") == ("unknown_rate",)
+    assert added_by("embeddings") == ("vendi_embedding", "clip_score")
+    assert {m for m, d in METRICS.items() if not d.pairable} == {"vendi", "vendi_embedding", "clip_score"}
+    assert headline_metrics() == (
+        "composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate",
+    )  # fmt: skip
+    assert distribution_metric() == "representation_parity"
+    assert unknown_metric() == "unknown_rate"
+    folded = {mode: {m for m, d in METRICS.items() if d.folded(mode)} for mode in ("paper", "strict")}
+    assert folded == {
+        "paper": {"gap_reference"},
+        "strict": {"parity_difference", "gap_reference", "bias_amplification"},
+    }

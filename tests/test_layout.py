@@ -292,3 +292,83 @@ def test_importing_the_package_imports_none_of_its_modules() -> None:
     code = "import sys, pytest_t2ibias; print(sorted(m for m in sys.modules if m.startswith('pytest_t2ibias.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every import of a module, ``if TYPE_CHECKING:`` blocks included (a type-only import is still a
+    dependency: the two modules cannot be understood, or moved, one without the other)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_import_circle_including_type_only_imports(graph: dict[str, set[str]]) -> None:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    full = {name: {m for m in _all_imports(path) if m in modules and m != name} for name, path in modules.items()}
+    pruned = {
+        m: {d for d in deps if not (_is_package_init(full, d) and m.startswith(d + "."))} for m, deps in full.items()
+    }
+    assert _cycles(pruned) == []
+
+
+def test_suites_import_nothing_from_the_metric_engine() -> None:
+    """The suite layer is the first stage: the engine registers its check of a category's `metrics` line
+    with the schema (``register_metric_check``), the schema never calls up into it."""
+    for path in (PACKAGE / "suites").glob("*.py"):
+        assert not {m for m in _all_imports(path) if m.startswith("pytest_t2ibias.metrics.engine")}, path.name
+
+
+#: Metric id literals that stay outside the registry's files, and why.
+ID_LITERALS_ALLOWED = {
+    # the assertion helpers are named after one metric each (assert_cbs_below is the composite's bound)
+    "pytest_t2ibias.assertions": {"composite", "parity_difference", "gmr", "iemr", "car", "cas"},
+    # a drivers kind, not the metric: the images with the lowest per-image CLIPScore
+    "pytest_t2ibias.report.drivers": {"clip_score"},
+}
+#: The registry's own files: the definitions (catalog) and the machinery (registry).
+REGISTRY_FILES = {"pytest_t2ibias.metrics.catalog", "pytest_t2ibias.metrics.registry"}
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def _all_names(tree: ast.AST) -> set[int]:
+    """The string constants of ``__all__`` (names of Python objects, some spelled like a metric)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            out.update(id(c) for c in ast.walk(node.value) if isinstance(c, ast.Constant))
+    return out
+
+
+def test_no_metric_id_literal_outside_the_registry() -> None:
+    """Every fact about a metric is on its ``MetricDef`` (metrics/catalog.py): code asks the registry
+    (``added_by``, ``pairable``, ``headline``, ``distribution``, ``folded``, ``worsening``), never names an id."""
+    from pytest_t2ibias.metrics import catalog  # noqa: F401 (registers the built-in metrics)
+    from pytest_t2ibias.metrics.registry import METRICS
+
+    ids = set(METRICS)
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        if module in REGISTRY_FILES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _docstring_nodes(tree) | _all_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in ids and id(node) not in skip:
+                found.setdefault(module, set()).add(str(node.value))
+    offenders = {m: sorted(v - ID_LITERALS_ALLOWED.get(m, set())) for m, v in found.items()}
+    assert {m: v for m, v in offenders.items() if v} == {}

@@ -33,21 +33,18 @@ from pytest_t2ibias.judge.stats import (
     unpaired_se,
     unpaired_z,
 )
-from pytest_t2ibias.judge.verdicts import direction, worsening
 from pytest_t2ibias.metrics.counts import (
     PooledTypes,
-    Stats,
     TypeTable,
     dirichlet_draws,
     image_features,
     pooled_types,
     posterior_table,
-    stats_of,
 )
-from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
+from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import outcome_indicator
-from pytest_t2ibias.metrics.registry import MetricDef, metric_def, reads_of, shares
+from pytest_t2ibias.metrics.registry import METRICS, MetricDef, direction_of, metric_def, reads_of, worsening_by
 from pytest_t2ibias.records import ImageRecord
 
 if TYPE_CHECKING:
@@ -55,10 +52,7 @@ if TYPE_CHECKING:
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.suites.schema import Suite
-    from pytest_t2ibias.types import Mode
 
-#: Metrics whose value needs captions or embeddings, which baselines do not store: compared on intervals.
-UNPAIRABLE = frozenset({"vendi", "vendi_embedding", "clip_score"})
 #: Kept for compatibility: the permutation tests choose their own sizes (judge.stats.PERMUTATIONS).
 N_PAIRED_BOOT = 1000
 _Z90 = float(ndtri(0.9))
@@ -209,7 +203,8 @@ def compare_metric(
 def _compare_labels(
     suite: Suite, result: CategoryResult, stored: BaselineRecord, metric_id: str, delta: float, seed: int
 ) -> Comparison:
-    if metric_id not in UNPAIRABLE and stored.labels:
+    definition = METRICS.get(metric_id)  # a group share or a context ratio is a pairable count metric
+    if (definition is None or definition.pairable) and stored.labels:
         base_by_seed = baseline_records(stored)
         pairs = [(base_by_seed[r.seed], r) for r in result.records if r.seed is not None and r.seed in base_by_seed]
         try:
@@ -285,7 +280,7 @@ def compare_paired(
         cand_ind, cand_over = outcome_indicator(cand, definition.outcome)
         if base_over.all() and cand_over.all():  # then the metric is a plain mean over the pairs
             p, b, c = mcnemar_exact(base_ind.tolist(), cand_ind.tolist())
-            way = direction(metric_id, base.mode)
+            way = definition.direction(base.mode)
             if way in ("lower", "higher"):  # one way is worse: the one-sided test of "worse"
                 worse, better = (c, b) if way == "lower" else (b, c)
                 p = sign_test_greater(worse, better)
@@ -316,7 +311,7 @@ def compare_paired(
     )  # fmt: skip
     upper = _paired_upper(base, cand, metric_id, definition, delta, test.se, pooled, seed)
     return replace(_from_test(metric_id, delta, test, "paired permutation", n), upper=upper,
-                   one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
+                   one_sided=definition.direction(base.mode) != "even")  # fmt: skip
 
 
 def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, delta: float, seed: int = 0) -> Comparison:
@@ -333,13 +328,13 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
         _worsening(definition, metric_id, pooled.data, pooled.table), pooled.base, pooled.cand, seed,
         stream=f"pool:{metric_id}", alternative="greater",
     )  # fmt: skip
-    upper = worsening(metric_id, base.mode, _value(definition, cand), _value(definition, base)) + _Z95 * test.se
+    upper = definition.worsening(base.mode, _value(definition, cand), _value(definition, base)) + _Z95 * test.se
     fold = _fold(base, cand, metric_id, definition, pooled, seed, level=_FOLD_LEVEL)
     if fold is not None:  # the smaller of two 97.5 % bounds: a 95 % bound (see _paired_upper)
         spread = pooled_permutation_test(fold.contrast, pooled.base, pooled.cand, seed, stream=f"fold:{metric_id}").se
         upper = max(upper, min(fold.change + _Z_FOLD * spread, fold.apart))
     return replace(_from_test(metric_id, delta, test, "permutation", cand.n), upper=upper,
-                   one_sided=direction(metric_id, base.mode) != "either")  # fmt: skip
+                   one_sided=definition.direction(base.mode) != "even")  # fmt: skip
 
 
 #: One-sided 95 % normal quantile.
@@ -387,19 +382,19 @@ def _paired_upper(
     """
     mode = base.mode
     value_b = _value(definition, base)
-    worse = worsening(metric_id, mode, _value(definition, cand), value_b)
+    worse = definition.worsening(mode, _value(definition, cand), value_b)
     bound = worse + _Z95 * se if smooth is None else max(smooth, worse)
     n = base.n
     changed = int(np.count_nonzero(np.any(_pair_types(base, cand, definition), axis=1))) if n else 0
     unseen = min(math.ceil(n * clopper_pearson_upper(changed, n) - changed - 1e-9), _MAX_UNSEEN) if n else 0
     features = reads_of(definition, base.spec)
-    if unseen > 0 or _is_folded(metric_id, mode):
+    if unseen > 0 or definition.folded(mode):
         pooled = pooled or pooled_types(base, cand, features, paired=True)
     if unseen > 0:
         assert pooled is not None
 
-        def worse_of(stats: Stats) -> NDArray[np.float64]:
-            return worsening(metric_id, mode, _counts_value(definition, stats), value_b)
+        def worse_of(data: CategoryData, table: TypeTable, counts: NDArray[np.float64]) -> NDArray[np.float64]:
+            return definition.worsening(mode, definition.statistic_on(data, table, counts), value_b)
 
         bound = max(bound, _unseen_worst(pooled, features, unseen, worse_of, worse))
     fold = _fold(base, cand, metric_id, definition, pooled, seed, level=_FOLD_LEVEL) if pooled is not None else None
@@ -411,8 +406,8 @@ def _paired_upper(
         if unseen > 0:
             parts_b = fold.base_parts
 
-            def change_of(stats: Stats) -> NDArray[np.float64]:
-                parts = _fold_parts(metric_id, definition, stats)
+            def change_of(data: CategoryData, table: TypeTable, counts: NDArray[np.float64]) -> NDArray[np.float64]:
+                parts = definition.parts_on(data, table, counts)
                 assert parts is not None
                 return np.asarray(np.abs(parts - parts_b).sum(axis=1), dtype=np.float64)
 
@@ -425,10 +420,10 @@ def _unseen_worst(
     pooled: PooledTypes,
     features: tuple[str, ...],
     unseen: int,
-    worse_of: Callable[[Stats], NDArray[np.float64]],
+    worse_of: Callable[[CategoryData, TypeTable, NDArray[np.float64]], NDArray[np.float64]],
     worse: float,
 ) -> float:
-    """The worsening (``worse_of``, per sample of candidate counts) after ``unseen`` more of the
+    """The worsening (``worse_of``, per sample of candidate counts over a table's types) after ``unseen`` more of the
     candidate's images change type, one at a time, each the way that worsens it most."""
     table, _ = posterior_table(pooled.data, features)
     k0, k = len(pooled.table.counts), len(table.counts)
@@ -443,7 +438,7 @@ def _unseen_worst(
         movable = moves[np.arange(len(origin)), origin] >= 1
         moves[np.arange(len(origin)), origin] -= 1
         moves[np.arange(len(origin)), target] += 1
-        worse_moved = np.where(movable, worse_of(stats_of(pooled.data, table, moves)), -np.inf)
+        worse_moved = np.where(movable, worse_of(pooled.data, table, moves), -np.inf)
         worse_moved = np.where(np.isfinite(worse_moved), worse_moved, -np.inf)
         best = int(np.argmax(worse_moved))
         if not np.isfinite(worse_moved[best]):
@@ -459,26 +454,6 @@ _FOLD_DRAWS = 1000
 #: interval misses the target although the truth is on it, the worsening |c| - |b| is taken as smooth and
 #: understated, so this miss (1 - _REACH) adds to the bound's own; 99 % keeps it to 1 %.
 _REACH = 0.99
-
-
-def _is_folded(metric_id: str, mode: Mode) -> bool:
-    """Is the metric a sum of absolute values of signed parts, folded at its target (parity and every
-    other "closer to zero" metric; strict bias amplification)?"""
-    return direction(metric_id, mode) == "closer_to_zero" or (metric_id == "bias_amplification" and mode == "strict")
-
-
-def _fold_parts(metric_id: str, definition: MetricDef, stats: Stats) -> NDArray[np.float64] | None:
-    """A folded metric (:func:`_is_folded`) as its signed parts, (samples, parts); None for any other
-    metric, or where the parts have no value."""
-    if not _is_folded(metric_id, stats.mode):
-        return None
-    try:
-        if metric_id == "bias_amplification":
-            s = shares(stats)
-            return np.asarray(s.p - 1.0 / s.k[:, None], dtype=np.float64)
-        return _counts_value(definition, stats)[:, None]
-    except MetricUnavailable:
-        return None
 
 
 @dataclass(frozen=True)
@@ -513,11 +488,11 @@ def _fold(
     the target (so the data cannot tell on which side it lies), the bounds the worsening needs there
     (:class:`Fold`, ``apart`` a one-sided ``level`` bound); None otherwise (the fold is out of reach and the
     worsening is smooth)."""
-    if not _is_folded(metric_id, base.mode):
+    if not definition.folded(base.mode):
         return None
     data, table = pooled.data, pooled.table
-    parts_b = _fold_parts(metric_id, definition, stats_of(data, table, pooled.base.astype(np.float64)))
-    parts_c = _fold_parts(metric_id, definition, stats_of(data, table, pooled.cand.astype(np.float64)))
+    parts_b = definition.parts_on(data, table, pooled.base.astype(np.float64))
+    parts_c = definition.parts_on(data, table, pooled.cand.astype(np.float64))
     if parts_b is None or parts_c is None or not np.all(np.isfinite(parts_b)) or not np.all(np.isfinite(parts_c)):
         return None
     side_b = _side(base, metric_id, definition, seed)
@@ -530,8 +505,8 @@ def _fold(
     signs = np.where(parts_c[0] >= parts_b[0], 1.0, -1.0)
 
     def contrast(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
-        pc = _fold_parts(metric_id, definition, stats_of(data, table, cand_w))
-        pb = _fold_parts(metric_id, definition, stats_of(data, table, base_w))
+        pc = definition.parts_on(data, table, cand_w)
+        pb = definition.parts_on(data, table, base_w)
         if pc is None or pb is None:
             return np.full(len(base_w), np.nan)
         return np.asarray(((pc - pb) * signs).sum(axis=1), dtype=np.float64)
@@ -555,7 +530,7 @@ def _side(data: CategoryData, metric_id: str, definition: MetricDef, seed: int, 
     features = reads_of(definition, data.spec)
     table, alpha = posterior_table(data, features, prior="jeffreys")
     draws = dirichlet_draws(alpha, data.n, _FOLD_DRAWS, seed, f"fold:{metric_id}")
-    parts = _fold_parts(metric_id, definition, stats_of(data, table, draws))
+    parts = definition.parts_on(data, table, draws)
     if parts is None:
         return _Side(True, 0.0, math.inf)  # no posterior of the parts: nothing is known
     with np.errstate(invalid="ignore"):
@@ -586,43 +561,20 @@ def _definition(data: CategoryData, metric_id: str) -> MetricDef:
 
 
 def _worsening(definition: MetricDef, metric_id: str, data: CategoryData, table: TypeTable) -> TwoSampleStatistic:
-    """How much worse the candidate is than the baseline (:func:`~pytest_t2ibias.judge.verdicts.worsening`),
-    for samples given as weights over ``table``'s types: the statistic of a one-sided test of "worse"
-    (for a metric where any change is worse, its size: a two-sided test of the change)."""
+    """How much worse the candidate is than the baseline (:meth:`MetricDef.worsening`), for samples given
+    as weights over ``table``'s types: the statistic of a one-sided test of "worse" (for a metric where any
+    change is worse, its size: a two-sided test of the change)."""
 
     def statistic(base_w: NDArray[np.float64], cand_w: NDArray[np.float64]) -> NDArray[np.float64]:
-        cand = _counts_value(definition, stats_of(data, table, cand_w))
-        base = _counts_value(definition, stats_of(data, table, base_w))
-        return _worse_elementwise(metric_id, data.mode, cand, base)
+        cand = definition.statistic_on(data, table, cand_w)
+        base = definition.statistic_on(data, table, base_w)
+        return definition.worsening(data.mode, cand, base)
 
     return statistic
 
 
-def _worse_elementwise(
-    metric_id: str, mode: Mode, value: NDArray[np.float64], baseline: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    way = direction(metric_id, mode)
-    if way == "lower":
-        return value - baseline
-    if way == "higher":
-        return baseline - value
-    if way == "closer_to_zero":
-        return np.abs(value) - np.abs(baseline)
-    return np.abs(value - baseline)
-
-
 def _from_test(metric_id: str, delta: float, test: PermutationResult, method: str, n: int) -> Comparison:
     return Comparison(metric=metric_id, delta=delta, p_value=test.p_value, method=method, n_pairs=n, se=test.se)
-
-
-def _counts_value(definition: MetricDef, stats: Stats) -> NDArray[np.float64]:
-    assert definition.counts is not None
-    try:
-        values = definition.counts(stats)
-    except MetricUnavailable:
-        return np.full(stats.samples, np.nan)
-    assert not isinstance(values, dict)
-    return np.asarray(values, dtype=np.float64)
 
 
 def with_margin(comparison: Comparison, worse_by: float, allowed: float) -> Comparison:
@@ -671,7 +623,7 @@ def comparisons_for(
             continue
         value, old = result.metrics[metric_id].value, stored.metrics[metric_id].value
         assert isinstance(value, float | int) and isinstance(old, float | int)  # compare_metric checked
-        worse_by = worsening(metric_id, result.mode, float(value), float(old))
+        worse_by = worsening_by(direction_of(metric_id, result.mode), float(value), float(old))
         regression = rule.regression
         allowed = regression.cumulative_allowed(float(old)) if cumulative else regression.allowed(float(old))
         out[metric_id] = with_margin(comparison, worse_by, allowed)

@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pytest_t2ibias._io import clip, load_yaml
 from pytest_t2ibias.errors import PolicyError
-from pytest_t2ibias.metrics.engine import EMBEDDING_EXTRAS, STRICT_EXTRAS, resolvable
+from pytest_t2ibias.metrics.engine import resolvable
+from pytest_t2ibias.metrics.registry import added_by, metric_def
 from pytest_t2ibias.suites.loader import format_validation_error
-from pytest_t2ibias.suites.schema import Suite
+from pytest_t2ibias.suites.schema import Category, Suite
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -267,11 +268,16 @@ class Policy(_Strict):
 def _reported(suite: Suite, category: str) -> set[str]:
     """Every scalar metric a category can report, in any mode, with any annotator."""
     spec = suite.categories[category]
-    ids = {m for m in spec.metrics if resolvable(m, spec)} | set(EMBEDDING_EXTRAS)
+    ids = {m for m in spec.metrics if resolvable(m, spec)} | set(added_by("embeddings"))
     if spec.attribute is not None:
-        ids |= set(STRICT_EXTRAS)
-    ids.discard("representation_parity")  # a distribution: gate its scalars (parity, entropy) instead
-    return ids
+        ids |= set(added_by("strict"))
+    # a distribution (group -> share) is no number: gate its scalars (parity, entropy) instead
+    return {m for m in ids if not _is_distribution(m, spec)}
+
+
+def _is_distribution(metric_id: str, spec: Category) -> bool:
+    definition = metric_def(metric_id, spec)
+    return definition is not None and definition.distribution
 
 
 def parse_policy(data: object, source: str = "<policy>", suite: Suite | None = None) -> Policy:

@@ -35,7 +35,7 @@ from pydantic import ConfigDict
 
 from pytest_t2ibias.judge.policy import DEFAULT_ALPHA, DEFAULT_EVIDENCE
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
-from pytest_t2ibias.metrics.registry import direction_of
+from pytest_t2ibias.metrics.registry import METRICS, direction_of, metric_def, unknown_metric, worsening_by
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.baseline import BaselineRecord
@@ -83,15 +83,9 @@ def direction(metric_id: str, mode: Mode) -> Direction:
 
 
 def worsening(metric_id: str, mode: Mode, value: _V, baseline: float) -> _V:
-    """How much worse ``value`` is than ``baseline`` (negative: better); elementwise for an array."""
-    way = direction(metric_id, mode)
-    if way == "lower":
-        return value - baseline
-    if way == "higher":
-        return baseline - value
-    if way == "closer_to_zero":
-        return abs(value) - abs(baseline)
-    return abs(value - baseline)
+    """How much worse ``value`` is than ``baseline`` (negative: better); elementwise for an array. The
+    registry's rule (:meth:`~pytest_t2ibias.metrics.registry.MetricDef.worsening`), by metric id."""
+    return worsening_by(direction_of(metric_id, mode), value, baseline)
 
 
 def _interval_text(interval: Interval | None) -> str:
@@ -420,7 +414,8 @@ def labelled_images(result: CategoryResult) -> int | None:
             return 0
         known = np.array([data.is_known(name) for name in codes.names], dtype=bool)
         return int(known[codes.codes].sum())
-    rate = result.value("unknown_rate")
+    unknown = unknown_metric()
+    rate = result.value(unknown) if unknown is not None else None
     if isinstance(rate, float | int) and not isinstance(rate, bool):
         return round((1.0 - float(rate)) * result.n)
     return None
@@ -428,16 +423,14 @@ def labelled_images(result: CategoryResult) -> int | None:
 
 def _over_labels(metric_id: str, result: CategoryResult) -> bool:
     """Whether a metric is computed over the attribute's labels (so over the labelled images only)."""
-    if metric_id == "unknown_rate":
-        return False
+    definition = METRICS.get(metric_id)
+    if definition is not None and definition.outcome is not None and definition.outcome.kind == "unknown":
+        return False  # the share of unlabelled images is over every image
     if result.data is None:  # nothing tells which metrics read the labels
         return False
-    from pytest_t2ibias.metrics.counts import LABELS
-    from pytest_t2ibias.metrics.registry import metric_def, reads_of
-
     spec = result.data.spec
     definition = metric_def(metric_id, spec)
-    return definition is not None and definition.counts is not None and LABELS in reads_of(definition, spec)
+    return definition is not None and definition.over_labels(spec)
 
 
 def _baseline_labelled(baseline: BaselineRecord, result: CategoryResult) -> int | None:
@@ -522,9 +515,6 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
     warning that says ``reason``): a scorer too unreliable for the attribute never lets them pass (or fail)."""
     if reason is None:
         return checks
-    from pytest_t2ibias.metrics.counts import LABELS
-    from pytest_t2ibias.metrics.registry import metric_def, reads_of
-
     spec = result.data.spec if result.data is not None else None
     out = []
     for check in checks:
@@ -532,8 +522,7 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
             on_labels = True
         else:
             definition = metric_def(check.metric, spec)
-            on_labels = definition is not None and definition.counts is not None
-            on_labels = on_labels and LABELS in reads_of(definition, spec)  # type: ignore[arg-type]
+            on_labels = definition is not None and definition.over_labels(spec)
         if on_labels and check.kind != "missing":
             check = replace(check, verdict="warn", note=f"inconclusive: {reason} (was {check.verdict}: {check.note})")
         out.append(check)

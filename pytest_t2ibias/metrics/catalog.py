@@ -5,8 +5,10 @@ statistics (:class:`~pytest_t2ibias.metrics.counts.Stats`, B samples at once), c
 the pure functions of :mod:`~pytest_t2ibias.metrics.distribution`, :mod:`~pytest_t2ibias.metrics.presence`,
 :mod:`~pytest_t2ibias.metrics.association` and :mod:`~pytest_t2ibias.metrics.composite` compute for one
 sample (``tests/test_metrics_engine_counts.py`` checks each against them). Caption and embedding metrics
-are data metrics. To add a metric: add a function here and put its id in a category's ``metrics`` line
-of the suite.
+are data metrics. To add a metric: add its function and its definition (the decorator's arguments: every
+fact about the metric, see :class:`~pytest_t2ibias.metrics.registry.MetricDef`) here, a reference test,
+and its line in docs/metrics.md; put its id in a category's ``metrics`` line of the suite. No other module
+names a metric id (``tests/test_layout.py``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def representation_parity(stats: Stats) -> dict[str, float]:
     outcome=Outcome(kind="unknown"),
     span=UNIT,
     drivers="unknown",
+    added_by="strict",
+    headline=7,
 )
 def unknown_rate(stats: Stats) -> NDArray[np.float64]:
     """Share of images whose attribute label is unknown (strict mode reports it apart)."""
@@ -88,6 +92,7 @@ def unknown_rate(stats: Stats) -> NDArray[np.float64]:
     requires=["attribute", "parity"],
     better=("lower", "closer_to_zero"),
     span=(-1.0, 1.0),
+    headline=2,
 )
 def parity(stats: Stats) -> NDArray[np.float64]:
     """Gap between the two sides of the parity split (signed, against a reference, in strict mode)."""
@@ -116,7 +121,21 @@ def parity(stats: Stats) -> NDArray[np.float64]:
     return where_available(_round12(value) + 0.0, empty)
 
 
-@count_metric("bias_amplification", reads=[LABELS], requires=["attribute"], better="lower", span=(0.0, 2.0))
+def _amplification_parts(stats: Stats) -> NDArray[np.float64]:
+    """Bias amplification's signed parts: each declared group's share minus uniform (strict mode)."""
+    s = shares(stats)
+    return np.asarray(s.p - 1.0 / s.k[:, None], dtype=np.float64)
+
+
+@count_metric(
+    "bias_amplification",
+    reads=[LABELS],
+    requires=["attribute"],
+    better="lower",
+    span=(0.0, 2.0),
+    signed_parts=_amplification_parts,
+    folded_in=["strict"],
+)
 def amplification(stats: Stats) -> NDArray[np.float64]:
     """Sum of absolute deviations of the group shares from uniform."""
     s = shares(stats)
@@ -175,7 +194,7 @@ def entropy(stats: Stats) -> NDArray[np.float64]:
     return _entropy_bits(shares(stats).p)
 
 
-@count_metric("entropy_normalized", reads=[LABELS], requires=["attribute"], better="higher", span=UNIT)
+@count_metric("entropy_normalized", reads=[LABELS], requires=["attribute"], better="higher", span=UNIT, headline=3)
 def entropy_normalized(stats: Stats) -> NDArray[np.float64]:
     """Entropy over log2 k (k observed groups in paper mode, declared groups in strict mode)."""
     s = shares(stats)
@@ -208,6 +227,7 @@ def unique_count(stats: Stats) -> NDArray[np.float64]:
     better="lower",
     drivers="most:cas_stereotype",
     span=UNIT,
+    headline=4,
 )
 def cas(stats: Stats) -> NDArray[np.float64]:
     """Contextual association score: stereotype mentions over stereotype-or-diverse mentions."""
@@ -220,7 +240,7 @@ def cas(stats: Stats) -> NDArray[np.float64]:
     return where_available(s / (s + d + CAS_EPS), empty)
 
 
-@count_metric("composite", reads=[LABELS, *CAS_LISTS], requires=["attribute"], better="lower", span=UNIT)
+@count_metric("composite", reads=[LABELS, *CAS_LISTS], requires=["attribute"], better="lower", span=UNIT, headline=1)
 def composite(stats: Stats) -> NDArray[np.float64]:
     """Composite bias score from parity difference, normalised entropy and CAS (where declared)."""
     gap = 1.0 - entropy_normalized(stats)
@@ -245,7 +265,13 @@ def composite(stats: Stats) -> NDArray[np.float64]:
 
 
 @count_metric(
-    "gmr", reads=["hits:explicit"], requires=["explicit"], better="lower", drivers="fewest:explicit", span=UNIT
+    "gmr",
+    reads=["hits:explicit"],
+    requires=["explicit"],
+    better="lower",
+    drivers="fewest:explicit",
+    span=UNIT,
+    headline=5,
 )
 def gmr(stats: Stats) -> NDArray[np.float64]:
     """Grounded missing rate: mean fraction of the explicit prompt elements absent."""
@@ -280,6 +306,7 @@ def car(stats: Stats) -> NDArray[np.float64]:
     outcome=Outcome(kind="any", target="unexpected"),
     span=UNIT,
     drivers="most:unexpected",
+    headline=6,
 )
 def hallucination(stats: Stats) -> NDArray[np.float64]:
     """Share of images with any unexpected-content term."""
@@ -419,6 +446,7 @@ def _clip_score_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArra
     better="higher",
     drivers="clip_score",
     resampled=_vendi_embedding_resampled,
+    added_by="embeddings",
 )
 def vendi_embedding(data: CategoryData) -> MetricValue:
     """Vendi Score (Friedman & Dieng) of the image embeddings: the effective number of distinct images."""
@@ -427,7 +455,14 @@ def vendi_embedding(data: CategoryData) -> MetricValue:
     return vendi_score(data.embeddings)
 
 
-@metric("clip_score", requires=["clip_scores"], better="higher", drivers="clip_score", resampled=_clip_score_resampled)
+@metric(
+    "clip_score",
+    requires=["clip_scores"],
+    better="higher",
+    drivers="clip_score",
+    resampled=_clip_score_resampled,
+    added_by="embeddings",
+)
 def clip_score(data: CategoryData) -> MetricValue:
     """Mean CLIPScore (Hessel et al.: 2.5 * max(cos, 0)) of each image against its prompt."""
     if data.clip_scores is None:

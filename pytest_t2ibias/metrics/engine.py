@@ -11,17 +11,22 @@ import numpy as np
 
 from pytest_t2ibias.metrics import catalog  # noqa: F401 (registers the built-in metrics)
 from pytest_t2ibias.metrics.counts import Stats, point_stats
-from pytest_t2ibias.metrics.registry import METRICS, CategoryData, MetricDef, MetricUnavailable, metric_def, point_value
+from pytest_t2ibias.metrics.registry import (
+    METRICS,
+    CategoryData,
+    MetricDef,
+    MetricUnavailable,
+    added_by,
+    metric_def,
+    point_value,
+)
+from pytest_t2ibias.suites.schema import register_metric_check
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
     from pytest_t2ibias.records import ImageRecord
     from pytest_t2ibias.suites.schema import Category, Suite
 
-#: Metrics added in strict mode to every category that has an attribute.
-STRICT_EXTRAS = ("unknown_rate",)
-#: Metrics added to every category when its records carry image embeddings / CLIPScores.
-EMBEDDING_EXTRAS = ("vendi_embedding", "clip_score")
 #: Requirements met by the records, not by the suite.
 _RECORD_REQUIREMENTS = ("attribute", "parity", "reference", "texts", "embeddings", "clip_scores")
 
@@ -68,6 +73,9 @@ def check_category_metrics(name: str, spec: Category) -> None:
             raise ValueError(f"categories.{name}.metrics: {metric_id!r} needs {' and '.join(missing)}")
 
 
+register_metric_check(check_category_metrics)  # the suite schema checks each category's `metrics` line with it
+
+
 def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], mode: Mode) -> CategoryData:
     """Gather one category's records into label and presence arrays (records keep their order)."""
     spec = suite.categories[category]
@@ -110,12 +118,13 @@ def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], m
 
 
 def metric_ids(spec: Category, mode: Mode, embeddings: bool = False) -> list[str]:
-    """The metrics a category reports: suite order, then strict extras, then embedding extras."""
+    """The metrics a category reports: suite order, then those strict mode adds (to a category with an
+    attribute), then those image embeddings add (``MetricDef.added_by``)."""
     ids = list(spec.metrics)
     if mode == "strict" and spec.attribute is not None:
-        ids += [m for m in STRICT_EXTRAS if m not in ids]
+        ids += [m for m in added_by("strict") if m not in ids]
     if embeddings:
-        ids += [m for m in EMBEDDING_EXTRAS if m not in ids]
+        ids += [m for m in added_by("embeddings") if m not in ids]
     return ids
 
 

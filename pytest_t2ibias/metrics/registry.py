@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pytest_t2ibias.metrics.counts import LABELS, Stats, point_stats
+from pytest_t2ibias.metrics.counts import LABELS, Stats, TypeTable, point_stats, stats_of
 from pytest_t2ibias.metrics.data import CategoryData, Distribution, MetricUnavailable
 
 __all__ = [
@@ -38,9 +38,14 @@ __all__ = [
     "MetricDef",
     "MetricUnavailable",
     "Outcome",
+    "added_by",
     "count_metric",
+    "distribution_metric",
+    "headline_metrics",
     "metric",
     "metric_def",
+    "unknown_metric",
+    "worsening_by",
 ]
 from pytest_t2ibias.types import MetricValue, Mode
 
@@ -54,6 +59,10 @@ Better = Literal["lower", "higher", "even", "closer_to_zero"]
 #: list) and ``hits:<list>`` (terms of the list found, summed over images).
 CountsFn = Callable[[Stats], "NDArray[np.float64] | dict[str, float]"]
 _F = TypeVar("_F", bound=CountsFn)
+_V = TypeVar("_V", float, NDArray[np.float64])
+#: What adds a metric to every category besides its suite ``metrics`` line: ``strict`` (strict mode, to
+#: a category with an attribute) or ``embeddings`` (records that carry image embeddings or CLIPScores).
+AddedBy = Literal["strict", "embeddings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +102,18 @@ class MetricDef:
     drivers: str = "top_group"
     #: the values the metric can take (intervals built by reflection are clipped to it)
     span: tuple[float, float] = (-math.inf, math.inf)
+    #: what adds the metric to a category whose suite does not list it (None: only the suite adds it)
+    added_by: AddedBy | None = None
+    #: whether two runs' images can be compared pair by pair from what a baseline stores (per-image labels
+    #: and presence); a metric of captions or embeddings is compared on the two runs' intervals instead
+    pairable: bool = True
+    #: rank among the headline metrics (the summary's columns when the run gated none); None: not one
+    headline: int | None = None
+    #: a metric that is a sum of absolute values of signed parts (folded at its target) in the modes
+    #: ``folded_in``: the parts, (samples, parts), as a function of the statistics. Every "closer to
+    #: zero" metric is folded too, its one part its own signed value.
+    signed_parts: CountsFn | None = None
+    folded_in: tuple[Mode, ...] = ()
 
     def direction(self, mode: Mode) -> Better:
         """Which way is worse in ``mode``."""
@@ -100,12 +121,92 @@ class MetricDef:
             return self.better[0] if mode == "paper" else self.better[1]
         return self.better
 
+    def worsening(self, mode: Mode, value: _V, baseline: _V | float) -> _V:
+        """How much worse ``value`` is than ``baseline`` in ``mode`` (negative: better); elementwise."""
+        return worsening_by(self.direction(mode), value, baseline)
+
+    def folded(self, mode: Mode) -> bool:
+        """Is the metric a sum of absolute values of signed parts, folded at its target, in ``mode``?"""
+        return self.direction(mode) == "closer_to_zero" or mode in self.folded_in
+
+    def parts(self, stats: Stats) -> NDArray[np.float64] | None:
+        """The metric as its signed parts, (samples, parts), where it is folded (:meth:`folded`); None
+        for a metric that is not, or where the parts have no value. NaN marks a sample without one."""
+        if not self.folded(stats.mode):
+            return None
+        try:
+            if self.signed_parts is not None and stats.mode in self.folded_in:
+                return np.asarray(self.signed_parts(stats), dtype=np.float64)
+            return self.statistic(stats)[:, None]
+        except MetricUnavailable:
+            return None
+
+    def features(self, spec: Category) -> tuple[str, ...]:
+        """What the metric reads in this category (:func:`reads_of`)."""
+        return reads_of(self, spec)
+
+    def over_labels(self, spec: Category) -> bool:
+        """Whether the metric is computed from the attribute's labels (a count metric that reads them)."""
+        return self.counts is not None and LABELS in self.features(spec)
+
+    def statistic_on(self, data: CategoryData, table: TypeTable, weights: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The metric on samples given as weights over ``table``'s image types (one row a sample)."""
+        return self.statistic(stats_of(data, table, weights))
+
+    def parts_on(
+        self, data: CategoryData, table: TypeTable, weights: NDArray[np.float64]
+    ) -> NDArray[np.float64] | None:
+        """:meth:`parts` of samples given as weights over ``table``'s image types."""
+        return self.parts(stats_of(data, table, weights))
+
+    def statistic(self, stats: Stats) -> NDArray[np.float64]:
+        """A scalar count metric on every sample of ``stats`` (NaN where a sample has no value)."""
+        assert self.counts is not None
+        try:
+            values = self.counts(stats)
+        except MetricUnavailable:
+            return np.full(stats.samples, np.nan)
+        assert not isinstance(values, dict)
+        return np.asarray(values, dtype=np.float64)
+
     @property
     def is_count(self) -> bool:
         return self.counts is not None
 
 
+def worsening_by(better: Better, value: _V, baseline: _V | float) -> _V:
+    """How much worse ``value`` is than ``baseline`` for a metric whose better way is ``better``."""
+    if better == "lower":
+        return value - baseline
+    if better == "higher":
+        return baseline - value
+    if better == "closer_to_zero":
+        return abs(value) - abs(baseline)  # type: ignore[operator,no-any-return]  # abs of either type
+    return abs(value - baseline)
+
+
 METRICS: dict[str, MetricDef] = {}
+
+
+def added_by(what: AddedBy) -> tuple[str, ...]:
+    """The metrics that ``what`` adds to a category (registration order)."""
+    return tuple(d.id for d in METRICS.values() if d.added_by == what)
+
+
+def headline_metrics() -> tuple[str, ...]:
+    """The headline metrics, by rank."""
+    ranked = sorted((d.headline, d.id) for d in METRICS.values() if d.headline is not None)
+    return tuple(metric_id for _, metric_id in ranked)
+
+
+def distribution_metric() -> str | None:
+    """The metric that reports the attribute's group shares (a group -> share mapping)."""
+    return next((d.id for d in METRICS.values() if d.distribution), None)
+
+
+def unknown_metric() -> str | None:
+    """The metric that is the share of images without a label of the attribute (over every image)."""
+    return next((d.id for d in METRICS.values() if d.outcome is not None and d.outcome.kind == "unknown"), None)
 
 
 def _register(definition: MetricDef) -> None:
@@ -126,10 +227,13 @@ def metric(
     better: Better,
     drivers: str = "top_group",
     resampled: Callable[[CategoryData, NDArray[np.intp]], NDArray[np.float64]] | None = None,
+    added_by: AddedBy | None = None,
+    headline: int | None = None,
 ) -> Callable[[Callable[[CategoryData], MetricValue]], Callable[[CategoryData], MetricValue]]:
     """Register ``fn`` as data metric ``metric_id``; ``requires`` names what the category must declare:
     ``attribute``, ``parity``, or a term list (``explicit``, ``cas_stereotype``, ...). ``resampled``, when
-    given, computes the metric on many bootstrap resamples at once."""
+    given, computes the metric on many bootstrap resamples at once. A data metric is not pairable (a
+    baseline stores no captions or embeddings): it is compared on the two runs' intervals."""
 
     def register(fn: Callable[[CategoryData], MetricValue]) -> Callable[[CategoryData], MetricValue]:
         _register(
@@ -141,6 +245,9 @@ def metric(
                 fn=fn,
                 drivers=drivers,
                 resampled=resampled,
+                added_by=added_by,
+                pairable=False,
+                headline=headline,
             )
         )
         return fn
@@ -174,12 +281,17 @@ def count_metric(
     distribution: bool = False,
     drivers: str = "top_group",
     span: tuple[float, float] = (-math.inf, math.inf),
+    added_by: AddedBy | None = None,
+    headline: int | None = None,
+    signed_parts: CountsFn | None = None,
+    folded_in: Sequence[Mode] = (),
 ) -> Callable[[_F], _F]:
     """Register ``fn`` (a vectorised function of :class:`Stats`) as count metric ``metric_id``.
 
     ``reads``: ``labels``, ``any:<list>``, ``hits:<list>``; a list the category does not declare is left
     out. ``fn`` returns one value per sample (NaN where unavailable) and raises
-    :class:`MetricUnavailable` when no sample has a value.
+    :class:`MetricUnavailable` when no sample has a value. The other keywords are the fields of
+    :class:`MetricDef` of the same names.
     """
 
     def register(fn: _F) -> _F:
@@ -196,6 +308,10 @@ def count_metric(
                 distribution=distribution,
                 drivers=drivers,
                 span=span,
+                added_by=added_by,
+                headline=headline,
+                signed_parts=signed_parts,
+                folded_in=tuple(folded_in),
             )
         )
         return fn

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pytest_t2ibias._io import clip, short_repr, write_text_atomic
 from pytest_t2ibias.errors import ScorerCardError as ScorerCardError
 from pytest_t2ibias.errors import StaleScorerCardError as StaleScorerCardError
-from pytest_t2ibias.metrics.intervals import exact_interval
+from pytest_t2ibias.metrics.binomial import exact_interval
 from pytest_t2ibias.metrics.misclassification import cohens_kappa, confusion_matrix, kappa_draws, percentile_interval
 
 #: Version of the card's JSON shape.

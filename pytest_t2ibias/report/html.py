@@ -37,6 +37,7 @@ from PIL import Image
 from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.judge.verdicts import Check
 from pytest_t2ibias.metrics.intervals import Interval, exact_interval
+from pytest_t2ibias.metrics.registry import distribution_metric
 from pytest_t2ibias.report.charts import ShareBar, share_chart_svg
 from pytest_t2ibias.report.drivers import UNKNOWN, attribute_under_test, driving_image_ids
 from pytest_t2ibias.report.summary import NOT_GATED, mask_credentials, short_scorer
@@ -344,7 +345,8 @@ def _bar(count: int, total: int) -> ShareBar:
 
 def candidate_shares(view: CategoryView) -> dict[str, ShareBar]:
     """The candidate's shares; a group whose share the run measured as a metric keeps that interval. A
-    result without per-image data falls back on its ``representation_parity`` (intervals where measured).
+    result without per-image data falls back on its group shares metric (the registry's distribution metric,
+    ``representation_parity``; intervals where measured).
 
     With a scorer card the bars are the corrected shares with their corrected intervals, and each bar's
     ``raw`` is the share of the scorer's own labels (never a raw bar beside a corrected interval)."""
@@ -360,9 +362,10 @@ def candidate_shares(view: CategoryView) -> dict[str, ShareBar]:
 
 def _corrected_shares(view: CategoryView, raw_bars: dict[str, ShareBar]) -> dict[str, ShareBar]:
     result = view.result
-    parity = result.metrics.get("representation_parity")
+    shares_id = distribution_metric() or ""
+    parity = result.metrics.get(shares_id)
     corrected = dict(parity) if isinstance(parity, dict) else {}
-    raw_parity = (result.raw_metrics or {}).get("representation_parity")
+    raw_parity = (result.raw_metrics or {}).get(shares_id)
     raw_shares = dict(raw_parity) if isinstance(raw_parity, dict) else {}
     intervals: dict[str, Interval] = {}
     for group in corrected:
@@ -398,7 +401,7 @@ def _measured_interval(view: CategoryView, group: str, intervals: dict[str, Inte
 
 
 def _reported_shares(view: CategoryView) -> dict[str, ShareBar]:
-    reported = view.result.metrics.get("representation_parity")
+    reported = view.result.metrics.get(distribution_metric() or "")
     if not isinstance(reported, dict):
         return {}
     order = [g for g in view.groups if g in reported] + [g for g in reported if g not in view.groups]

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 #: What a category with no check says, wherever the run is summarised (terminal, step summary, HTML).
 NOT_GATED = "not gated by a policy or baseline"
-KEY_METRICS = ("composite", "parity_difference", "entropy_normalized", "cas", "gmr", "hallucination", "unknown_rate")
 
 
 def _fmt(value: Any) -> str:
@@ -78,12 +77,15 @@ MAX_CHECKS_PER_LINE = 4
 
 def _columns(run: RunResult) -> list[str]:
     """The metrics the run gated (in the order its checks name them), else the key metrics some category
-    has a value of: a suite's own gated metrics show (occupations: ``female_share``,
-    ``amplification_reference``), and no column is all dashes."""
+    has a value of (the registry's ``headline`` metrics, by rank): a suite's own gated metrics show
+    (occupations: ``female_share``, ``amplification_reference``), and no column is all dashes."""
     gated = list(dict.fromkeys(c.metric for t in run.tests for c in t.checks if c.metric in _measured(run)))
     if gated:
         return gated[:MAX_COLUMNS]
-    return [m for m in KEY_METRICS if m in _measured(run)][:MAX_COLUMNS]
+    from pytest_t2ibias.metrics import catalog  # noqa: F401 (registers the built-in metrics)
+    from pytest_t2ibias.metrics.registry import headline_metrics
+
+    return [m for m in headline_metrics() if m in _measured(run)][:MAX_COLUMNS]
 
 
 def _measured(run: RunResult) -> set[str]:

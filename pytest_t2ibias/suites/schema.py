@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -211,6 +212,18 @@ class Category(_Strict):
 _NEW_CATEGORY_FIELDS: dict[str, object] = {"groups": [], "references": {}, "compare_to": None, "note": ""}
 
 
+#: The checks of a category's ``metrics`` line (``check(category_name, category)`` raises ValueError), in
+#: the order registered. The metric layer, which knows the metrics, registers its check when imported
+#: (:mod:`pytest_t2ibias.metrics.engine`): the suite layer imports nothing from it.
+_METRIC_CHECKS: list[Callable[[str, Category], None]] = []
+
+
+def register_metric_check(check: Callable[[str, Category], None]) -> None:
+    """Have every suite validated from now on check each category's ``metrics`` line with ``check``."""
+    if check not in _METRIC_CHECKS:
+        _METRIC_CHECKS.append(check)
+
+
 class Suite(_Strict):
     """A prompt suite: attributes shared by categories, and the categories themselves."""
 
@@ -224,8 +237,6 @@ class Suite(_Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Suite:
-        from pytest_t2ibias.metrics.engine import check_category_metrics
-
         for cname, cat in self.categories.items():
             where = f"categories.{cname}"
             for field, attr in [("attribute", cat.attribute)] + [("also_annotate", a) for a in cat.also_annotate]:
@@ -250,7 +261,8 @@ class Suite(_Strict):
             if cat.reference is not None and abs(sum(cat.reference.values()) - 1.0) > 1e-6:
                 raise ValueError(f"{where}.reference: shares must sum to 1, got {sum(cat.reference.values())}")
             self._check_references(where, cat)
-            check_category_metrics(cname, cat)
+            for check in _METRIC_CHECKS:
+                check(cname, cat)
         return self
 
     def _check_references(self, where: str, cat: Category) -> None:
