@@ -13,12 +13,13 @@ value is null), and the per-image ``images``; per test (pytest runs): its ``chec
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import pytest_t2ibias
-from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of
+from pytest_t2ibias.judge.verdicts import Check, Verdict, verdict_of, worst_of
 from pytest_t2ibias.masking import mask_credentials
 from pytest_t2ibias.metrics.intervals import Interval, MetricEstimate
 from pytest_t2ibias.metrics.scorer_card import ScorerCard
@@ -150,6 +151,37 @@ class BiasTestResult(_Model):
         return cls(nodeid=nodeid, category=category, verdict=verdict, checks=checks, problem=problem)
 
 
+#: A category's verdict in a run: the worst of its tests', or "not gated" when no check judged it.
+CategoryVerdictName = Literal["fail", "warn", "pass", "not gated"]
+
+
+@dataclass(frozen=True)
+class CategoryVerdict:
+    """What a run decided about one category, computed once (:meth:`RunResult.category_verdicts`) and
+    read by every report: its verdict, the problems and metrics that failed, and the metrics that warned."""
+
+    verdict: CategoryVerdictName
+    problems: tuple[str, ...]
+    failed: tuple[str, ...]
+    warned: tuple[str, ...]
+
+
+def category_verdict(tests: Iterable[BiasTestResult]) -> CategoryVerdict:
+    """The verdict of a category from its tests: a problem (no, stale or corrupt baseline) fails it, else
+    the worst of its checks; "not gated" when none of its tests checked anything."""
+    tests = list(tests)
+    checks = [c for t in tests for c in t.checks]
+    problems = tuple(dict.fromkeys(t.problem for t in tests if t.problem))
+    judged = bool(checks or problems)
+    verdict: CategoryVerdictName = worst_of(t.verdict for t in tests) if judged else "not gated"
+    return CategoryVerdict(
+        verdict=verdict,
+        problems=problems,
+        failed=tuple(dict.fromkeys(c.metric for c in checks if c.verdict == "fail")),
+        warned=tuple(dict.fromkeys(c.metric for c in checks if c.verdict == "warn")),
+    )
+
+
 class SkippedTest(_Model):
     """A bias test that did not run, and why (pytest's skip reason)."""
 
@@ -276,6 +308,12 @@ class RunResult(_Model):
             baselines=dict(sorted(baselines.items())),
             aggregates=aggregates,
         )
+
+    def category_verdicts(self) -> dict[str, CategoryVerdict]:
+        """Each category's verdict (:func:`category_verdict`): the measured categories in order, then the
+        categories only tests name (the aggregates across categories)."""
+        names = list(self.categories) + [t.category for t in self.tests if t.category not in self.categories]
+        return {name: category_verdict(t for t in self.tests if t.category == name) for name in dict.fromkeys(names)}
 
     def to_json(self, indent: int | None = 1) -> str:
         # a model, scorer or image location given as a URL keeps its credentials out of the file

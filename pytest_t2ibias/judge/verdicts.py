@@ -25,7 +25,7 @@ Rules (documented in docs/plugin.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
@@ -529,13 +529,19 @@ def inconclusive_for_scorer(checks: list[Check], result: CategoryResult, reason:
     return out
 
 
+def worst_of(verdicts: Iterable[str]) -> Verdict:
+    """The worst of some verdicts (fail, then warn, else pass): the one rule every report and result uses.
+
+    >>> worst_of(["pass", "warn"]), worst_of([]), worst_of(["warn", "fail"])
+    ('warn', 'pass', 'fail')
+    """
+    found = set(verdicts)
+    return "fail" if "fail" in found else "warn" if "warn" in found else "pass"
+
+
 def verdict_of(checks: list[Check]) -> Verdict:
     """The worst verdict of a set of checks."""
-    if any(c.verdict == "fail" for c in checks):
-        return "fail"
-    if any(c.verdict == "warn" for c in checks):
-        return "warn"
-    return "pass"
+    return worst_of(c.verdict for c in checks)
 
 
 def format_checks(checks: list[Check], title: str) -> list[str]:

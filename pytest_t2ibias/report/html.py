@@ -35,12 +35,13 @@ import numpy as np
 from PIL import Image
 
 from pytest_t2ibias._io import write_text_atomic
-from pytest_t2ibias.judge.verdicts import Check
+from pytest_t2ibias.judge.verdicts import Check, worst_of
 from pytest_t2ibias.metrics.intervals import Interval, exact_interval
 from pytest_t2ibias.metrics.registry import distribution_metric
 from pytest_t2ibias.report.charts import ShareBar, share_chart_svg
 from pytest_t2ibias.report.drivers import UNKNOWN, attribute_under_test, driving_image_ids
 from pytest_t2ibias.report.summary import NOT_GATED, mask_credentials, short_scorer
+from pytest_t2ibias.results import category_verdict
 from pytest_t2ibias.suites import SuiteError, load_suite
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def _view(index: int, name: str, run: RunResult, suite: Suite | None) -> Categor
     spec = suite.categories.get(name) if suite is not None else None
     attribute = attribute_under_test(result.images, spec)
     tests = [t for t in run.tests if t.category == name]
-    verdict = _worst([t.verdict for t in tests]) if any(t.checks or t.problem for t in tests) else NOT_TESTED
+    verdict = category_verdict(tests).verdict
     view = CategoryView(
         index=index,
         name=name,
@@ -307,11 +308,6 @@ def _regression_drivers(view: CategoryView, metric_id: str) -> tuple[str, list[s
     where = f" into or out of {group!r}" if group is not None else ""
     what = f"seeds whose {view.attribute} label changed since the baseline{where} ({len(chosen)})"
     return what, [f.candidate.id for f in chosen[:DRIVERS_SHOWN]]
-
-
-def _worst(verdicts: Iterable[str]) -> str:
-    found = set(verdicts)
-    return next((v for v in ("fail", "warn", "pass") if v in found), "pass")
 
 
 def _groups(view: CategoryView) -> list[str]:
@@ -692,7 +688,7 @@ def _failures(run: RunResult, views: Sequence[CategoryView], options: _Options, 
         if block is None:
             block = _Flagged(test.category, anchor, test.verdict, [], [], {})
             blocks.append(block)
-        block.verdict = _worst([block.verdict, test.verdict])
+        block.verdict = worst_of([block.verdict, test.verdict])
         block.rows += tested
         block.problems += [(test.nodeid, test.problem)] if test.problem else []
     if not blocks:
@@ -814,7 +810,7 @@ def _aggregates(run: RunResult) -> str:
     rows = []
     for metric_id, value in agg.metrics.items():
         verdicts = [c for c in checks if c.metric == metric_id]
-        verdict = _worst(c.verdict for c in verdicts) if verdicts else None
+        verdict = worst_of(c.verdict for c in verdicts) if verdicts else None
         why = "; ".join(f"{c.threshold}: {c.note}" for c in verdicts)
         rows.append(
             f"<tr><td>{_esc(metric_id)}</td><td>{_value(value, agg.null_reasons.get(metric_id))}</td>"
@@ -985,7 +981,7 @@ def _metric_table(view: CategoryView) -> str:
         else:
             value = _value(raw_value, result.null_reasons.get(metric_id))
             interval = _interval(result.intervals.get(metric_id))
-        verdict = _worst(c.verdict for _, c in checks) if checks else ""
+        verdict = worst_of(c.verdict for _, c in checks) if checks else ""
         listed = "".join(_check_item(view, nodeid, check) for nodeid, check in checks)
         cells = [
             _esc(metric_id),

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from pytest_t2ibias.report.summary import NOT_GATED, mask_credentials, short_scorer, ungated
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.results import RunResult
 
 _ICON = {"fail": "FAIL", "warn": "WARN", "pass": "pass", "not gated": "not gated"}
@@ -29,18 +28,8 @@ def md(text: object) -> str:
     return _SPECIAL.sub(r"\\\1", plain)
 
 
-def _verdict(checks: list[Check], problems: list[str]) -> str:
-    if problems:
-        return "fail"
-    for verdict in ("fail", "warn"):
-        if any(c.verdict == verdict for c in checks):
-            return verdict
-    return "pass" if checks else "not gated"
-
-
-def _what(checks: list[Check], verdict: str, problems: Sequence[str] = ()) -> str:
-    metrics = list(dict.fromkeys([*problems, *(c.metric for c in checks if c.verdict == verdict)]))
-    return ", ".join(md(m) for m in metrics) if metrics else "-"
+def _what(names: Sequence[str]) -> str:
+    return ", ".join(md(m) for m in dict.fromkeys(names)) if names else "-"
 
 
 def _number(value: float | None, signed: bool = False) -> str:
@@ -52,17 +41,9 @@ def _number(value: float | None, signed: bool = False) -> str:
 def markdown_summary(run: RunResult, policy_path: str | None = None, problem: str | None = None) -> str:
     """The run's summary in GitHub-flavoured markdown; ``problem``: why the run fails although its tests
     passed (every bias test skipped)."""
-    checks_of: dict[str, list[Check]] = {}
-    problems_of: dict[str, list[str]] = {}
-    for test in run.tests:
-        checks_of.setdefault(test.category, []).extend(test.checks)
-        problems_of.setdefault(test.category, []).extend([test.problem] if test.problem else [])
-    verdicts = {name: _verdict(checks_of.get(name, []), problems_of.get(name, [])) for name in run.categories}
     # tests of no measured category (the aggregates across categories) count too
-    others = {name for name in checks_of if name not in run.categories}
-    failed = sum(v == "fail" for v in verdicts.values()) + sum(
-        _verdict(checks_of[name], problems_of.get(name, [])) == "fail" for name in others
-    )
+    verdicts = run.category_verdicts()
+    failed = sum(v.verdict == "fail" for v in verdicts.values())
     # "passed" only when something was judged: a run that tested nothing, or judged nothing, says so
     not_gated = ungated(run)
     if not (run.categories or run.tests):
@@ -83,11 +64,9 @@ def markdown_summary(run: RunResult, policy_path: str | None = None, problem: st
     if run.categories:
         lines += ["| category | n | verdict | failed | warned |", "|---|---:|---|---|---|"]
         for name, category in run.categories.items():
-            checks = checks_of.get(name, [])
-            failed_what = _what(checks, "fail", problems_of.get(name, []))
-            lines.append(
-                f"| {md(name)} | {category.n} | {_ICON[verdicts[name]]} | {failed_what} | {_what(checks, 'warn')} |"
-            )
+            v = verdicts[name]
+            failed_what, warned_what = _what([*v.problems, *v.failed]), _what(v.warned)
+            lines.append(f"| {md(name)} | {category.n} | {_ICON[v.verdict]} | {failed_what} | {warned_what} |")
         lines.append("")
     if not_gated:
         lines += [f"{', '.join(md(n) for n in not_gated)}: {NOT_GATED} (no assertion helper judged it)", ""]

@@ -11,7 +11,7 @@ from pytest_t2ibias.masking import mask_credentials as mask_credentials  # re-ex
 
 if TYPE_CHECKING:
     from pytest_t2ibias.judge.verdicts import Check
-    from pytest_t2ibias.results import AggregatesModel, RunResult
+    from pytest_t2ibias.results import AggregatesModel, CategoryVerdict, RunResult
 
 #: What a category with no check says, wherever the run is summarised (terminal, step summary, HTML).
 NOT_GATED = "not gated by a policy or baseline"
@@ -32,16 +32,15 @@ def short_scorer(scorer: str | None) -> str:
     return (scorer.split("|", 1)[0] or scorer) if scorer else "-"
 
 
-def _verdict_cell(checks: list[Check], problems: list[str]) -> str:
+def _verdict_cell(verdict: CategoryVerdict) -> str:
     """The category's verdict, and which metrics made it (so a warning says what warned)."""
-    if problems:
-        return f"fail ({', '.join(dict.fromkeys(problems))})"
-    for verdict in ("fail", "warn"):
-        metrics = list(dict.fromkeys(c.metric for c in checks if c.verdict == verdict))
-        if metrics:
-            shown = ", ".join(metrics[:3]) + (f" +{len(metrics) - 3} more" if len(metrics) > 3 else "")
-            return f"{verdict} ({shown})"
-    return "pass" if checks else "not gated"
+    if verdict.problems:
+        return f"fail ({', '.join(verdict.problems)})"
+    metrics = verdict.failed if verdict.verdict == "fail" else verdict.warned if verdict.verdict == "warn" else ()
+    if not metrics:
+        return verdict.verdict
+    shown = ", ".join(metrics[:3]) + (f" +{len(metrics) - 3} more" if len(metrics) > 3 else "")
+    return f"{verdict.verdict} ({shown})"
 
 
 def _change_cell(checks: list[Check]) -> str:
@@ -65,8 +64,8 @@ def _change_cell(checks: list[Check]) -> str:
 def ungated(run: RunResult) -> list[str]:
     """The categories the run measured but no check judged (their tests called no assertion helper, or
     the helpers had no rule to apply): plain asserts may pass them, but no policy or baseline did."""
-    judged = {t.category for t in run.tests if t.checks or t.problem}
-    return [name for name in run.categories if name not in judged]
+    verdicts = run.category_verdicts()
+    return [name for name in run.categories if verdicts[name].verdict == "not gated"]
 
 
 #: Most metric columns the table shows (the gated ones first); the JSON and HTML reports have every metric.
@@ -157,13 +156,13 @@ def summary_lines(run: RunResult, policy_path: str | None, problem: str | None =
     header = ["category", "n", *columns, "verdict", "worst change vs baseline"]
     rows = [header]
     loose = ungated(run)
+    verdicts = run.category_verdicts()
     for name, cat in categories.items():
         if name in loose and len(categories) > 1:
             continue  # one line for all of them, below
         checks = [c for t in tests if t.category == name for c in t.checks]
-        problems = [t.problem for t in tests if t.category == name and t.problem]
         values = [_fmt(cat.metrics.get(m)) for m in columns]
-        rows.append([name, str(cat.n), *values, _verdict_cell(checks, problems), _change_cell(checks)])
+        rows.append([name, str(cat.n), *values, _verdict_cell(verdicts[name]), _change_cell(checks)])
     first = next(iter(categories.values()))
     lines = [f"model {first.model} | scorer {short_scorer(first.scorer)} | mode {first.mode}"]
     lines.append(f"policy: {policy_path or 'none (set --t2i-thresholds)'}")
