@@ -84,6 +84,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def t2ibias_settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's settings (every ``--t2i-*`` option over its ``t2ibias_*`` ini value), read and checked once."""
+    return get_session(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
 def t2ibias_mode(pytestconfig: pytest.Config) -> str:
     """The metric mode of this run (``--t2i-mode`` or the ``t2ibias_mode`` ini value)."""
     return get_session(pytestconfig).mode
