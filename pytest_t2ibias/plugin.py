@@ -1,7 +1,9 @@
 """The pytest plugin: options, markers, hooks and fixtures only.
 
-Per-run state lives in :mod:`pytest_t2ibias.session`, the syrupy glue and the per-test gate in
-:mod:`pytest_t2ibias.snapshot`, the judging itself in :mod:`pytest_t2ibias.judge`.
+The settings are read once into :mod:`pytest_t2ibias.settings`, per-run state lives in
+:mod:`pytest_t2ibias.session`, the model and scorer the settings name are built in
+:mod:`pytest_t2ibias.stages`, the baseline store and the per-test gate in :mod:`pytest_t2ibias.snapshot`,
+the judging itself in :mod:`pytest_t2ibias.judge`. Each fixture is a few lines over the session.
 
 Loaded in every pytest run of an environment where the package is installed, so this module imports
 nothing heavy: torch, diffusers, transformers and open_clip load only inside the fixtures that need them.
@@ -14,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_t2ibias.session import SESSION_PLUGIN, T2IBiasSession, get_session, in_ci, skip_at_test
+from pytest_t2ibias.session import SESSION_PLUGIN, T2IBiasSession, get_session, in_ci
 from pytest_t2ibias.settings import Settings, add_options
+from pytest_t2ibias.stages import skip_at_test
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -107,14 +110,14 @@ def t2ibias_generator(pytestconfig: pytest.Config) -> ImageGenerator:
     """The configured model (built on first use); bias tests fail or skip, saying how to configure one,
     when there is none. Override it in a conftest to test a model object: an ``ImageGenerator``, a
     diffusers pipeline or ``fn(prompts, seeds) -> images`` (see docs/own-model.md)."""
-    return get_session(pytestconfig).generator()
+    return get_session(pytestconfig).stages.generator()
 
 
 @pytest.fixture(scope="session")
 def t2ibias_scorer(pytestconfig: pytest.Config) -> ImageAnnotator:
     """The configured scorer (annotator). Override it in a conftest with an ``ImageAnnotator``, a mapping
     of precomputed labels or ``fn(images, category) -> labels``."""
-    return get_session(pytestconfig).annotator()
+    return get_session(pytestconfig).stages.annotator()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""Per-run state of the plugin: settings, lazily built stages, evaluated categories, the run's family.
+"""Per-run state of the plugin: the hooks, evaluated categories, each test's gate, the run's family and
+the outputs.
 
-Built in ``pytest_configure`` and registered as a plugin object (as xdist's ``DSession``): every process
-(xdist workers included) keeps its own; the image cache is shared on disk. Nothing heavy is imported
-until a bias test needs it.
+Built in ``pytest_configure`` from the run's :class:`~pytest_t2ibias.settings.Settings` and registered as
+a plugin object (as xdist's ``DSession``): every process (xdist workers included) keeps its own; the image
+cache is shared on disk. The model and scorer the settings name are built by
+:class:`~pytest_t2ibias.stages.SettingsStages`. Nothing heavy is imported until a bias test needs it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_t2ibias.masking import mask_credentials
+from pytest_t2ibias.stages import SettingsStages, fail_masked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
     from pytest_t2ibias.metrics.intervals import MetricEstimate
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
-    from pytest_t2ibias.registry import BuildContext
     from pytest_t2ibias.results import BaselineImages, RunResult
     from pytest_t2ibias.settings import Settings
     from pytest_t2ibias.snapshot import BaselineStore, StoreIndex
@@ -92,20 +94,6 @@ def near_miss(folder: Path, suite_name: str) -> None:
             )
 
 
-#: The scorer of a real model when none is set.
-DEFAULT_SCORER = "open_clip:ViT-L-14/openai"
-
-
-def no_model_message(config: pytest.Config) -> str:
-    """One line: which settings pytest read, and how to point it at the bias settings."""
-    ini = f"ini file {config.inipath}" if config.inipath else f"no ini file (rootdir {config.rootpath})"
-    return (
-        f"t2ibias: no model configured: pytest read its settings from {ini}, which sets no t2ibias_model; "
-        "run pytest on the folder of the bias tests (`pytest bias_tests`), set t2ibias_model there, or pass "
-        "--t2i-model=...; to skip bias tests when no model is configured, set t2ibias_unconfigured = skip"
-    )
-
-
 def is_bias_test(item: pytest.Item) -> bool:
     return item.get_closest_marker("t2ibias") is not None or bool(
         set(BIAS_FIXTURES) & set(getattr(item, "fixturenames", ()))
@@ -159,7 +147,7 @@ TestOutcome.__test__ = False  # type: ignore[attr-defined]
 
 @dataclass(eq=False)  # a plugin object must stay hashable
 class T2IBiasSession:
-    """Per-run state: settings, lazily built engines, evaluated categories, and the checks of each test."""
+    """Per-run state: the stages in use, evaluated categories, each test's gate and checks, the outputs."""
 
     config: pytest.Config
     #: the run's settings, read and checked once (``pytest_configure``)
@@ -168,8 +156,8 @@ class T2IBiasSession:
     #: the stages in use (:meth:`bind`: the fixtures' values), and the ones the settings name
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
-    _own_generator: ImageGenerator | None = None
-    _own_annotator: ImageAnnotator | None = None
+    #: the model and scorer the settings name (the default fixtures' values)
+    stages: SettingsStages = field(init=False)
     _own_policy: tuple[Policy | None, str | None] | None = None
     _bound_suite: Suite | None = None
     #: the stages each set of injection-point fixture definitions gave (:meth:`bind`), and the current set
@@ -221,6 +209,9 @@ class T2IBiasSession:
     evaluated: dict[str, str] = field(default_factory=dict)
     gated: set[str] = field(default_factory=set)
     _run: RunResult | None = None
+
+    def __post_init__(self) -> None:
+        self.stages = SettingsStages(self.settings, self.config, lambda: self.suite(self.settings.suite))
 
     @property
     def mode(self) -> str:
@@ -295,8 +286,8 @@ class T2IBiasSession:
                     batch_size=self.settings.batch_size,
                 )
                 scorer = request.getfixturevalue("t2ibias_scorer")
-                if scorer is self._own_annotator and suite is not self.load_suite(self.settings.suite):
-                    scorer = self._build_annotator(suite)  # the settings' scorer, for the overriding suite
+                if self.stages.is_own_annotator(scorer) and suite is not self.load_suite(self.settings.suite):
+                    scorer = self.stages.build_annotator(suite)  # the settings' scorer, for the overriding suite
                 annotator = as_annotator(scorer, suite)
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
@@ -304,77 +295,10 @@ class T2IBiasSession:
         self._bound_suite, self._policy, self._generator, self._annotator = self._stages[key]
         self._stage = key
 
-    def build_context(self, suite: Suite | None = None) -> BuildContext:
-        from pytest_t2ibias.registry import BuildContext
-
-        return BuildContext(
-            suite or self.suite(self.settings.suite),
-            mode=self.mode,
-            device=self.device(),
-            dtype=self.settings.dtype,
-            steps=self.settings.steps,
-            batch_size=self.settings.batch_size,
-            revision=self.settings.revision,
-            allow_pickle=self.settings.allow_pickle,
-            root=self.config.rootpath,
-            strict_labels=self.settings.label_problems != "warn",
-        )
-
-    def generator(self) -> ImageGenerator:
-        """The model of the settings, through the registry; built on first use (a run of precomputed
-        labels never loads it)."""
-        if self._own_generator is None:
-            model = self.settings.model
-            if model is None:
-                if self.settings.unconfigured == "skip":
-                    skip_at_test(no_model_message(self.config))
-                pytest.fail(no_model_message(self.config), pytrace=False)
-            from pytest_t2ibias.errors import T2IBiasError
-            from pytest_t2ibias.generate.objects import LazyGenerator
-            from pytest_t2ibias.registry import build_generator, cheap_fingerprint, generators
-
-            if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
-                config_path = Path(model.removeprefix("synthetic:"))
-                if not config_path.is_absolute():
-                    model = f"synthetic:{self.config.rootpath / config_path}"
-            spec = model
-
-            def load() -> ImageGenerator:
-                try:
-                    return build_generator(spec, self.build_context())
-                except (T2IBiasError, ValueError) as err:
-                    fail_masked(f"t2ibias: {err}")
-
-            try:
-                generators.resolve(spec)  # a spec no prefix matches fails now, before any scorer is built
-                self._own_generator = LazyGenerator(load, cheap_fingerprint(spec, self.settings.revision))
-            except T2IBiasError as err:
-                fail_masked(f"t2ibias: {err}")
-        return self._own_generator
-
-    def annotator(self) -> ImageAnnotator:
-        """The scorer the settings name, for the settings' suite."""
-        if self._own_annotator is None:
-            self._own_annotator = self._build_annotator(self.suite(self.settings.suite))
-        return self._own_annotator
-
-    def _build_annotator(self, suite: Suite) -> ImageAnnotator:
-        from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.registry import build_annotator
-
-        model = self.settings.model or ""
-        # a test model pairs with its test scorer (tiny with tiny, offline and in seconds); a real one with CLIP
-        default = "synthetic" if model.startswith("synthetic") else "tiny" if model == "tiny" else DEFAULT_SCORER
-        spec = self.settings.scorer or default
-        try:
-            return build_annotator(spec, self.build_context(suite))
-        except (T2IBiasError, ValueError, FileNotFoundError) as err:
-            fail_masked(f"t2ibias: {err}")
-
     def current(self) -> tuple[ImageGenerator, ImageAnnotator]:
         """The model and scorer in use: the fixtures' (:meth:`bind`), else the settings'."""
-        generator = self._generator if self._generator is not None else self.generator()
-        return generator, self._annotator if self._annotator is not None else self.annotator()
+        generator = self._generator if self._generator is not None else self.stages.generator()
+        return generator, self._annotator if self._annotator is not None else self.stages.annotator()
 
     def scorer_card(self) -> ScorerCard | None:
         """The scorer card of ``t2ibias_scorer_card`` (relative to the rootdir), checked against the run's
@@ -445,21 +369,6 @@ class T2IBiasSession:
         if found is None:
             near_miss(path, suite.name)
         return (found[0], str(found[1])) if found else (None, None)
-
-    def device(self) -> str:
-        """The device setting; under pytest-xdist with ``auto`` / ``cuda``, one GPU per worker:
-        ``cuda:<worker index mod device count>``."""
-        import os
-
-        from pytest_t2ibias.generate.sharding import xdist_device
-
-        device = self.settings.device
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
-        if worker is None or device not in ("auto", "cuda"):
-            return device
-        import torch
-
-        return xdist_device(device, worker, torch.cuda.device_count() if torch.cuda.is_available() else 0)
 
     def cache_dir(self) -> Path | str | None:
         """The cache folder, or its fsspec URL (a ``str``; the cache keeps a local copy), or None."""
@@ -839,7 +748,7 @@ class T2IBiasSession:
         if policy is None:
             return self._family
         from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.judge.family import TestChecks, build_family, gather, gather_aggregates
+        from pytest_t2ibias.judge.family import build_family, gather, gather_aggregates
         from pytest_t2ibias.snapshot import comparable_baseline
 
         checks: dict[str, TestChecks] = {}
@@ -1141,18 +1050,6 @@ def _record_values(item: pytest.Item, prefix: str, metrics: Mapping[str, MetricE
     for metric_id, estimate in metrics.items():
         if isinstance(estimate.value, float):
             item.user_properties.append((f"t2ibias.{prefix}.{metric_id}", round(estimate.value, 6)))
-
-
-def fail_masked(message: str) -> NoReturn:
-    """``pytest.fail(message)`` with credentials masked (a location may be a URL with a password), and
-    without the error being handled chained below it: its message may show the location unmasked."""
-    raise pytest.fail.Exception(mask_credentials(message), pytrace=False) from None
-
-
-def skip_at_test(reason: str) -> NoReturn:
-    """Skip the running test, reported at the test's own location (as a skip mark is), not at this line
-    of the plugin: ``-rs`` then says which test did not run."""
-    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def get_session(config: pytest.Config) -> T2IBiasSession:

@@ -317,7 +317,9 @@ def _first_message(err: ValidationError) -> str:
     """The message a validator raised for the first wrong setting (pydantic's own wording otherwise)."""
     first = err.errors()[0]
     cause = first.get("ctx", {}).get("error")
-    return str(cause) if isinstance(cause, ValueError) else f"t2ibias: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    if isinstance(cause, ValueError):
+        return str(cause)
+    return f"t2ibias: {'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
 def check_output_path(path: Path, what: str) -> None:

@@ -243,7 +243,7 @@ def test_the_session_gives_each_xdist_worker_its_own_gpu(
     else:
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
     session = session_module.T2IBiasSession(config=None, settings=Settings(device=setting))  # type: ignore[arg-type]
-    assert session.device() == expected
+    assert session.stages.device() == expected
 
 
 @pytest.mark.parametrize(
