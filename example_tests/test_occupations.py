@@ -34,6 +34,7 @@ from pytest_t2ibias.metrics import aggregate
 from pytest_t2ibias.metrics.intervals import bound_p_value
 from pytest_t2ibias.metrics.result import CategoryResult
 from pytest_t2ibias.pipeline import evaluate_suite
+from pytest_t2ibias.settings import Settings
 from pytest_t2ibias.suites import Suite, load_suite
 
 HERE = Path(__file__).parent
@@ -99,13 +100,10 @@ def test_gate_fails_a_model_that_amplifies_one_occupation(suite: Suite, policy: 
 
 
 @pytest.mark.skipif(not RUN, reason="long: set T2IBIAS_OCCUPATIONS=1 (or a comma-separated list of occupations)")
-def test_model_against_labour_statistics(suite: Suite, policy: Policy, pytestconfig: pytest.Config) -> None:
+def test_model_against_labour_statistics(suite: Suite, policy: Policy, t2ibias_settings: Settings) -> None:
     """The configured model (pytest.ini) on the occupations: no credible amplification of the labour skew."""
-    model = pytestconfig.getoption("t2ibias_model") or pytestconfig.getini("t2ibias_model")
-    scorer = pytestconfig.getoption("t2ibias_scorer") or pytestconfig.getini("t2ibias_scorer")
-    per_prompt = int(
-        pytestconfig.getoption("t2ibias_images_per_prompt") or pytestconfig.getini("t2ibias_images_per_prompt")
-    )
+    model, scorer = t2ibias_settings.model, t2ibias_settings.scorer
+    per_prompt = t2ibias_settings.images_per_prompt
     categories = None if RUN == "1" else RUN.split(",")
     evaluation = evaluate_suite(
         suite,

@@ -1,22 +1,26 @@
-"""Per-run state of the plugin: settings, lazily built stages, evaluated categories, the run's family.
+"""Per-run state of the plugin: the hooks, evaluated categories, each test's gate, the run's family and
+the outputs.
 
-Built in ``pytest_configure`` and registered as a plugin object (as xdist's ``DSession``): every process
-(xdist workers included) keeps its own; the image cache is shared on disk. Nothing heavy is imported
-until a bias test needs it.
+Built in ``pytest_configure`` from the run's :class:`~pytest_t2ibias.settings.Settings` and registered as
+a plugin object (as xdist's ``DSession``): every process (xdist workers included) keeps its own; the image
+cache is shared on disk. The model and scorer the settings name are built by
+:class:`~pytest_t2ibias.stages.SettingsStages`. Nothing heavy is imported until a bias test needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_t2ibias.masking import mask_credentials
+from pytest_t2ibias.stages import SettingsStages, fail_masked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -24,14 +28,15 @@ if TYPE_CHECKING:
     from pytest_t2ibias.annotate.base import ImageAnnotator
     from pytest_t2ibias.generate.base import ImageGenerator
     from pytest_t2ibias.judge.baseline import BaselineRecord
-    from pytest_t2ibias.judge.family import RegressionFamily
+    from pytest_t2ibias.judge.family import RegressionFamily, TestChecks
     from pytest_t2ibias.judge.policy import Policy
     from pytest_t2ibias.judge.verdicts import Check
     from pytest_t2ibias.metrics.aggregate import Aggregates
+    from pytest_t2ibias.metrics.intervals import MetricEstimate
     from pytest_t2ibias.metrics.result import CategoryResult
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
-    from pytest_t2ibias.registry import BuildContext
     from pytest_t2ibias.results import BaselineImages, RunResult
+    from pytest_t2ibias.settings import Settings
     from pytest_t2ibias.snapshot import BaselineStore, StoreIndex
     from pytest_t2ibias.suites.schema import Suite
 
@@ -89,41 +94,10 @@ def near_miss(folder: Path, suite_name: str) -> None:
             )
 
 
-#: The scorer of a real model when none is set.
-DEFAULT_SCORER = "open_clip:ViT-L-14/openai"
-
-
-def no_model_message(config: pytest.Config) -> str:
-    """One line: which settings pytest read, and how to point it at the bias settings."""
-    ini = f"ini file {config.inipath}" if config.inipath else f"no ini file (rootdir {config.rootpath})"
-    return (
-        f"t2ibias: no model configured: pytest read its settings from {ini}, which sets no t2ibias_model; "
-        "run pytest on the folder of the bias tests (`pytest bias_tests`), set t2ibias_model there, or pass "
-        "--t2i-model=...; to skip bias tests when no model is configured, set t2ibias_unconfigured = skip"
-    )
-
-
 def is_bias_test(item: pytest.Item) -> bool:
     return item.get_closest_marker("t2ibias") is not None or bool(
         set(BIAS_FIXTURES) & set(getattr(item, "fixturenames", ()))
     )
-
-
-def setting(config: pytest.Config, name: str) -> str | None:
-    """A setting: the command line, else the ini file, else its default."""
-    value = config.getoption(name)
-    if value is None:
-        value = config.getini(name)
-    return None if value in (None, "") else str(value)
-
-
-def int_setting(value: str | None, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise pytest.UsageError(f"t2ibias: {name} must be an integer, got {value!r}") from None
 
 
 def marker_category(item: pytest.Item) -> tuple[str | None, str | None]:
@@ -173,16 +147,17 @@ TestOutcome.__test__ = False  # type: ignore[attr-defined]
 
 @dataclass(eq=False)  # a plugin object must stay hashable
 class T2IBiasSession:
-    """Per-run state: settings, lazily built engines, evaluated categories, and the checks of each test."""
+    """Per-run state: the stages in use, evaluated categories, each test's gate and checks, the outputs."""
 
     config: pytest.Config
-    update: bool
+    #: the run's settings, read and checked once (``pytest_configure``)
+    settings: Settings
     _suites: dict[str, Suite] = field(default_factory=dict)
     #: the stages in use (:meth:`bind`: the fixtures' values), and the ones the settings name
     _generator: ImageGenerator | None = None
     _annotator: ImageAnnotator | None = None
-    _own_generator: ImageGenerator | None = None
-    _own_annotator: ImageAnnotator | None = None
+    #: the model and scorer the settings name (the default fixtures' values)
+    stages: SettingsStages = field(init=False)
     _own_policy: tuple[Policy | None, str | None] | None = None
     _bound_suite: Suite | None = None
     #: the stages each set of injection-point fixture definitions gave (:meth:`bind`), and the current set
@@ -235,12 +210,17 @@ class T2IBiasSession:
     gated: set[str] = field(default_factory=set)
     _run: RunResult | None = None
 
-    def get(self, name: str) -> str | None:
-        return setting(self.config, name)
+    def __post_init__(self) -> None:
+        self.stages = SettingsStages(self.settings, self.config, lambda: self.suite(self.settings.suite))
 
     @property
     def mode(self) -> str:
-        return self.get("t2ibias_mode") or "strict"
+        return self.settings.mode
+
+    @property
+    def update(self) -> bool:
+        """Approving this run's results as the baselines."""
+        return self.settings.update
 
     # -- the stages, built on first use ---------------------------------------------------------------
 
@@ -263,7 +243,7 @@ class T2IBiasSession:
 
         if name is None and self._bound_suite is not None:
             return self._bound_suite  # the t2ibias_suite fixture's (an override's) suite
-        key = name or self.settings_suite_name()
+        key = name or self.settings.suite
         if key not in self._suites:
             self._suites[key] = load_suite(self._path_or_name(key))
             self._named.setdefault(self._suites[key].name, self._suites[key])
@@ -277,9 +257,6 @@ class T2IBiasSession:
             SuiteError: no suite of that name was loaded and none can be.
         """
         return self._named[name] if name in self._named else self.load_suite(name)
-
-    def settings_suite_name(self) -> str:
-        return self.get("t2ibias_suite") or "t2i-biasbench"
 
     def _path_or_name(self, value: str) -> str:
         candidate = self.config.rootpath / value
@@ -305,12 +282,12 @@ class T2IBiasSession:
             try:
                 generator = as_generator(
                     request.getfixturevalue("t2ibias_generator"),
-                    steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
-                    batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
+                    steps=self.settings.steps,
+                    batch_size=self.settings.batch_size,
                 )
                 scorer = request.getfixturevalue("t2ibias_scorer")
-                if scorer is self._own_annotator and suite is not self.load_suite(self.settings_suite_name()):
-                    scorer = self._build_annotator(suite)  # the settings' scorer, for the overriding suite
+                if self.stages.is_own_annotator(scorer) and suite is not self.load_suite(self.settings.suite):
+                    scorer = self.stages.build_annotator(suite)  # the settings' scorer, for the overriding suite
                 annotator = as_annotator(scorer, suite)
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
@@ -318,83 +295,16 @@ class T2IBiasSession:
         self._bound_suite, self._policy, self._generator, self._annotator = self._stages[key]
         self._stage = key
 
-    def build_context(self, suite: Suite | None = None) -> BuildContext:
-        from pytest_t2ibias.registry import BuildContext
-
-        return BuildContext(
-            suite or self.suite(self.settings_suite_name()),
-            mode=self.mode,
-            device=self.device(),
-            dtype=self.get("t2ibias_dtype") or "auto",
-            steps=int_setting(self.get("t2ibias_steps"), "t2ibias_steps"),
-            batch_size=int_setting(self.get("t2ibias_batch_size"), "t2ibias_batch_size"),
-            revision=self.get("t2ibias_revision"),
-            allow_pickle=self.get("t2ibias_allow_pickle") == "true",
-            root=self.config.rootpath,
-            strict_labels=self.get("t2ibias_label_problems") != "warn",
-        )
-
-    def generator(self) -> ImageGenerator:
-        """The model of the settings, through the registry; built on first use (a run of precomputed
-        labels never loads it)."""
-        if self._own_generator is None:
-            model = self.get("t2ibias_model")
-            if model is None:
-                if self.get("t2ibias_unconfigured") == "skip":
-                    skip_at_test(no_model_message(self.config))
-                pytest.fail(no_model_message(self.config), pytrace=False)
-            from pytest_t2ibias.errors import T2IBiasError
-            from pytest_t2ibias.generate.objects import LazyGenerator
-            from pytest_t2ibias.registry import build_generator, cheap_fingerprint, generators
-
-            if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
-                config_path = Path(model.removeprefix("synthetic:"))
-                if not config_path.is_absolute():
-                    model = f"synthetic:{self.config.rootpath / config_path}"
-            spec = model
-
-            def load() -> ImageGenerator:
-                try:
-                    return build_generator(spec, self.build_context())
-                except (T2IBiasError, ValueError) as err:
-                    fail_masked(f"t2ibias: {err}")
-
-            try:
-                generators.resolve(spec)  # a spec no prefix matches fails now, before any scorer is built
-                self._own_generator = LazyGenerator(load, cheap_fingerprint(spec, self.get("t2ibias_revision")))
-            except T2IBiasError as err:
-                fail_masked(f"t2ibias: {err}")
-        return self._own_generator
-
-    def annotator(self) -> ImageAnnotator:
-        """The scorer the settings name, for the settings' suite."""
-        if self._own_annotator is None:
-            self._own_annotator = self._build_annotator(self.suite(self.settings_suite_name()))
-        return self._own_annotator
-
-    def _build_annotator(self, suite: Suite) -> ImageAnnotator:
-        from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.registry import build_annotator
-
-        model = self.get("t2ibias_model") or ""
-        # a test model pairs with its test scorer (tiny with tiny, offline and in seconds); a real one with CLIP
-        default = "synthetic" if model.startswith("synthetic") else "tiny" if model == "tiny" else DEFAULT_SCORER
-        spec = self.get("t2ibias_scorer") or default
-        try:
-            return build_annotator(spec, self.build_context(suite))
-        except (T2IBiasError, ValueError, FileNotFoundError) as err:
-            fail_masked(f"t2ibias: {err}")
-
     def current(self) -> tuple[ImageGenerator, ImageAnnotator]:
         """The model and scorer in use: the fixtures' (:meth:`bind`), else the settings'."""
-        generator = self._generator if self._generator is not None else self.generator()
-        return generator, self._annotator if self._annotator is not None else self.annotator()
+        generator = self._generator if self._generator is not None else self.stages.generator()
+        return generator, self._annotator if self._annotator is not None else self.stages.annotator()
 
     def scorer_card(self) -> ScorerCard | None:
         """The scorer card of ``t2ibias_scorer_card`` (relative to the rootdir), checked against the run's
         scorer; a corrupt or stale card fails the asking test with one line."""
         if self._scorer_card is None:
-            value = self.get("t2ibias_scorer_card")
+            value = self.settings.scorer_card
             if value is None:
                 self._scorer_card = (None,)
             else:
@@ -429,7 +339,7 @@ class T2IBiasSession:
             from pytest_t2ibias.errors import T2IBiasError
 
             try:
-                self._own_policy = self.find_policy(self.load_suite(self.settings_suite_name()))
+                self._own_policy = self.find_policy(self.load_suite(self.settings.suite))
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
         return self._own_policy
@@ -444,7 +354,7 @@ class T2IBiasSession:
         """
         from pytest_t2ibias.judge.policy import PolicyError, find_policy, load_policy
 
-        folder = self.get("t2ibias_thresholds")
+        folder = self.settings.thresholds
         path = Path(folder) if folder else self.config.rootpath / "thresholds"
         if not path.is_absolute():
             path = self.config.rootpath / path
@@ -460,26 +370,11 @@ class T2IBiasSession:
             near_miss(path, suite.name)
         return (found[0], str(found[1])) if found else (None, None)
 
-    def device(self) -> str:
-        """The device setting; under pytest-xdist with ``auto`` / ``cuda``, one GPU per worker:
-        ``cuda:<worker index mod device count>``."""
-        import os
-
-        from pytest_t2ibias.generate.sharding import xdist_device
-
-        device = self.get("t2ibias_device") or "auto"
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
-        if worker is None or device not in ("auto", "cuda"):
-            return device
-        import torch
-
-        return xdist_device(device, worker, torch.cuda.device_count() if torch.cuda.is_available() else 0)
-
     def cache_dir(self) -> Path | str | None:
         """The cache folder, or its fsspec URL (a ``str``; the cache keeps a local copy), or None."""
         from pytest_t2ibias.generate.storage import is_url
 
-        value = self.get("t2ibias_cache")
+        value = self.settings.cache
         if value is not None and value.lower() == "none":
             return None
         if value and is_url(value):
@@ -511,14 +406,14 @@ class T2IBiasSession:
             )
         generator, annotator = self.current()
         cache_dir = self.cache_dir()
-        lock_wait = float(self.get("t2ibias_lock_timeout") or 600)  # checked at configure time
+        lock_wait = self.settings.lock_timeout
         cache = ImageCache(cache_dir, max_lock_wait=lock_wait) if cache_dir else None  # URL: .root is the local copy
         evaluation = evaluate_suite(
             suite,
             generator,
             annotator,
             mode=self.mode,  # type: ignore[arg-type]
-            images_per_prompt=int_setting(self.get("t2ibias_images_per_prompt"), "t2ibias_images_per_prompt"),
+            images_per_prompt=self.settings.images_per_prompt,
             categories=[category],
             cache=cache,
             # xdist workers (and later runs) share scored categories instead of scoring them again
@@ -572,6 +467,169 @@ class T2IBiasSession:
             results = {name: self.evaluate(name, suite_name) for name in names}
             self._aggregates[suite.name] = aggregate(suite, results, seed=suite.seed)
         return self._aggregates[suite.name]
+
+    # -- a test's gate ------------------------------------------------------------------------------------
+
+    def check_configured(self) -> None:
+        """The suite, the policy and the scorer card of a run with a model, checked in ``pytest_configure``
+        (one line before any test; a run without a model fails or skips its bias tests instead, saying how
+        to configure one; xdist workers: the controller checked).
+
+        Raises:
+            pytest.UsageError: what is wrong with them (masked: a location may carry a password).
+        """
+        if self.settings.model is None or hasattr(self.config, "workerinput"):
+            return
+        from pytest_t2ibias.errors import T2IBiasError
+
+        problem: str | None = None
+        try:
+            self._own_policy = self.find_policy(self.load_suite())
+            if self.settings.scorer_card is not None:  # a missing or corrupt card: one line before any image
+                from pytest_t2ibias.metrics.scorer_card import load_card
+
+                load_card(self._rooted(self.settings.scorer_card))
+        except T2IBiasError as err:
+            problem = str(err)
+        if problem is not None:
+            raise pytest.UsageError(mask_credentials(f"t2ibias: {problem}"))
+
+    def marker_of(self, item: pytest.Item) -> tuple[str | None, str | None]:
+        """The (category, suite) of a test's ``t2ibias`` marker; an unusable marker fails the test."""
+        from pytest_t2ibias.errors import T2IBiasError
+
+        if item.nodeid in self.marker_errors:
+            pytest.fail(f"t2ibias: {self.marker_errors[item.nodeid]}", pytrace=False)
+        try:
+            return marker_category(item)
+        except T2IBiasError as err:  # a test collected after the session looked (e.g. by a plugin)
+            fail_masked(f"t2ibias: {err}")
+
+    def gated_result(self, request: pytest.FixtureRequest, category: str, suite: str | None) -> CategoryResult:
+        """``category``'s result for the requesting test: a copy of its own that carries the test's gate
+        (its policy rules, its baseline, its part of the run's family) for the assertion helpers."""
+        for name, value in (("category", category), ("suite", suite)):
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                pytest.fail(f"t2ibias_evaluate: {name} must be one name (a string), got {value!r}", pytrace=False)
+        # the fixtures (or a conftest's overrides) are the model, scorer, suite and policy; asked when the
+        # test evaluates, so an unconfigured model fails the call, not the setup
+        self.bind(request)
+        from pytest_t2ibias.generate.cache import LockTimeoutError
+        from pytest_t2ibias.generate.validate import GeneratedImageError
+        from pytest_t2ibias.judge.family import gather
+        from pytest_t2ibias.snapshot import Gate, with_gate
+
+        problem: str | None = None
+        try:
+            result = self.evaluate(category, suite)
+        except (LockTimeoutError, GeneratedImageError) as err:  # one line, not a traceback into the cache
+            problem = str(err)
+        if problem is not None:  # failed outside the except block: no chained traceback in the report
+            fail_masked(f"t2ibias: {problem}")
+        item = request.node
+        self.evaluated[item.nodeid] = category
+        policy = self.policy()[0]
+        rules = policy.rules_for(category) if policy is not None else {}
+        _record_values(item, category, result.metrics)
+
+        def own(stored: BaselineRecord | None) -> TestChecks:
+            return gather(self.suite_named(result.suite), result, stored, rules, policy, approving=self.update)
+
+        gate = Gate(
+            result=result,
+            rules=rules,
+            path=self.baseline_path(item),
+            store=self.baselines,
+            update=self.update,
+            reset_anchor=self.settings.reset_anchor,
+            record=functools.partial(self.record_checks, item, category),
+            family=self.family_for(item.nodeid, own),
+            scorer_problem=self.scorer_problem(result, policy),
+        )
+        return with_gate(result, gate)
+
+    def gated_aggregates(self, request: pytest.FixtureRequest) -> Aggregates:
+        """The aggregates of the suite the requesting test's marker names (else the run's), a copy that
+        carries the test's gate: the policy's ``aggregate`` rules and their part of the run's family."""
+        from pytest_t2ibias.errors import T2IBiasError
+        from pytest_t2ibias.judge.family import gather_aggregates
+        from pytest_t2ibias.judge.policy import DEFAULT_ALPHA
+        from pytest_t2ibias.snapshot import AggregateGate, with_gate
+
+        self.bind(request)
+        item = request.node
+        category, suite = self.marker_of(item)
+        problem: str | None = None
+        try:
+            if category is not None:
+                raise T2IBiasError(
+                    f"t2ibias_aggregate aggregates a whole suite; its marker names a category ({category!r}): "
+                    "use @pytest.mark.t2ibias(suite=...) or no marker"
+                )
+            found = self.aggregates(suite)
+        except T2IBiasError as err:
+            problem = str(err)
+        if problem is not None:  # failed outside the except block: no chained traceback in the report
+            fail_masked(f"t2ibias: {problem}")
+        policy = self.policy()[0]
+        rules = dict(policy.aggregate) if policy is not None else {}
+        family = self.family_for(item.nodeid, lambda stored: gather_aggregates(found, rules))(None)
+        self.evaluated[item.nodeid] = "aggregate"
+        _record_values(item, "aggregate", found.metrics)
+        gate = AggregateGate(
+            aggregates=found,
+            suite=self.load_suite(suite).name,
+            rules=rules,
+            adjusted=dict(family.adjusted),
+            alpha=policy.alpha if policy is not None else DEFAULT_ALPHA,
+            record=functools.partial(self.record_aggregate_checks, item),
+        )
+        return with_gate(found, gate)
+
+    def _outcome(self, nodeid: str, category: str) -> TestOutcome:
+        """The test's one outcome (made on first use)."""
+        outcome = next((o for o in self.outcomes if o.nodeid == nodeid), None)
+        if outcome is None:
+            outcome = TestOutcome(nodeid, category, [])
+            self.outcomes.append(outcome)
+        return outcome
+
+    def record_checks(self, item: pytest.Item, category: str, checks: list[Check]) -> None:
+        """A test's judged checks: kept for the summary (a check two helpers both made, once), and each
+        verdict, with the baseline it compared with, in JUnit XML."""
+        self.gated.add(item.nodeid)
+        outcome = self._outcome(item.nodeid, category)
+        seen = {(c.metric, c.kind, c.threshold) for c in outcome.checks}
+        new = [c for c in checks if (c.metric, c.kind, c.threshold) not in seen]
+        outcome.checks += new
+        for check in new:
+            prefix = f"t2ibias.{category}.{check.metric}"
+            kind: str = check.kind
+            if kind in ("bound", "soft_bound"):  # a metric may have both a min and a max
+                kind += "_max" if check.threshold.startswith("<=") else "_min"
+            item.user_properties.append((f"{prefix}.{kind}", check.verdict))
+            if check.baseline is not None and check.kind == "regression":
+                item.user_properties.append((f"{prefix}.baseline", round(check.baseline, 6)))
+
+    def record_aggregate_checks(self, item: pytest.Item, checks: list[Check]) -> None:
+        """The aggregates' judged checks: for the summary, and each verdict in JUnit XML."""
+        self.gated.add(item.nodeid)
+        self.outcomes.append(TestOutcome(item.nodeid, "aggregate", list(checks)))
+        for check in checks:
+            item.user_properties.append((f"t2ibias.aggregate.{check.metric}.{check.kind}", check.verdict))
+
+    def close_gate(self, item: pytest.Item, judged: CategoryResult | Aggregates) -> None:
+        """After the test: why its baseline could not be compared (for the summary), and the baseline it
+        was compared with (for the reports' flips); what it handed out then carries no gate."""
+        from pytest_t2ibias.snapshot import Gate, release_gate
+
+        gate = release_gate(judged)
+        if not isinstance(gate, Gate):
+            return
+        if gate.problem is not None:
+            self._outcome(item.nodeid, gate.result.category).problem = gate.problem
+        if gate.compared_with is not None:
+            self.compared[(gate.result.suite, gate.result.category)] = gate.compared_with
 
     # -- baselines ------------------------------------------------------------------------------------------
 
@@ -651,29 +709,26 @@ class T2IBiasSession:
         elif report.nodeid in self._bias_ids and (report.when == "call" or report.failed):
             self._ran.add(report.nodeid)  # its body ran, or its setup failed: red, not "tested nothing"
 
-    def family_for(self, nodeid: str, result: CategoryResult) -> Callable[[BaselineRecord | None], RegressionFamily]:
-        """The comparisons and run-level adjusted p-values of one test, or the test's own family."""
-        from pytest_t2ibias.judge.family import build_family, gather
+    def family_for(
+        self, nodeid: str, own: Callable[[BaselineRecord | None], TestChecks]
+    ) -> Callable[[BaselineRecord | None], RegressionFamily]:
+        """A test's comparisons and adjusted p-values (a category's or the aggregates'): its part of the
+        run's family, else (a test outside it: an update run, a category without a marker) a family of its
+        own, corrected on its own, from ``own`` (its checks against a comparable stored baseline)."""
+        from pytest_t2ibias.judge.family import build_family
 
         family = self.run_family()
         if nodeid in family:
             return lambda stored: family[nodeid]
         policy = self.policy()[0]
-        rules = policy.rules_for(result.category) if policy else {}
-
-        def local(stored: BaselineRecord | None) -> RegressionFamily:
-            suite = self.suite_named(result.suite)
-            checks = gather(suite, result, stored, rules, policy, approving=self.update)
-            return build_family({nodeid: checks}, policy)[nodeid]
-
-        return local
+        return lambda stored: build_family({nodeid: own(stored)}, policy)[nodeid]
 
     def approval_base(self, item: pytest.Item) -> BaselineRecord | None:
         """The baseline an approval of ``item`` replaces and takes its anchor from (None when there is
         none, it is unreadable, or ``--t2i-reset-anchor`` makes this run the new anchor)."""
         from pytest_t2ibias.judge.baseline import BaselineRecord
 
-        if self.config.getoption("t2ibias_reset_anchor"):
+        if self.settings.reset_anchor:
             return None
         stored, _ = self.baselines.read(self.baseline_path(item))
         return stored if isinstance(stored, BaselineRecord) else None
@@ -693,7 +748,7 @@ class T2IBiasSession:
         if policy is None:
             return self._family
         from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.judge.family import TestChecks, build_family, gather, gather_aggregates
+        from pytest_t2ibias.judge.family import build_family, gather, gather_aggregates
         from pytest_t2ibias.snapshot import comparable_baseline
 
         checks: dict[str, TestChecks] = {}
@@ -867,7 +922,7 @@ class T2IBiasSession:
         self.run_problem = self._all_skipped(run)
         if self.run_problem is not None and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.config.getoption("t2ibias_prune"):
+        if self.settings.prune:
             self._prune(int(session.exitstatus))
         if run is not None and (run.categories or run.not_run):
             self._write_outputs(run)
@@ -878,9 +933,9 @@ class T2IBiasSession:
         """Why a run in which every selected bias test was skipped fails (None: some ran, or it may)."""
         if run is None or not run.not_run or self._ran or self._workers_ran:
             return None
-        if self.get("t2ibias_allow_all_skipped") == "true":
+        if self.settings.allow_all_skipped:
             return None
-        if self.get("t2ibias_model") is None and self.get("t2ibias_unconfigured") == "skip":
+        if self.settings.model is None and self.settings.unconfigured == "skip":
             return None  # asked for: skip the bias tests where no model is configured
         count = len({t.nodeid for t in run.not_run})
         return (
@@ -913,12 +968,12 @@ class T2IBiasSession:
             attempt(f"GITHUB_STEP_SUMMARY {summary}", append)
         if not run.categories:
             return
-        report = self.get("t2ibias_report")
+        report = self.settings.report
         if report:
             path = self._rooted(report)
             if attempt(f"--t2i-report {report}", lambda: write_text_atomic(path, run.to_json())):
                 self.written.append(("JSON report", path))
-        html = self.get("t2ibias_html")
+        html = self.settings.html
         if html:
             from pytest_t2ibias.report.html import write_html
 
@@ -989,16 +1044,12 @@ def node_id_selected(config: pytest.Config) -> set[Path]:
     return {(base / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg}
 
 
-def fail_masked(message: str) -> NoReturn:
-    """``pytest.fail(message)`` with credentials masked (a location may be a URL with a password), and
-    without the error being handled chained below it: its message may show the location unmasked."""
-    raise pytest.fail.Exception(mask_credentials(message), pytrace=False) from None
-
-
-def skip_at_test(reason: str) -> NoReturn:
-    """Skip the running test, reported at the test's own location (as a skip mark is), not at this line
-    of the plugin: ``-rs`` then says which test did not run."""
-    raise pytest.skip.Exception(reason, _use_item_location=True)
+def _record_values(item: pytest.Item, prefix: str, metrics: Mapping[str, MetricEstimate]) -> None:
+    """The metric values in JUnit XML (what ``record_property`` does, without its xunit2 warning on every
+    bias test)."""
+    for metric_id, estimate in metrics.items():
+        if isinstance(estimate.value, float):
+            item.user_properties.append((f"t2ibias.{prefix}.{metric_id}", round(estimate.value, 6)))
 
 
 def get_session(config: pytest.Config) -> T2IBiasSession:

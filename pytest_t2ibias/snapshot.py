@@ -22,8 +22,8 @@ one unused), so the store moved to its own folder. A baseline still at the old p
 would still act on it): the test says it is missing and how to move it (``git mv``).
 
 A :class:`Gate` is one test's policy rules bound to its result and its approved baseline. The fixtures
-make one per test and register it for the result they hand out, so a result stays plain data and the
-assertion helpers find the machinery that judges it with :func:`gate_for`.
+make one per test and hand out a copy of the result that carries it (:func:`with_gate`), so the result's
+fields stay plain data and the assertion helpers find the machinery that judges it with :func:`gate_for`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pytest_t2ibias._files import read_regular_bytes
 from pytest_t2ibias._io import write_text_atomic
@@ -494,36 +494,36 @@ class AggregateGate:
     record: Callable[[list[Check]], None] | None = None
 
 
-#: id of the judged object (a result, or aggregates) -> (that object, its gate), while its test runs
-_GATES: dict[int, tuple[object, Gate | AggregateGate]] = {}
+#: The attribute in which a result or aggregates handed out by a fixture carry their test's gate.
+_GATE = "_t2ibias_gate"
+Judged = TypeVar("Judged", "CategoryResult", "Aggregates")
 
 
-def _judged(gate: Gate | AggregateGate) -> object:
-    return gate.result if isinstance(gate, Gate) else gate.aggregates
+def with_gate(judged: Judged, gate: Gate | AggregateGate) -> Judged:
+    """A copy of ``judged`` (a result, or aggregates) that carries ``gate``: each test judges a copy of its
+    own (the session evaluates a category once; two tests may both judge it)."""
+    copy = replace(judged)
+    object.__setattr__(copy, _GATE, gate)  # a frozen dataclass; the gate is none of its fields
+    return copy
 
 
-def register_gate(gate: Gate | AggregateGate) -> None:
-    """Make ``gate`` the one that judges its result or aggregates (until :func:`release_gate`)."""
-    judged = _judged(gate)
-    _GATES[id(judged)] = (judged, gate)
-
-
-def release_gate(gate: Gate | AggregateGate) -> None:
-    _GATES.pop(id(_judged(gate)), None)
-
-
-def _gate_of(judged: object) -> Gate | AggregateGate | None:
-    found = _GATES.get(id(judged))
-    return found[1] if found is not None and found[0] is judged else None
+def release_gate(judged: object) -> Gate | AggregateGate | None:
+    """After its test: ``judged`` carries no gate any more (a result kept past its test is judged by no
+    test's rules); the gate it carried, if any."""
+    gate = getattr(judged, _GATE, None)
+    if not isinstance(gate, Gate | AggregateGate):
+        return None
+    object.__delattr__(judged, _GATE)
+    return gate
 
 
 def gate_for(result: CategoryResult) -> Gate | None:
     """The gate of a result handed out by the ``t2ibias_result`` / ``t2ibias_evaluate`` fixtures."""
-    gate = _gate_of(result)
+    gate = getattr(result, _GATE, None)
     return gate if isinstance(gate, Gate) else None
 
 
 def aggregate_gate_for(aggregates: Aggregates) -> AggregateGate | None:
     """The gate of aggregates handed out by the ``t2ibias_aggregate`` fixture."""
-    gate = _gate_of(aggregates)
+    gate = getattr(aggregates, _GATE, None)
     return gate if isinstance(gate, AggregateGate) else None

@@ -372,3 +372,30 @@ def test_no_metric_id_literal_outside_the_registry() -> None:
                 found.setdefault(module, set()).add(str(node.value))
     offenders = {m: sorted(v - ID_LITERALS_ALLOWED.get(m, set())) for m, v in found.items()}
     assert {m: v for m, v in offenders.items() if v} == {}
+
+
+#: The most lines a fixture's body may have (its docstring left out): logic belongs in the session.
+MAX_FIXTURE_LINES = 15
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
+    return name == "fixture"
+
+
+def test_no_fixture_is_longer_than_fifteen_lines() -> None:
+    """Every ``@pytest.fixture`` of the package returns a small object; what it needs to build one lives in
+    the session (issue 25: the evaluate and aggregate fixtures had grown to 68 and 51 lines)."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if not any(_is_fixture(d) for d in node.decorator_list):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            lines = (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1 if body else 0
+            if lines > MAX_FIXTURE_LINES:
+                long.append(f"{_module_name(path)}.{node.name}: {lines} lines")
+    assert long == [], f"fixtures over {MAX_FIXTURE_LINES} lines (move their logic into the session): {long}"

@@ -234,16 +234,16 @@ def test_the_session_gives_each_xdist_worker_its_own_gpu(
     import torch
 
     from pytest_t2ibias import session as session_module
+    from pytest_t2ibias.settings import Settings
 
-    monkeypatch.setattr(session_module, "setting", lambda config, name: setting if name == "t2ibias_device" else None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
     if worker is None:
         monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     else:
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
-    session = session_module.T2IBiasSession(config=None, update=False)  # type: ignore[arg-type]
-    assert session.device() == expected
+    session = session_module.T2IBiasSession(config=None, settings=Settings(device=setting))  # type: ignore[arg-type]
+    assert session.stages.device() == expected
 
 
 @pytest.mark.parametrize(
