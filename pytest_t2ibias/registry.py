@@ -223,6 +223,72 @@ def cheap_fingerprint(spec: str, revision: str | None = None, root: Path | None 
     return hub_fingerprint(spec, revision)
 
 
+def params_memo_key(spec: str, fingerprint: str | None, context: BuildContext) -> str | None:
+    """What decides a model's ``params`` and ``batch_size`` without loading it: the spec, its fingerprint
+    (weights and configs, the scheduler's included), the settings that reach the adapter and the versions
+    of the libraries that run it; None when the fingerprint needs the model. The key of
+    :class:`~pytest_t2ibias.generate.objects.LazyGenerator`'s memo."""
+    if fingerprint is None:
+        return None
+    device = context.device
+    if device == "auto" and spec != "tiny":  # params name the device type; the tiny model runs on the CPU
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return _memo_key(
+        kind="generator",
+        spec=spec,
+        fingerprint=fingerprint,
+        device=device,
+        dtype=context.dtype,
+        steps=context.steps,
+        guidance_scale=context.guidance_scale,
+        batch_size=context.batch_size,
+        revision=context.revision,
+        allow_pickle=context.allow_pickle,
+    )
+
+
+#: Scorer prefixes whose scorer id is told by the spec and the settings (the key of the scorer id memo):
+#: CLIP, VQA and captioner models. Precomputed labels and synthetic scorers build in no time; a
+#: ``python:`` scorer is the user's object.
+LAZY_SCORERS = ("tiny", "tiny-open_clip", "tiny-hf", "open_clip", "hf", "vqa", "captioner")
+
+
+def scorer_memo_key(spec: str, context: BuildContext) -> str | None:
+    """What decides a scorer's ``scorer_id`` and ``scoring_batch`` without loading it (the spec, the
+    settings, the suite, library versions); None for a scorer that is not built lazily."""
+    if spec.partition(":")[0] not in LAZY_SCORERS:
+        return None
+    return _memo_key(
+        kind="scorer",
+        spec=spec,
+        suite=context.suite.fingerprint(),
+        mode=context.mode,
+        device=context.device,
+        dtype=context.dtype,
+        batch_size=context.batch_size,
+        local_files_only=context.local_files_only,
+        allow_pickle=context.allow_pickle,
+    )
+
+
+def _memo_key(**parts: object) -> str:
+    import hashlib
+    import json
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    libraries = ("pytest-t2ibias", "diffusers", "torch", "transformers", "open_clip_torch")
+    blob = {**parts, "versions": {name: installed(name) for name in libraries}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _diffusers_spec(spec: str) -> bool:
     """A hub id (``ORG/NAME``, no ``:``) or an existing local folder."""
     return Path(spec).exists() or ("/" in spec and ":" not in spec) or spec.startswith((".", "/", "~"))

@@ -89,7 +89,7 @@ class SettingsStages:
                 pytest.fail(no_model_message(self.config), pytrace=False)
             from pytest_t2ibias.errors import T2IBiasError
             from pytest_t2ibias.generate.objects import LazyGenerator
-            from pytest_t2ibias.registry import build_generator, cheap_fingerprint, generators
+            from pytest_t2ibias.registry import build_generator, cheap_fingerprint, generators, params_memo_key
 
             if model.startswith("synthetic:"):  # a config path, like every other path setting: from the rootdir
                 config_path = Path(model.removeprefix("synthetic:"))
@@ -105,7 +105,9 @@ class SettingsStages:
 
             try:
                 generators.resolve(spec)  # a spec no prefix matches fails now, before any scorer is built
-                self._generator = LazyGenerator(load, cheap_fingerprint(spec, self.settings.revision))
+                fingerprint = cheap_fingerprint(spec, self.settings.revision)
+                memo_key = params_memo_key(spec, fingerprint, self.context())
+                self._generator = LazyGenerator(load, fingerprint, memo_key=memo_key)
             except T2IBiasError as err:
                 fail_masked(f"t2ibias: {err}")
         return self._generator
@@ -122,17 +124,26 @@ class SettingsStages:
 
     def build_annotator(self, suite: Suite) -> ImageAnnotator:
         """The scorer the settings name, for ``suite``."""
+        from pytest_t2ibias.annotate.objects import LazyAnnotator
         from pytest_t2ibias.errors import T2IBiasError
-        from pytest_t2ibias.registry import build_annotator
+        from pytest_t2ibias.registry import build_annotator, scorer_memo_key
 
         model = self.settings.model or ""
         # a test model pairs with its test scorer (tiny with tiny, offline and in seconds); a real one with CLIP
         default = "synthetic" if model.startswith("synthetic") else "tiny" if model == "tiny" else DEFAULT_SCORER
         spec = self.settings.scorer or default
-        try:
-            return build_annotator(spec, self.context(suite))
-        except (T2IBiasError, ValueError, FileNotFoundError) as err:
-            fail_masked(f"t2ibias: {err}")
+        context = self.context(suite)
+
+        def load() -> ImageAnnotator:
+            try:
+                return build_annotator(spec, context)
+            except (T2IBiasError, ValueError, FileNotFoundError) as err:
+                fail_masked(f"t2ibias: {err}")
+
+        memo_key = scorer_memo_key(spec, context)
+        if memo_key is None:
+            return load()
+        return LazyAnnotator(load, memo_key=memo_key)  # built when an image needs labels
 
     def device(self) -> str:
         """The device setting; under pytest-xdist with ``auto`` / ``cuda``, one GPU per worker:

@@ -9,10 +9,13 @@ Accepted: an :class:`~pytest_t2ibias.annotate.base.ImageAnnotator` (kept as it i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator, check_annotate_inputs, record_for
 from pytest_t2ibias.errors import SettingsError
+from pytest_t2ibias.memo import memo_path as memo_path_of
+from pytest_t2ibias.memo import read_memo, write_memo
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -97,3 +100,73 @@ class CallableAnnotator:
                     )
             records.append(record_for(item, category, labels, present))
         return records
+
+
+class LazyAnnotator:
+    """A scorer built only when an image needs labels: a warm rerun whose records are all cached never loads
+    it (a CLIP ViT-L-14 is seconds and a GPU's memory).
+
+    The records cache is keyed by the scorer id, which only the built scorer tells; with a ``memo_key``
+    (:func:`pytest_t2ibias.registry.scorer_memo_key`) the id and the scoring batch are remembered the first
+    time it is built. A memo that disagrees with the scorer once built is corrected, and the run fails.
+    """
+
+    def __init__(self, load: Callable[[], ImageAnnotator], *, memo_key: str, memo_path: Path | None = None) -> None:
+        self._load = load
+        self._model: ImageAnnotator | None = None
+        self._memo_key = memo_key
+        self._memo_path = memo_path or memo_path_of("scorer-ids.json")
+        entry = read_memo(self._memo_path).get(memo_key)
+        valid = entry is not None and isinstance(entry.get("scorer_id"), str) and _batch_or_none(entry)
+        self._remembered: dict[str, Any] | None = entry if valid else None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self) -> ImageAnnotator:
+        if self._model is None:
+            self._model = self._load()
+            known = {"scorer_id": self._model.scorer_id, "scoring_batch": getattr(self._model, "scoring_batch", None)}
+            if self._remembered != known:
+                stale, self._remembered = self._remembered, known
+                write_memo(self._memo_path, self._memo_key, known)
+                if stale is not None:
+                    raise SettingsError(
+                        f"the remembered scorer id in {self._memo_path} was not the scorer's (remembered "
+                        f"{stale['scorer_id']!r}, the scorer has {known['scorer_id']!r}); corrected: run again"
+                    )
+        return self._model
+
+    @property
+    def scorer_id(self) -> str:
+        if self._model is None and self._remembered is not None:
+            return str(self._remembered["scorer_id"])
+        return self.model.scorer_id
+
+    @property
+    def scoring_batch(self) -> int | None:
+        if self._model is None and self._remembered is not None:
+            batch = self._remembered["scoring_batch"]
+            return int(batch) if batch is not None else None
+        stated = getattr(self.model, "scoring_batch", None)
+        return stated if isinstance(stated, int) else None
+
+    def annotate(
+        self, items: Sequence[AnnotationInput], category: str, on_progress: Callable[[int], None] | None = None
+    ) -> list[ImageRecord]:
+        import inspect
+
+        annotate = self.model.annotate
+        if on_progress is not None and "on_progress" in inspect.signature(annotate).parameters:
+            return annotate(items, category, on_progress=on_progress)  # type: ignore[call-arg]
+        records = annotate(items, category)
+        if on_progress is not None:
+            on_progress(len(items))
+        return records
+
+
+def _batch_or_none(entry: Mapping[str, Any]) -> bool:
+    batch = entry.get("scoring_batch", 0)
+    return batch is None or (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1)

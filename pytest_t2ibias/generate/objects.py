@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.generate.base import ImageGenerator, check_generate_inputs
+from pytest_t2ibias.memo import memo_path as memo_path_of
+from pytest_t2ibias.memo import plain, read_memo, write_memo
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -147,14 +150,31 @@ class BatchCallableGenerator:
 
 
 class LazyGenerator:
-    """A generator built on first use: a run whose labels are precomputed (or whose records are cached)
-    never loads the model. ``fingerprint`` is known up front when the spec tells it cheaply (a hub id, a
-    local folder, ``tiny``); anything else builds the model."""
+    """A generator built on first use: a run whose labels are precomputed (or whose images and records are
+    all cached) never loads the model. ``fingerprint`` is known up front when the spec tells it cheaply (a
+    hub id, a local folder, ``tiny``); anything else builds the model.
 
-    def __init__(self, load: Callable[[], ImageGenerator], fingerprint: str | None = None) -> None:
+    ``params`` and ``batch_size`` enter every cache key, and only the built model knows them. With a
+    ``memo_key`` (every input that decides them: spec, fingerprint, settings, library versions; see
+    :func:`pytest_t2ibias.registry.params_memo_key`) they are remembered in a small JSON memo the first time
+    the model is built, so a warm rerun reads its images and records without building it. A memo that
+    disagrees with the model once built is corrected, and the run fails (its cache reads used wrong keys).
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], ImageGenerator],
+        fingerprint: str | None = None,
+        *,
+        memo_key: str | None = None,
+        memo_path: Path | None = None,
+    ) -> None:
         self._load = load
         self._fingerprint = fingerprint
         self._model: ImageGenerator | None = None
+        self._memo_key = memo_key
+        self._memo_path = memo_path or memo_path_of("generator-params.json")
+        self._remembered = _valid(read_memo(self._memo_path).get(memo_key)) if memo_key else None
 
     @property
     def loaded(self) -> bool:
@@ -164,7 +184,21 @@ class LazyGenerator:
     def model(self) -> ImageGenerator:
         if self._model is None:
             self._model = self._load()
+            if self._memo_key is not None:
+                self._check_memo(self._model)
         return self._model
+
+    def _check_memo(self, model: ImageGenerator) -> None:
+        known = {"params": plain(dict(model.params)), "batch_size": model.batch_size}
+        if self._remembered == known:
+            return
+        stale, self._remembered = self._remembered, known
+        write_memo(self._memo_path, self._memo_key, known)  # type: ignore[arg-type]  # not None: checked
+        if stale is not None:
+            raise SettingsError(
+                f"the remembered settings of model {self.fingerprint} in {self._memo_path} were not the model's "
+                f"(remembered {stale}, the model has {known}); corrected: run again"
+            )
 
     @property
     def fingerprint(self) -> str:
@@ -176,6 +210,8 @@ class LazyGenerator:
 
     @property
     def batch_size(self) -> int:
+        if self._model is None and self._remembered is not None:
+            return int(self._remembered["batch_size"])
         return self.model.batch_size
 
     @batch_size.setter
@@ -184,6 +220,8 @@ class LazyGenerator:
 
     @property
     def params(self) -> dict[str, Any]:
+        if self._model is None and self._remembered is not None:
+            return dict(self._remembered["params"])
         return self.model.params
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Image.Image]:
@@ -193,3 +231,11 @@ class LazyGenerator:
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.model, name)
+
+
+def _valid(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A memo entry with ``params`` (an object) and ``batch_size`` (a positive int), else None."""
+    if entry is None or not isinstance(entry.get("params"), dict):
+        return None
+    size = entry.get("batch_size")
+    return entry if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else None
