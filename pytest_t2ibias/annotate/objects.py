@@ -145,6 +145,10 @@ class LazyAnnotator:
             return str(self._remembered["scorer_id"])
         return self.model.scorer_id
 
+    @scorer_id.setter
+    def scorer_id(self, value: str) -> None:  # the protocol's attribute is settable: set it on the scorer
+        self.model.scorer_id = value
+
     @property
     def scoring_batch(self) -> int | None:
         if self._model is None and self._remembered is not None:
