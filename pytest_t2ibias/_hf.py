@@ -8,7 +8,7 @@ package in every run, so huggingface_hub (and whatever a loader needs) is import
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,42 @@ def _is_model(loader: Any) -> bool:
     return isinstance(loader, type) and issubclass(loader, PreTrainedModel | _BaseAutoModelClass)
 
 
+def hub_model_problem(
+    model_id: str, revision: str | None = None, info: Callable[..., object] | None = None
+) -> str | None:
+    """Why hub model ``model_id`` cannot be loaded, when the hub says so for sure: no such repository (or a
+    private one without a token), a gated one, no such revision. One line, for the run's start-up.
+
+    None when the model is in the local hub cache, when the hub is off limits (``HF_HUB_OFFLINE``), or
+    when it cannot be asked (no network, a proxy, a timeout): a run whose images are all cached needs no
+    model, and a load that fails later says why itself. ``info`` stands for ``huggingface_hub.model_info``.
+    """
+    if hub_offline():
+        return None
+    try:
+        import huggingface_hub
+        from huggingface_hub import constants
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    except ModuleNotFoundError:  # pragma: no cover - a diffusers dependency
+        return None
+    if (Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}").is_dir():
+        return None  # downloaded before: the load decides (offline or not)
+    try:
+        (info or huggingface_hub.model_info)(model_id, revision=revision, timeout=5)
+    except RevisionNotFoundError:
+        return f"model {model_id!r}: the hub has no revision {revision!r} of it (a branch, tag or commit)"
+    except GatedRepoError:
+        return f"model {model_id!r} is gated on the hub: accept its terms on its page, then log in (`hf auth login`)"
+    except RepositoryNotFoundError:
+        return (
+            f"model {model_id!r} is not on the hub (a typo? a private model needs `hf auth login` or HF_TOKEN; "
+            "a local folder needs a path that exists)"
+        )
+    except Exception:  # the hub could not be asked (no network, a proxy, a timeout): no verdict
+        return None
+    return None
+
+
 def load_pretrained(
     name: str,
     what: str,
@@ -151,6 +187,7 @@ __all__ = [
     "PIPELINE_HUB_HINT",
     "checkpoint_source",
     "first_error_line",
+    "hub_model_problem",
     "hub_offline",
     "load_pretrained",
 ]

@@ -289,6 +289,14 @@ def _memo_key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def hub_model_id(spec: str) -> str | None:
+    """``spec`` when it names a model on the hub (``ORG/NAME``: no registry prefix, not a path that exists
+    or is written as one), else None."""
+    if ":" in spec or "/" not in spec or spec.startswith((".", "/", "~")) or Path(spec).exists():
+        return None
+    return spec
+
+
 def _diffusers_spec(spec: str) -> bool:
     """A hub id (``ORG/NAME``, no ``:``) or an existing local folder."""
     return Path(spec).exists() or ("/" in spec and ":" not in spec) or spec.startswith((".", "/", "~"))

@@ -491,8 +491,22 @@ class T2IBiasSession:
                 load_card(self._rooted(self.settings.scorer_card))
         except T2IBiasError as err:
             problem = str(err)
+        if problem is None:
+            problem = self._hub_model_problem()
         if problem is not None:
             raise pytest.UsageError(mask_credentials(f"t2ibias: {problem}"))
+
+    def _hub_model_problem(self) -> str | None:
+        """A hub model id the hub says does not exist (or a revision it lacks): stopped at start-up, like a
+        policy error, instead of failing every test. Not asked with precomputed labels, which never load
+        the model (its id is then only a name)."""
+        from pytest_t2ibias._hf import hub_model_problem
+        from pytest_t2ibias.registry import hub_model_id
+
+        model_id = hub_model_id(self.settings.model or "")
+        if model_id is None or (self.settings.scorer or "").startswith("labels:"):
+            return None
+        return hub_model_problem(model_id, self.settings.revision)
 
     def marker_of(self, item: pytest.Item) -> tuple[str | None, str | None]:
         """The (category, suite) of a test's ``t2ibias`` marker; an unusable marker fails the test."""

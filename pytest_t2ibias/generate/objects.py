@@ -172,6 +172,7 @@ class LazyGenerator:
         self._load = load
         self._fingerprint = fingerprint
         self._model: ImageGenerator | None = None
+        self._failure: BaseException | None = None
         self._memo_key = memo_key
         self._memo_path = memo_path or memo_path_of("generator-params.json")
         self._remembered = _valid(read_memo(self._memo_path).get(memo_key)) if memo_key else None
@@ -183,7 +184,14 @@ class LazyGenerator:
     @property
     def model(self) -> ImageGenerator:
         if self._model is None:
-            self._model = self._load()
+            if self._failure is not None:  # one load per run: the next test fails at once, with the same line
+                raise self._failure.with_traceback(None)
+            try:
+                self._model = self._load()
+            except BaseException as err:
+                if not isinstance(err, KeyboardInterrupt | SystemExit):
+                    self._failure = err
+                raise
             if self._memo_key is not None:
                 self._check_memo(self._model)
         return self._model
