@@ -144,6 +144,14 @@ def _flag(ini: str) -> str:
     return "--t2i-" + ini.removeprefix("t2ibias_").replace("_", "-")
 
 
+#: The settings with a fixed set of values, and how their usage error names the values.
+_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "mode": (("paper", "strict"), "'paper' or 'strict'"),
+    "label_problems": (("error", "warn"), "error or warn"),
+    "unconfigured": (("fail", "skip"), "'fail' or 'skip'"),
+}
+
+
 class Settings(BaseModel):
     """Every setting of a run, typed: the command line, else the ini file, else the default.
 
@@ -180,11 +188,13 @@ class Settings(BaseModel):
     reset_anchor: bool = False
     prune: bool = False
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", "label_problems", "unconfigured", mode="before")
     @classmethod
-    def _mode(cls, value: Any) -> Any:
-        if value not in ("paper", "strict"):
-            raise ValueError(f"t2ibias: --t2i-mode / t2ibias_mode must be 'paper' or 'strict', got {value!r}")
+    def _one_of(cls, value: Any, info: ValidationInfo) -> Any:
+        allowed, said = _CHOICES[str(info.field_name)]
+        if value not in allowed:
+            name = f"t2ibias_{info.field_name}"
+            raise ValueError(f"t2ibias: {_flag(name)} / {name} must be {said}, got {value!r}")
         return value
 
     @field_validator("allow_pickle", "allow_all_skipped", "require_gate", mode="before")
@@ -196,24 +206,6 @@ class Settings(BaseModel):
             name = f"t2ibias_{info.field_name}"
             raise ValueError(f"t2ibias: {_flag(name)} / {name} must be true or false, got {value!r}")
         return value == "true"
-
-    @field_validator("label_problems", mode="before")
-    @classmethod
-    def _label_problems(cls, value: Any) -> Any:
-        if value not in ("error", "warn"):
-            raise ValueError(
-                f"t2ibias: --t2i-label-problems / t2ibias_label_problems must be error or warn, got {value!r}"
-            )
-        return value
-
-    @field_validator("unconfigured", mode="before")
-    @classmethod
-    def _unconfigured(cls, value: Any) -> Any:
-        if value not in ("fail", "skip"):
-            raise ValueError(
-                f"t2ibias: --t2i-unconfigured / t2ibias_unconfigured must be 'fail' or 'skip', got {value!r}"
-            )
-        return value
 
     @field_validator("lock_timeout", mode="before")
     @classmethod
