@@ -641,6 +641,8 @@ class TestStaleTempFiles:
         stale = _make_stale(shard / f".{result.images[0].key}.png.k3j2h1.tmp")
         stale_json = _make_stale(shard / f".{result.images[0].key}.json.a8b7c6.tmp")
         fresh = _make_stale(shard / f".{result.images[1].key}.png.q9w8e7.tmp", age_s=60)
+        # a process killed while recording itself as a lock's holder
+        holder = _make_stale(tmp_path / "locks" / ".2d8132e71c48443c9ba3676c713aa54a.holder.ndblmv1_.tmp")
         kept = [
             fresh,
             _make_stale(shard / "notes.tmp"),  # not a temp file of ours (no leading dot)
@@ -649,10 +651,10 @@ class TestStaleTempFiles:
             _make_stale(tmp_path / "xyz" / ".a.png.b.tmp"),  # not a two-hex-digit shard
         ]
         before = snapshot(tmp_path)
-        assert cache.clean_stale_temp_files() == 2
-        assert not stale.exists() and not stale_json.exists()
+        assert cache.clean_stale_temp_files() == 3
+        assert not stale.exists() and not stale_json.exists() and not holder.exists()
         assert all(path.exists() for path in kept)
-        gone = {stale.relative_to(tmp_path).as_posix(), stale_json.relative_to(tmp_path).as_posix()}
+        gone = {p.relative_to(tmp_path).as_posix() for p in (stale, stale_json, holder)}
         assert snapshot(tmp_path) == {name: data for name, data in before.items() if name not in gone}
         assert cache.load(result.images[0].key) is not None
 

@@ -245,15 +245,19 @@ class ImageCache:
         return FileLock(str(path))
 
     def clean_stale_temp_files(self, max_age_s: float = STALE_TEMP_AGE_S) -> int:
-        """Delete temp files of interrupted writes (``<root>/<xx>/.<name>.<random>.tmp``) older than
-        ``max_age_s``; a fresher one may be another process's write in progress and is left alone.
+        """Delete temp files of interrupted writes (``<root>/<xx>/.<name>.<random>.tmp``, and a lock's
+        holder record in ``<root>/locks/``) older than ``max_age_s``; a fresher one may be another process's
+        write in progress and is left alone.
 
         Returns how many were deleted. Called by the generation stage on its first cache miss.
         """
         now = time.time()
         removed = 0
         try:
-            shards = [e for e in os.scandir(self.root) if len(e.name) == 2 and set(e.name) <= _HEX]
+            # a process killed while recording itself as a lock's holder leaves its temp file in locks/
+            shards = [
+                e for e in os.scandir(self.root) if (len(e.name) == 2 and set(e.name) <= _HEX) or e.name == "locks"
+            ]
         except OSError:
             return 0  # no cache yet (or unreadable: the store that follows reports it)
         for shard in shards:
@@ -266,6 +270,8 @@ class ImageCache:
             for entry in entries:
                 if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
                     continue
+                if shard.name == "locks" and ".holder." not in entry.name:
+                    continue  # in locks/, only the temp files of holder records are ours
                 try:
                     info = entry.stat(follow_symlinks=False)
                     if not entry.is_file(follow_symlinks=False) or now - info.st_mtime <= max_age_s:
