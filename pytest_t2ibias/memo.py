@@ -47,3 +47,13 @@ def write_memo(path: Path, key: str, entry: dict[str, Any]) -> None:
         write_text_atomic(path, json.dumps(memo, sort_keys=True))
     except OSError:
         pass
+
+
+def settle(path: Path, key: str, remembered: dict[str, Any] | None, known: dict[str, Any]) -> dict[str, Any] | None:
+    """What a built model or scorer tells (``known``) checked against what was ``remembered`` of it: the memo
+    is written when they differ, and the remembered entry ``known`` contradicts is returned (None when
+    nothing was remembered or it was right); the caller fails the run with it."""
+    if remembered == known:
+        return None
+    write_memo(path, key, known)
+    return remembered

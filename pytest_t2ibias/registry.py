@@ -218,9 +218,8 @@ def cheap_fingerprint(spec: str, revision: str | None = None, root: Path | None 
             return local_fingerprint(path)
         except FileNotFoundError:
             return None
-    if path.exists() or spec.startswith((".", "/", "~")):
-        return None
-    return hub_fingerprint(spec, revision)
+    model_id = hub_model_id(spec)  # the one test of "a hub id", shared with the start-up check
+    return hub_fingerprint(model_id, revision) if model_id is not None else None
 
 
 def params_memo_key(spec: str, fingerprint: str | None, context: BuildContext) -> str | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_t2ibias.annotate.base import AnnotationInput, ImageAnnotator, check_annotate_inputs, record_for
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.memo import memo_path as memo_path_of
-from pytest_t2ibias.memo import read_memo, write_memo
+from pytest_t2ibias.memo import read_memo, settle
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -129,14 +129,13 @@ class LazyAnnotator:
         if self._model is None:
             self._model = self._load()
             known = {"scorer_id": self._model.scorer_id, "scoring_batch": getattr(self._model, "scoring_batch", None)}
-            if self._remembered != known:
-                stale, self._remembered = self._remembered, known
-                write_memo(self._memo_path, self._memo_key, known)
-                if stale is not None:
-                    raise SettingsError(
-                        f"the remembered scorer id in {self._memo_path} was not the scorer's (remembered "
-                        f"{stale['scorer_id']!r}, the scorer has {known['scorer_id']!r}); corrected: run again"
-                    )
+            stale = settle(self._memo_path, self._memo_key, self._remembered, known)
+            self._remembered = known
+            if stale is not None:
+                raise SettingsError(
+                    f"the remembered scorer id in {self._memo_path} was not the scorer's (remembered "
+                    f"{stale['scorer_id']!r}, the scorer has {known['scorer_id']!r}); corrected: run again"
+                )
         return self._model
 
     @property

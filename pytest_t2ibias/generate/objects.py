@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_t2ibias.errors import SettingsError
 from pytest_t2ibias.generate.base import ImageGenerator, check_generate_inputs
 from pytest_t2ibias.memo import memo_path as memo_path_of
-from pytest_t2ibias.memo import plain, read_memo, write_memo
+from pytest_t2ibias.memo import plain, read_memo, settle
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -198,10 +198,8 @@ class LazyGenerator:
 
     def _check_memo(self, model: ImageGenerator) -> None:
         known = {"params": plain(dict(model.params)), "batch_size": model.batch_size}
-        if self._remembered == known:
-            return
-        stale, self._remembered = self._remembered, known
-        write_memo(self._memo_path, self._memo_key, known)  # type: ignore[arg-type]  # not None: checked
+        stale = settle(self._memo_path, self._memo_key, self._remembered, known)  # type: ignore[arg-type]
+        self._remembered = known
         if stale is not None:
             raise SettingsError(
                 f"the remembered settings of model {self.fingerprint} in {self._memo_path} were not the model's "
