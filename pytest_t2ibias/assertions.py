@@ -63,10 +63,10 @@ def _verdict_line(result: CategoryResult, failing: list[Check]) -> str:
     return f"t2ibias: {result.category} FAILED: " + "; ".join(parts)
 
 
-def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> None:
-    """Fail on a failed check; warnings are recorded for the run's summary (the ``t2ibias`` section lists
-    each once), not issued as Python warnings as well."""
-    __tracebackhide__ = True
+def _failure(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> str | None:
+    """The failure message of ``checks`` (None when none failed), after recording them for the run's
+    summary; warnings are recorded there (the ``t2ibias`` section lists each once), not issued as Python
+    warnings as well."""
     gate = gate_for(result)
     if gate is not None:
         checks = inconclusive_for_scorer(checks, result, gate.scorer_problem)
@@ -85,9 +85,18 @@ def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable
             lines += [f"    {path}" for path in shown] or ["    -"]
         lines += format_checks(warning, "also warned:")
         lines += list(footer)
-        pytest.fail("\n".join(lines), pytrace=False)
+        return "\n".join(lines)
     if warning and gate is None:  # no run summary to show them: a result built by hand
-        warnings.warn("\n".join([_header(result), *format_checks(warning, "warned:")]), T2IBiasWarning, stacklevel=3)
+        warnings.warn("\n".join([_header(result), *format_checks(warning, "warned:")]), T2IBiasWarning, stacklevel=4)
+    return None
+
+
+def _raise_or_warn(result: CategoryResult, checks: list[Check], footer: Iterable[str] = ()) -> None:
+    """Fail on a failed check (see :func:`_failure`)."""
+    __tracebackhide__ = True
+    failure = _failure(result, checks, footer)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 def _bound(metric_id: str, **rule: float | None) -> dict[str, MetricRule]:
@@ -182,36 +191,42 @@ def assert_cultural_coverage(
 
 
 def assert_no_regression(result: CategoryResult) -> None:
-    """No metric got worse than the approved baseline beyond the policy's allowed regression."""
+    """No metric got worse than the approved baseline beyond the policy's allowed regression.
+
+    ``assert result == snapshot`` (syrupy's fixture) is the same check with the same message.
+    """
     __tracebackhide__ = True
+    failure = regression_failure(result)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+
+
+def regression_failure(result: CategoryResult) -> str | None:
+    """What :func:`assert_no_regression` fails with (None: it passes), its checks recorded for the run."""
     gate = _gate(result)
     outcome = gate.baseline_outcome()
     approve = (
         "approve with `pytest --snapshot-update` (or --t2i-update-baselines; refused in CI without --t2i-force-update)"
     )
     if outcome.unwritten:
-        pytest.fail(f"t2ibias: {result.category}: {outcome.unwritten}", pytrace=False)
+        return f"t2ibias: {result.category}: {outcome.unwritten}"
     if outcome.corrupt:
-        pytest.fail(
+        return (
             f"t2ibias: {result.category}: corrupt baseline\n{_header(result)}\ncorrupt baseline: {outcome.corrupt}\n"
-            f"{approve} to replace it",
-            pytrace=False,
+            f"{approve} to replace it"
         )
     if outcome.refused:
-        pytest.fail(
-            "\n".join(
-                [
-                    f"t2ibias: {result.category}: approval refused (significantly beyond the cumulative allowance "
-                    "from the anchor)",
-                    _header(result),
-                    "approval refused: this run is significantly beyond the cumulative allowance from the anchor "
-                    f"kept in {outcome.location}:",
-                    *(f"  {line}" for line in outcome.refused),
-                    "  small approved steps may not walk the model that far; approve it on purpose with "
-                    "--t2i-reset-anchor (this run becomes the new anchor)",
-                ]
-            ),
-            pytrace=False,
+        return "\n".join(
+            [
+                f"t2ibias: {result.category}: approval refused (significantly beyond the cumulative allowance "
+                "from the anchor)",
+                _header(result),
+                "approval refused: this run is significantly beyond the cumulative allowance from the anchor "
+                f"kept in {outcome.location}:",
+                *(f"  {line}" for line in outcome.refused),
+                "  small approved steps may not walk the model that far; approve it on purpose with "
+                "--t2i-reset-anchor (this run becomes the new anchor)",
+            ]
         )
     if outcome.missing and not outcome.updated:
         old = legacy_path(Path(outcome.location)) if outcome.location else None
@@ -221,20 +236,18 @@ def assert_no_regression(result: CategoryResult) -> None:
             if old
             else ""
         )
-        pytest.fail(
+        return (
             f"t2ibias: {result.category}: no approved baseline\n{_header(result)}\nno approved baseline at "
-            f"{outcome.location}{moved}\n{approve}",
-            pytrace=False,
+            f"{outcome.location}{moved}\n{approve}"
         )
     if outcome.stale:
         changed = "; ".join(outcome.stale)
-        pytest.fail(
+        return (
             f"t2ibias: {result.category}: stale baseline ({changed})\n{_header(result)}\n"
             f"stale baseline {outcome.location}: recorded with other inputs ({changed}); "
-            f"not compared\n{approve} after checking the change",
-            pytrace=False,
+            f"not compared\n{approve} after checking the change"
         )
-    _raise_or_warn(result, outcome.checks, [f"  baseline: {outcome.location}", f"  {approve}"])
+    return _failure(result, outcome.checks, [f"  baseline: {outcome.location}", f"  {approve}"])
 
 
 def assert_aggregates(aggregates: Aggregates) -> None:

@@ -12,7 +12,7 @@ nothing heavy: torch, diffusers, transformers and open_clip load only inside the
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,7 +21,7 @@ from pytest_t2ibias.settings import Settings, add_options
 from pytest_t2ibias.stages import skip_at_test
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
     from pytest_t2ibias.annotate.base import ImageAnnotator
     from pytest_t2ibias.generate.base import ImageGenerator
@@ -81,6 +81,17 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             "assert_policy, ...) and t2ibias_require_gate = true",
             pytrace=False,
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> Generator[None, list[Any], list[Any]]:
+    """``assert t2ibias_result == snapshot`` failed: the gate's message first (pytest shows the first; syrupy's
+    own, also ``tryfirst``, would be a diff of two JSON files)."""
+    from pytest_t2ibias.snapshot import snapshot_explanation
+
+    explained = yield
+    ours = snapshot_explanation(op, left, right)
+    return [ours, *explained] if ours else explained
 
 
 # -- fixtures -------------------------------------------------------------------------------------------

@@ -531,7 +531,9 @@ class T2IBiasSession:
         from pytest_t2ibias.generate.cache import LockTimeoutError
         from pytest_t2ibias.generate.validate import GeneratedImageError
         from pytest_t2ibias.judge.family import gather
+        from pytest_t2ibias.assertions import regression_failure
         from pytest_t2ibias.snapshot import Gate, with_gate
+        from pytest_t2ibias.syrupy_extension import baseline_assertion
 
         problem: str | None = None
         try:
@@ -559,6 +561,8 @@ class T2IBiasSession:
             record=functools.partial(self.record_checks, item, category),
             family=self.family_for(item.nodeid, own),
             scorer_problem=self.scorer_problem(result, policy),
+            syrupy=baseline_assertion(request, self.update),
+            explain=regression_failure,
         )
         return with_gate(result, gate)
 

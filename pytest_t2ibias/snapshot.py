@@ -24,6 +24,12 @@ would still act on it): the test says it is missing and how to move it (``git mv
 A :class:`Gate` is one test's policy rules bound to its result and its approved baseline. The fixtures
 make one per test and hand out a copy of the result that carries it (:func:`with_gate`), so the result's
 fields stay plain data and the assertion helpers find the machinery that judges it with :func:`gate_for`.
+
+syrupy is the snapshot layer: a gate compares through a syrupy assertion of its test
+(:class:`~pytest_t2ibias.syrupy_extension.BaselineExtension`), so syrupy reads the baseline, counts it in
+its end-of-session report, approves it under ``--snapshot-update``, and ``assert t2ibias_result ==
+snapshot`` is judged by the gate. What syrupy would decide alone (byte equality, writing, deleting unused
+files) is overridden there: the gate judges, this store writes, and only ``--t2i-prune-baselines`` deletes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -51,12 +58,14 @@ from pytest_t2ibias.judge.baseline import (
     staleness,
 )
 from pytest_t2ibias.judge.family import RegressionFamily
-from pytest_t2ibias.judge.verdicts import Check, judge_bounds, judge_regressions
+from pytest_t2ibias.judge.verdicts import Check, inconclusive_for_scorer, judge_bounds, judge_regressions
+from pytest_t2ibias.metrics.result import CategoryResult
 
 if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
     from pytest_t2ibias.judge.policy import MetricRule
     from pytest_t2ibias.metrics.aggregate import Aggregates
-    from pytest_t2ibias.metrics.result import CategoryResult
 
 BASELINE_DIR = "__baselines__"
 #: Where syrupy kept them (read as a fallback, never written or deleted).
@@ -344,6 +353,15 @@ class Gate:
     family: Callable[[BaselineRecord | None], RegressionFamily] | None = None
     #: why the policy does not trust the scorer for the attribute (its checks are then inconclusive)
     scorer_problem: str | None = None
+    #: the test's syrupy assertion through which the baseline is compared (None without syrupy)
+    syrupy: SnapshotAssertion | None = None
+    #: the user's ``snapshot`` when the test wrote ``result == snapshot`` (compared through it instead)
+    through: SnapshotAssertion | None = None
+    #: the handed-out result -> the failure ``assert_no_regression`` would give (None: it passes), recording
+    #: its checks: what ``result == snapshot`` judges by
+    explain: Callable[[CategoryResult], str | None] | None = None
+    #: the failure of the last ``result == snapshot`` (shown by the plugin's ``pytest_assertrepr_compare``)
+    snapshot_failure: str | None = None
     _baseline: BaselineOutcome | None = None
     _comparable: tuple[BaselineRecord | None] | None = None
 
@@ -351,6 +369,11 @@ class Gate:
     def compared_with(self) -> BaselineRecord | None:
         """The approved baseline this test was compared with (None before comparing, or when it was not)."""
         return self._baseline.baseline if self._baseline is not None and not self.update else None
+
+    @property
+    def compared(self) -> bool:
+        """Whether the baseline was compared (or approved) already."""
+        return self._baseline is not None
 
     @property
     def problem(self) -> str | None:
@@ -377,7 +400,38 @@ class Gate:
         return comparable_baseline(self.store, self.path, self.result, self.rules)
 
     def baseline_outcome(self) -> BaselineOutcome:
-        """Compare with (or, when approving, write) the approved baseline, once per test."""
+        """Compare with (or, when approving, write) the approved baseline, once per test: through the test's
+        syrupy assertion when there is one (syrupy reads the file and counts the snapshot; its extension
+        asks :meth:`compare` for the verdict), else directly."""
+        if self._baseline is None and self.syrupy is not None:
+            self.snapshot(self.through or self.syrupy)
+        return self.compare()
+
+    def snapshot(self, assertion: SnapshotAssertion) -> None:
+        """Run one syrupy assertion of this test's baseline: syrupy reads the file and counts the snapshot in
+        its report; its extension asks this gate for the verdict (and, approving, for the write)."""
+        assert self.syrupy is not None
+        token = JUDGING.set(self)
+        update = assertion.update_snapshots
+        assertion.update_snapshots = self.update  # --t2i-update-baselines approves too
+        try:
+            assertion(extension_class=self.syrupy.extension_class) == self.result  # noqa: B015
+        finally:
+            assertion.update_snapshots = update
+            JUDGING.reset(token)
+
+    def passes(self) -> bool:
+        """Whether ``assert_no_regression`` passes: the baseline was compared (or approved) and no check
+        failed (a check the policy does not trust the scorer for is inconclusive, not failed)."""
+        outcome = self.compare()
+        if outcome.problem is not None:
+            return False
+        checks = inconclusive_for_scorer(outcome.checks, self.result, self.scorer_problem)
+        return not any(c.verdict == "fail" for c in checks)
+
+    def compare(self) -> BaselineOutcome:
+        """The comparison itself (or, approving, the write), once per test; :meth:`baseline_outcome` is the
+        entry point."""
         if self._baseline is not None:
             return self._baseline
         outcome = BaselineOutcome()
@@ -497,14 +551,66 @@ class AggregateGate:
 #: The attribute in which a result or aggregates handed out by a fixture carry their test's gate.
 _GATE = "_t2ibias_gate"
 Judged = TypeVar("Judged", "CategoryResult", "Aggregates")
+#: The gate whose syrupy assertion is running (syrupy's extension API hands the extension only the data
+#: and the test's location; this is how it finds the test's store, path and verdict).
+JUDGING: ContextVar[Gate | None] = ContextVar("t2ibias_judging", default=None)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class GatedResult(CategoryResult):
+    """The copy of a category's result a test gets: plain data, plus ``== snapshot``.
+
+    ``assert t2ibias_result == snapshot`` (syrupy's fixture, whatever its default extension) judges the
+    result against its approved baseline by the test's gate, as ``assert_no_regression`` does; a failed
+    one shows the same message. Equal to a plain result with the same fields.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        from syrupy.assertion import SnapshotAssertion
+
+        if isinstance(other, SnapshotAssertion):
+            gate = gate_for(self)
+            if gate is None or gate.explain is None or gate.syrupy is None:
+                raise ValueError(
+                    "`result == snapshot` needs the result of the t2ibias_result / t2ibias_evaluate fixtures, "
+                    "inside its test"
+                )
+            if gate.compared:  # an assertion helper compared already: syrupy still sees this assertion
+                gate.snapshot(other)
+            else:
+                gate.through = other  # compared through the user's own assertion (syrupy's message needs it)
+            gate.snapshot_failure = gate.explain(self)
+            return gate.snapshot_failure is None
+        if isinstance(other, CategoryResult):
+            compared = [f.name for f in fields(CategoryResult) if f.compare]
+            return all(getattr(self, name) == getattr(other, name) for name in compared)
+        return NotImplemented
+
+    __hash__ = CategoryResult.__hash__
 
 
 def with_gate(judged: Judged, gate: Gate | AggregateGate) -> Judged:
     """A copy of ``judged`` (a result, or aggregates) that carries ``gate``: each test judges a copy of its
     own (the session evaluates a category once; two tests may both judge it)."""
-    copy = replace(judged)
+    if isinstance(judged, CategoryResult):
+        copy: Judged = GatedResult(**{f.name: getattr(judged, f.name) for f in fields(CategoryResult)})
+    else:
+        copy = replace(judged)
     object.__setattr__(copy, _GATE, gate)  # a frozen dataclass; the gate is none of its fields
     return copy
+
+
+def snapshot_explanation(op: str, left: object, right: object) -> list[str] | None:
+    """The failure of ``result == snapshot``, for pytest's assertion message (None: not one of ours)."""
+    from syrupy.assertion import SnapshotAssertion
+
+    if op != "==" or not (isinstance(left, SnapshotAssertion) or isinstance(right, SnapshotAssertion)):
+        return None
+    judged = left if isinstance(right, SnapshotAssertion) else right
+    gate = gate_for(judged) if isinstance(judged, GatedResult) else None
+    if gate is None or gate.snapshot_failure is None:
+        return None
+    return gate.snapshot_failure.splitlines()
 
 
 def release_gate(judged: object) -> Gate | AggregateGate | None:
