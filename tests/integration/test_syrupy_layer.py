@@ -191,3 +191,18 @@ def test_the_baseline_of_a_test_that_failed_before_comparing_survives_snapshot_u
     assert (Path(doctor_project.path) / "__baselines__" / "test_bias" / "test_doctor_again.json").is_file()
     assert "deleted" not in result.stdout.str()
     assert not (doctor_project.path / "__snapshots__").exists()
+
+
+def test_under_xdist_the_controller_reports_the_workers_baselines(doctor_project: pytest.Pytester) -> None:
+    result = run(doctor_project, *FAIR, "-n", "2")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.re_match_lines([r".*1 snapshot passed\.$"])
+
+
+def test_t2i_update_baselines_is_syrupys_update_too(doctor_project: pytest.Pytester) -> None:
+    doctor_project.makepyfile(test_bias=EQUALS_SNAPSHOT)
+    (doctor_project.path / DOCTOR_BASELINE).unlink()
+    result = run(doctor_project, *FAIR, "--t2i-update-baselines")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.re_match_lines([r".*1 snapshot generated\.$"])
+    assert (doctor_project.path / DOCTOR_BASELINE).is_file()
