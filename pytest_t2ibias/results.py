@@ -236,6 +236,11 @@ class RunResult(_Model):
         description="Baseline file -> what the run did with it: compared, created, updated, unchanged, "
         "migrated (an older-named file moved to its test's new name), missing, stale or corrupt.",
     )
+    baseline_changes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="An updated baseline file -> what re-approving changed, one line each: the metrics that "
+        "moved ('male_share 0.5200 -> 0.5400'), else the inputs that changed.",
+    )
     aggregates: AggregatesModel | None = Field(
         default=None,
         description="Aggregates across the categories that declare a reference (`t2ibias evaluate`, or a "
@@ -291,6 +296,7 @@ class RunResult(_Model):
         tests: list[BiasTestResult] = []
         not_run: list[SkippedTest] = []
         baselines: dict[str, str] = {}
+        changes: dict[str, list[str]] = {}
         aggregates = next((run.aggregates for run in runs if run.aggregates is not None), None)
         for run in runs:
             for name, category in run.categories.items():
@@ -301,11 +307,13 @@ class RunResult(_Model):
             tests.extend(run.tests)
             not_run.extend(run.not_run)
             baselines.update(run.baselines)
+            changes.update(run.baseline_changes)
         return cls.of(
             categories,
             sorted(tests, key=lambda t: t.nodeid),
             not_run=sorted(not_run, key=lambda t: t.nodeid),
             baselines=dict(sorted(baselines.items())),
+            baseline_changes=dict(sorted(changes.items())),
             aggregates=aggregates,
         )
 

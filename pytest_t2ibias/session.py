@@ -808,6 +808,7 @@ class T2IBiasSession:
             tests,
             not_run=[SkippedTest(nodeid=n.nodeid, reason=n.reason) for n in self.not_run],
             baselines={str(path): event for path, event in sorted(self.baselines.events.items())},
+            baseline_changes={str(path): lines for path, lines in sorted(self.baselines.changes.items())},
             aggregates=AggregatesModel.from_aggregates(found) if found is not None else None,
         )
         for (suite_name, category), stored in self.compared.items():

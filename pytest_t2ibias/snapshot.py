@@ -50,10 +50,12 @@ from pytest_t2ibias._io import write_text_atomic
 from pytest_t2ibias.errors import BaselineWriteError as BaselineWriteError
 from pytest_t2ibias.judge.approval import drifts, judge_approval, refusals
 from pytest_t2ibias.judge.baseline import (
+    AnchorRef,
     BaselineRecord,
     CorruptBaselineError,
     anchor_staleness,
     check_gated,
+    metric_changes,
     parse_baseline,
     staleness,
 )
@@ -138,6 +140,8 @@ class BaselineStore:
     #: approving a test whose baseline was read from its older file removes that file (off while only some
     #: tests of a module were collected: the file may be another test's)
     retire_legacy: bool = True
+    #: an updated baseline -> what moved, one line each (``male_share 0.5200 -> 0.5400``), for the summary
+    changes: dict[Path, list[str]] = field(default_factory=dict)
 
     def source(self, path: Path) -> Path:
         """Where the baseline of ``path`` is read: ``path``, or its older file while ``path`` is absent."""
@@ -158,32 +162,49 @@ class BaselineStore:
                 return self._read[path]
             try:
                 # an undecodable file must read as corrupt, not as missing
-                stored: StoredBaseline = parse_baseline(raw.decode("utf-8", errors="replace"), str(source))
+                stored: StoredBaseline = parse_baseline(
+                    raw.decode("utf-8", errors="replace"), str(source), source.parent
+                )
             except CorruptBaselineError as err:
                 stored = str(err)
             self._read[path] = (stored, source)
         return self._read[path]
 
     def write(self, path: Path, record: BaselineRecord) -> WriteEvent:
-        """Approve ``record`` as the baseline at ``path`` (atomic, durable), moving an older file's to it.
+        """Approve ``record`` as the baseline at ``path`` (atomic, durable), moving an older file's to it; its
+        anchor goes to its own content-addressed file first (written once, never rewritten).
 
         Raises:
             BaselineWriteError: the file cannot be written (the old one is kept).
         """
-        text = record.to_json()
         old = self.source(path)
         try:
+            text = record.to_json(self._write_anchor(path, record) if record.anchor is not None else None)
             previous = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
             event: WriteEvent = "created" if previous is None else "unchanged" if previous == text else "updated"
             if event != "unchanged":
                 write_text_atomic(path, text)
         except OSError as err:
             raise BaselineWriteError(f"cannot write baseline {path}: {_reason(err)}") from None
+        stored = self._read.get(path, (None, path))[0]
+        if event == "updated" and isinstance(stored, BaselineRecord):
+            self.changes[path] = metric_changes(stored, record)
         self._read[path] = (record, path)
         self.events[path] = event
         if old != path and self.retire_legacy:
             self._retire(old)
         return event
+
+    def _write_anchor(self, path: Path, record: BaselineRecord) -> AnchorRef:
+        """Write the anchor's file beside ``path`` unless it is there already (same name, same bytes)."""
+        text, ref = record.anchor_file(path.stem)
+        anchor = path.parent / ref.file
+        if os.path.lexists(anchor):
+            if anchor.is_symlink() or not anchor.is_file() or anchor.read_bytes() != text.encode("utf-8"):
+                raise BaselineWriteError(f"cannot write anchor {anchor}: another file is there (not overwritten)")
+            return ref
+        write_text_atomic(anchor, text)
+        return ref
 
     def _retire(self, old: Path) -> None:
         """Remove the older file a test's new one replaces (kept, and listed as unused, if that fails)."""
@@ -223,7 +244,7 @@ def _is_own_baseline(path: Path, root: Path | None) -> bool:
     if root is not None and not path.resolve().is_relative_to(root.resolve()):
         return False
     try:
-        parse_baseline(path.read_text(encoding="utf-8"), str(path))
+        parse_baseline(path.read_text(encoding="utf-8"), str(path), path.parent)
     except (OSError, UnicodeDecodeError, CorruptBaselineError):
         return False
     return True

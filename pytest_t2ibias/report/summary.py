@@ -222,11 +222,10 @@ def baseline_lines(run: RunResult, unused: list[Path], pruned: list[Path], refus
     counts = Counter(run.baselines.values())
     order = ("compared", "created", "updated", "unchanged", "migrated", "missing", "stale", "corrupt")
     lines = ["baselines: " + ", ".join(f"{counts[e]} {e}" for e in order if counts[e])]
-    lines += [
-        f"  {event.upper()} {path}"
-        for path, event in run.baselines.items()
-        if event in ("created", "updated", "migrated")
-    ]
+    for path, event in run.baselines.items():
+        if event in ("created", "updated", "migrated"):
+            lines.append(f"  {event.upper()} {path}")
+            lines += [f"    {change}" for change in run.baseline_changes.get(path, [])]
     lines += [f"  PRUNED {path}" for path in pruned]
     if unused and not pruned:
         lines.append(

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_t2ibias.judge.baseline import read_baseline
+
 from .workflow import FAST_ARGS, run_bias
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +48,9 @@ def _approve(pytester: pytest.Pytester, model: str) -> pytest.RunResult:
 
 
 def _anchor(pytester: pytest.Pytester, test: str) -> dict[str, object]:
-    data = json.loads((pytester.path / "__baselines__" / "test_bias" / f"{test}.json").read_text())
-    return {m: v["value"] for m, v in (data["anchor"] or data)["metrics"].items()}
+    record = read_baseline(pytester.path / "__baselines__" / "test_bias" / f"{test}.json")
+    assert record is not None
+    return {m: v.value for m, v in (record.anchor or record).metrics.items()}
 
 
 def test_reapproving_an_unchanged_model_with_every_image_redrawn_is_granted(pytester: pytest.Pytester) -> None:
@@ -114,3 +117,43 @@ def test_approving_a_model_that_draws_no_recognisable_person_is_refused(pytester
         consecutive=False,
     )
     assert baseline.read_bytes() == before
+
+
+def test_a_reapproval_diff_is_one_line_per_moved_metric_or_image(pytester: pytest.Pytester) -> None:
+    """Issue 26, item 4: the first re-approval used to copy the whole baseline into ``anchor`` (doubling the
+    file) and the summary did not say what moved. Now the anchor is a file of its own, written once and
+    referred to by hash; the baseline has one line per metric and per image; the summary names each moved
+    metric, old -> new."""
+    project = _project(pytester, (ROOT / "thresholds" / "t2i-biasbench.yaml").read_text())
+    assert _approve(project, "fair.yaml").ret == pytest.ExitCode.OK
+    baseline = project.path / "__baselines__" / "test_bias" / "test_doctor.json"
+    first = baseline.read_text()
+    data = json.loads(first)
+    assert data["format"] == 1 and data["anchor"] is None
+    images = len(data["labels"])
+    assert len(first.splitlines()) <= 20 + len(data["metrics"]) + 2 * images  # one line per metric and image
+
+    (project.path / "redrawn.yaml").write_text(f"{FAIR}redraw: 1.0\nredraw_stream: 1\n")
+    result = _approve(project, "redrawn.yaml")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.re_match_lines([r"  UPDATED .*test_doctor\.json$", r"    \w+ \d\.\d{4} -> \d\.\d{4}$"])
+    second = json.loads(baseline.read_text())
+    assert second["format"] == 2 and set(second["anchor"]) == {"file", "sha256"}
+    anchor_file = baseline.parent / second["anchor"]["file"]
+    assert anchor_file.parent.name == "anchors" and anchor_file.name.startswith("test_doctor-")
+    assert json.loads(anchor_file.read_text())["labels"] == data["labels"]  # the first approval, as it was
+    assert len(baseline.read_text().splitlines()) <= len(first.splitlines()) + 1  # not doubled
+
+    # approved again: the same anchor file, untouched; the baselines and the anchors are the only files
+    written = anchor_file.stat().st_mtime_ns
+    (project.path / "redrawn2.yaml").write_text(f"{FAIR}redraw: 1.0\nredraw_stream: 2\n")
+    assert _approve(project, "redrawn2.yaml").ret == pytest.ExitCode.OK
+    assert anchor_file.stat().st_mtime_ns == written
+    assert json.loads(baseline.read_text())["anchor"] == second["anchor"]
+    assert len(list(anchor_file.parent.iterdir())) == 2  # doctor's and culture's
+
+    # an anchor edited by hand could hide a walk away from the first approval: the baseline is corrupt
+    anchor_file.write_text(anchor_file.read_text().replace('"male"', '"female"', 1))
+    check = run_bias(project, "--t2i-model", "synthetic:redrawn2.yaml", "-p", "no:xdist", common=FAST_ARGS)
+    assert check.ret == pytest.ExitCode.TESTS_FAILED
+    check.stdout.re_match_lines([r".*corrupt baseline: .*test_doctor\.json: baseline field `anchor\.sha256`: .*"])
