@@ -134,6 +134,7 @@ def test_json_top_level_shape(capsys: pytest.CaptureFixture[str], captions: Path
         "tests",
         "not_run",
         "baselines",
+        "baseline_changes",
         "unmatched_rows",
         "unmatched_images",
         "dropped_rows",
