@@ -61,6 +61,7 @@ from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import MetricEstimate, binomial_tail, bound_p_value
 from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
@@ -236,11 +237,11 @@ class Bench:
         return failing
 
     def result(self, category: str, n: int, female_share: float) -> CategoryResult:
-        return CategoryResult(
+        provenance = Provenance(
             category=category, suite=self.suite.name, suite_hash=self.fingerprint, mode="strict",
             model="synthetic", scorer="synthetic", n=n, seed=self.suite.seed, images_per_prompt=n,
-            metrics={REGRESSION: MetricEstimate(female_share, None, None)},
         )  # fmt: skip
+        return CategoryResult(provenance=provenance, metrics={REGRESSION: MetricEstimate(female_share, None, None)})
 
     def baseline(self, category: str, n: int, female_share: float) -> BaselineRecord:
         return BaselineRecord(

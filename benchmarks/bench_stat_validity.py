@@ -90,6 +90,7 @@ from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import compute_data, metric_ids
 from pytest_t2ibias.metrics.intervals import MetricEstimate, bound_p_value
 from pytest_t2ibias.metrics.result import CategoryResult, measure
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.suites import load_suite
 from pytest_t2ibias.suites.schema import Suite
 
@@ -308,12 +309,15 @@ def judge_run(ctx: Context, sides: Sequence[Side], others_anchor: bool = False) 
     out: list[Check] = []
     for category, (side, values, base_values, anchor_values) in prepared.items():
         rules, fam = ctx.rules[category], family[category]
-        result = CategoryResult(
+        provenance = Provenance(
             category=category, suite=ctx.suite.name, suite_hash=ctx.suite.fingerprint(), mode=MODE,
-            model="synthetic", scorer="synthetic", n=side.cand.n,
-            metrics={m: MetricEstimate(v, None, reasons[category].get(m)) for m, v in values.items()},
-            seed=ctx.suite.seed, images_per_prompt=side.cand.n, data=side.cand,
+            model="synthetic", scorer="synthetic", n=side.cand.n, seed=ctx.suite.seed, images_per_prompt=side.cand.n,
         )  # fmt: skip
+        result = CategoryResult(
+            provenance=provenance,
+            metrics={m: MetricEstimate(v, None, reasons[category].get(m)) for m, v in values.items()},
+            data=side.cand,
+        )
         out += judge_bounds(result, rules, fam.adjusted, fam.alpha)
         regression = {m: r for m, r in rules.items() if r.regression is not None}
         kwargs = {"evidence": fam.evidence, "family_size": fam.size}

@@ -98,14 +98,7 @@ class CategoryResultModel(_Model):
     def from_result(cls, result: CategoryResult, images: bool = True) -> CategoryResultModel:
         raw = result.raw_metrics
         return cls(
-            suite=result.suite,
-            suite_hash=result.suite_hash,
-            model=result.model,
-            scorer=result.scorer,
-            mode=result.mode,
-            n=result.n,
-            seed=result.seed,
-            images_per_prompt=result.images_per_prompt,
+            **result.provenance.model_dump(exclude={"category"}),  # a category is keyed by its name
             metrics={m: e.value for m, e in result.metrics.items()},
             intervals={m: e.interval for m, e in result.metrics.items() if e.interval is not None},
             null_reasons={m: e.reason for m, e in result.metrics.items() if e.reason is not None},

@@ -528,10 +528,10 @@ class T2IBiasSession:
         # the fixtures (or a conftest's overrides) are the model, scorer, suite and policy; asked when the
         # test evaluates, so an unconfigured model fails the call, not the setup
         self.bind(request)
+        from pytest_t2ibias.assertions import regression_failure
         from pytest_t2ibias.generate.cache import LockTimeoutError
         from pytest_t2ibias.generate.validate import GeneratedImageError
         from pytest_t2ibias.judge.family import gather
-        from pytest_t2ibias.assertions import regression_failure
         from pytest_t2ibias.snapshot import Gate, with_gate
         from pytest_t2ibias.syrupy_extension import baseline_assertion
 

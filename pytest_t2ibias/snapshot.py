@@ -465,7 +465,6 @@ class Gate:
         if self.update:
             return self._approve(outcome, stored if isinstance(stored, BaselineRecord) else None)
         outcome.location = str(source)
-        current = BaselineRecord.from_result(self.result)
         if stored is None:
             outcome.missing = True
             self.store.note(self.path, "missing")
@@ -475,7 +474,7 @@ class Gate:
             self.store.note(self.path, "corrupt")
             return outcome
         outcome.baseline = stored
-        outcome.stale = staleness(stored, current)
+        outcome.stale = staleness(stored, self.result.provenance)
         if outcome.stale:
             self.store.note(self.path, "stale")
             return outcome
@@ -511,7 +510,7 @@ class Gate:
         approved with a warning that names it."""
         assert self.path is not None and self.store is not None
         anchor = None if self.reset_anchor or stored is None else stored.as_anchor()
-        if anchor is not None and not anchor_staleness(anchor, BaselineRecord.from_result(self.result)):
+        if anchor is not None and not anchor_staleness(anchor, self.result.provenance):
             family = self.family(stored) if self.family else RegressionFamily()
             checks = judge_approval(self.result, anchor, self.rules, family)
             outcome.refused = refusals(checks)
@@ -533,7 +532,7 @@ def comparable_baseline(
     """The baseline at ``path`` when it can be compared with ``result``: present, sound, not stale, and
     holding every metric the rules gate (otherwise the test reports why, and nothing is compared)."""
     stored, _ = store.read(path)
-    if not isinstance(stored, BaselineRecord) or staleness(stored, BaselineRecord.from_result(result)):
+    if not isinstance(stored, BaselineRecord) or staleness(stored, result.provenance):
         return None
     try:
         check_gated(stored, [m for m, r in rules.items() if r.regression and m in result.metrics], str(path))
@@ -613,12 +612,13 @@ class GatedResult(CategoryResult):
 def with_gate(judged: Judged, gate: Gate | AggregateGate) -> Judged:
     """A copy of ``judged`` (a result, or aggregates) that carries ``gate``: each test judges a copy of its
     own (the session evaluates a category once; two tests may both judge it)."""
-    if isinstance(judged, CategoryResult):
-        copy: Judged = GatedResult(**{f.name: getattr(judged, f.name) for f in fields(CategoryResult)})
-    else:
-        copy = replace(judged)
+    copy = (
+        GatedResult(**{f.name: getattr(judged, f.name) for f in fields(CategoryResult)})
+        if isinstance(judged, CategoryResult)
+        else replace(judged)
+    )
     object.__setattr__(copy, _GATE, gate)  # a frozen dataclass; the gate is none of its fields
-    return copy
+    return copy  # type: ignore[return-value]  # a GatedResult is a CategoryResult
 
 
 def snapshot_explanation(op: str, left: object, right: object) -> list[str] | None:

@@ -103,9 +103,9 @@ class BaselineExtension(SingleFileSnapshotExtension):
                 "--t2i-update-baselines)"
             )
 
-    def discover_snapshots(self, *, test_location: PyTestLocation, ignore_extensions: list[str] | None = None) -> (
-        SnapshotCollections
-    ):
+    def discover_snapshots(
+        self, *, test_location: PyTestLocation, ignore_extensions: list[str] | None = None
+    ) -> SnapshotCollections:
         return SnapshotCollections()  # see the module's docstring: syrupy never deletes a bias baseline
 
     def delete_snapshots(self, *, snapshot_location: str, snapshot_names: set[str]) -> None:

@@ -26,6 +26,7 @@ from pytest_t2ibias.metrics.engine import category_data, compute_category
 from pytest_t2ibias.metrics.intervals import with_intervals
 from pytest_t2ibias.metrics.registry import direction_of
 from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.types import Mode
 
@@ -98,16 +99,19 @@ def run(suite):  # type: ignore[no-untyped-def]
             records = _records(generator, category, seeds, extras)
             metrics = compute_category(suite, category, records, mode)
             cache[key] = CategoryResult(
-                category=category,
-                suite=suite.name,
-                suite_hash=suite.fingerprint(),
-                mode=mode,
-                model=generator.fingerprint,
-                scorer="synthetic",
-                n=metrics.n,
+                provenance=Provenance(
+                    category=category,
+                    suite=suite.name,
+                    suite_hash=suite.fingerprint(),
+                    mode=mode,
+                    model=generator.fingerprint,
+                    scorer="synthetic",
+                    n=metrics.n,
+                    seed=0,
+                    images_per_prompt=len(seeds),
+                ),
                 metrics=with_intervals(category_data(suite, category, records, mode), metrics),
                 records=records,
-                images_per_prompt=len(seeds),
             )
         return cache[key]
 

@@ -26,6 +26,7 @@ MODULES = [
     "pytest_t2ibias.annotate.objects",
     "pytest_t2ibias.masking",
     "pytest_t2ibias.snapshot",
+    "pytest_t2ibias.provenance",
 ]
 
 

@@ -8,13 +8,16 @@ import pytest
 from pytest_t2ibias import snapshot
 from pytest_t2ibias.assertions import assert_no_regression
 from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.snapshot import Gate, gate_for, release_gate, with_gate
 
 
 def _result() -> CategoryResult:
-    return CategoryResult(
-        category="doctor", suite="s", suite_hash="h", mode="strict", model="m", scorer="c", n=0, metrics={}
-    )
+    provenance = Provenance(
+        category="doctor", suite="s", suite_hash="h", mode="strict", model="m", scorer="c", n=0, seed=0,
+        images_per_prompt=0,
+    )  # fmt: skip
+    return CategoryResult(provenance=provenance, metrics={})
 
 
 def test_the_handed_out_copy_carries_the_gate_and_the_cached_result_does_not() -> None:

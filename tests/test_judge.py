@@ -21,11 +21,12 @@ from pytest_t2ibias.judge.policy import MetricRule, Policy, Regression
 from pytest_t2ibias.judge.stats import Interval
 from pytest_t2ibias.metrics.intervals import MetricEstimate
 from pytest_t2ibias.metrics.result import CategoryResult
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.types import Mode
 
 
 def _result(metrics: dict[str, MetricEstimate], mode: Mode = "strict", n: int = 200) -> CategoryResult:
-    return CategoryResult(
+    provenance = Provenance(
         category="doctor",
         suite="t2i-biasbench",
         suite_hash="h",
@@ -33,9 +34,10 @@ def _result(metrics: dict[str, MetricEstimate], mode: Mode = "strict", n: int = 
         model="synthetic:x",
         scorer="synthetic",
         n=n,
-        metrics=metrics,
+        seed=0,
         images_per_prompt=50,  # 200 images: 4 prompts
     )
+    return CategoryResult(provenance=provenance, metrics=metrics)
 
 
 def _estimate(value: float | None, low: float | None = None, high: float | None = None) -> MetricEstimate:

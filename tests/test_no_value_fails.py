@@ -20,6 +20,7 @@ from pytest_t2ibias.judge.verdicts import Check, Effective, format_checks, label
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.intervals import MetricEstimate
 from pytest_t2ibias.metrics.result import CategoryResult, measure
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.report.summary import _change_cell
 from pytest_t2ibias.suites import load_suite
 
@@ -57,10 +58,11 @@ ALL_UNKNOWN = ["unknown"] * 200
 def _hand_built(value: float | None) -> CategoryResult:
     """A result built by hand (no columns): what tests/test_judge.py judges."""
     estimate = MetricEstimate(value, None, None if value is not None else "all 200 labels unknown")
-    return CategoryResult(
+    provenance = Provenance(
         category="doctor", suite="t2i-biasbench", suite_hash="h", mode="strict", model="m", scorer="s", n=200,
-        metrics={"male_share": estimate}, images_per_prompt=50,
+        seed=0, images_per_prompt=50,
     )  # fmt: skip
+    return CategoryResult(provenance=provenance, metrics={"male_share": estimate})
 
 
 # -- a value in the baseline, none now ------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 import pytest_t2ibias
 from pytest_t2ibias.errors import CorruptBaselineError
+from pytest_t2ibias.provenance import Provenance
 
 if TYPE_CHECKING:
     from pytest_t2ibias.metrics.result import CategoryResult
 
 __all__ = [
     "BASELINE_FORMAT",
-    "COMPARABLE_FIELDS",
     "AnchorRef",
     "BaselineMetric",
     "BaselineRecord",
@@ -51,8 +51,6 @@ __all__ = [
 BASELINE_FORMAT: Literal[2] = 2
 #: The formats this version reads.
 READ_FORMATS = (1, 2)
-#: Inputs that must match for a baseline to be comparable at all.
-COMPARABLE_FIELDS = ("suite", "suite_hash", "category", "mode", "scorer", "n", "seed", "images_per_prompt")
 
 
 class BaselineMetric(BaseModel):
@@ -75,22 +73,14 @@ class AnchorRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class BaselineRecord(BaseModel):
-    """What a test approved."""
+class BaselineRecord(Provenance):
+    """What a test approved: the provenance of its numbers (its fields at the top level of the file) and
+    the numbers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     format: Literal[1, 2] = 1
     package_version: str
-    suite: str
-    suite_hash: str
-    category: str
-    mode: str
-    model: str
-    scorer: str
-    n: int
-    seed: int
-    images_per_prompt: int
     metrics: dict[str, BaselineMetric] = Field(min_length=1)
     labels: dict[str, dict[str, str]] = Field(
         description="seed (or id:<image id> for an image without one) -> attribute -> label, for pairing"
@@ -125,16 +115,8 @@ class BaselineRecord(BaseModel):
                 method=iv.method if iv else None,
             )
         return cls(
+            **result.provenance.model_dump(),
             package_version=pytest_t2ibias.__version__,
-            suite=result.suite,
-            suite_hash=result.suite_hash,
-            category=result.category,
-            mode=result.mode,
-            model=result.model,
-            scorer=result.scorer,
-            n=result.n,
-            seed=result.seed,
-            images_per_prompt=result.images_per_prompt,
             metrics=metrics,
             labels={_key(r.seed, r.image_id): dict(r.labels) for r in result.records},
             present={_key(r.seed, r.image_id): {k: list(v) for k, v in r.present.items()} for r in result.records},
@@ -193,8 +175,11 @@ def metric_changes(old: BaselineRecord, new: BaselineRecord) -> list[str]:
             moved.append(f"{metric_id} {_shown_value(before)} -> {_shown_value(after)}")
     if moved:
         return moved
-    inputs = [f"{name} {getattr(old, name)} -> {getattr(new, name)}" for name in ("model", "package_version")
-              if getattr(old, name) != getattr(new, name)]
+    inputs = [
+        f"{name} {getattr(old, name)} -> {getattr(new, name)}"
+        for name in ("model", "package_version")
+        if getattr(old, name) != getattr(new, name)
+    ]
     return inputs or ["no metric moved"]
 
 
@@ -260,7 +245,9 @@ def _anchor_by_reference(reference: dict[str, Any], source: str, folder: Path | 
     except OSError:
         raw = None
     if raw is None:
-        raise CorruptBaselineError(f"{source}: baseline field `anchor.file`: {path} is missing (commit it with the baseline)")
+        raise CorruptBaselineError(
+            f"{source}: baseline field `anchor.file`: {path} is missing (commit it with the baseline)"
+        )
     if hashlib.sha256(raw).hexdigest() != ref.sha256:
         raise CorruptBaselineError(f"{source}: baseline field `anchor.sha256`: {path} does not match it (edited?)")
     try:
@@ -321,24 +308,11 @@ def read_baseline(path: str | Path) -> BaselineRecord | None:
     return parse_baseline(raw.decode("utf-8", errors="replace"), str(path), Path(path).parent)
 
 
-#: Inputs an anchor must share with the baseline to be compared (it may have another n, seed or size).
-ANCHOR_FIELDS = ("suite", "suite_hash", "category", "mode", "scorer")
-
-
-def anchor_staleness(anchor: BaselineRecord, baseline: BaselineRecord) -> list[str]:
+def anchor_staleness(anchor: Provenance, baseline: Provenance) -> list[str]:
     """What changed between the anchor and the baseline that carries it, among the inputs that must match."""
-    return [
-        f"{name}: {getattr(anchor, name)!r} -> {getattr(baseline, name)!r}"
-        for name in ANCHOR_FIELDS
-        if getattr(anchor, name) != getattr(baseline, name)
-    ]
+    return anchor.changes(baseline, Provenance.ANCHOR)
 
 
-def staleness(stored: BaselineRecord, current: BaselineRecord) -> list[str]:
+def staleness(stored: Provenance, current: Provenance) -> list[str]:
     """What changed between the approved run and this one, for each input that must match."""
-    changes = []
-    for name in COMPARABLE_FIELDS:
-        old, new = getattr(stored, name), getattr(current, name)
-        if old != new:
-            changes.append(f"{name}: {old!r} -> {new!r}")
-    return changes
+    return stored.changes(current, Provenance.COMPARABLE)

@@ -118,7 +118,7 @@ def gather(
     stale: list[str] = []
     if stored is not None and approving:
         kept = stored.as_anchor()
-        stale = anchor_staleness(kept, BaselineRecord.from_result(result))
+        stale = anchor_staleness(kept, result.provenance)
         if not stale:
             anchor = comparisons_for(suite, result, kept, regression_rules, margin, cumulative=True)
     elif stored is not None:

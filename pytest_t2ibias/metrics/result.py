@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data, compute_data
 from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
+from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.types import MetricValue, Mode
 
@@ -23,23 +24,53 @@ if TYPE_CHECKING:
 class CategoryResult:
     """One category of one run: everything a gate, a baseline and a report need."""
 
-    category: str
-    suite: str
-    suite_hash: str
-    mode: Mode
-    model: str
-    scorer: str
-    n: int
+    #: the inputs that made the numbers (suite, category, mode, model, scorer, n, seed, images per prompt)
+    provenance: Provenance
     metrics: dict[str, MetricEstimate]
     records: Sequence[ImageRecord] = ()
-    seed: int = 0
-    images_per_prompt: int = 0
     #: the columns the metrics were computed from (kept so comparisons do not gather them again)
     data: CategoryData | None = field(default=None, compare=False, repr=False)
     #: with a scorer card: the uncorrected metrics (``metrics`` are then corrected for misclassification)
     raw_metrics: dict[str, MetricEstimate] | None = None
     #: the scorer card applied (``None``: none, or none for this category's attribute)
     scorer_card: ScorerCard | None = field(default=None, compare=False, repr=False)
+
+    # the provenance's fields, read as the result's own (``result.category``)
+    @property
+    def category(self) -> str:
+        return self.provenance.category
+
+    @property
+    def suite(self) -> str:
+        return self.provenance.suite
+
+    @property
+    def suite_hash(self) -> str:
+        return self.provenance.suite_hash
+
+    @property
+    def mode(self) -> Mode:
+        return self.provenance.mode
+
+    @property
+    def model(self) -> str:
+        return self.provenance.model
+
+    @property
+    def scorer(self) -> str:
+        return self.provenance.scorer
+
+    @property
+    def n(self) -> int:
+        return self.provenance.n
+
+    @property
+    def seed(self) -> int:
+        return self.provenance.seed
+
+    @property
+    def images_per_prompt(self) -> int:
+        return self.provenance.images_per_prompt
 
     def value(self, metric_id: str) -> MetricValue:
         return self.metrics[metric_id].value if metric_id in self.metrics else None
@@ -108,7 +139,7 @@ def measure(
                 scorer_card=card.attributes.get(attribute) if attribute is not None else None,
                 term_cards=card.terms or None,
             )
-    return CategoryResult(
+    provenance = Provenance(
         category=data.name,
         suite=suite.name,
         suite_hash=_fingerprint(suite),  # a frozen model: its fingerprint cannot change
@@ -117,10 +148,13 @@ def measure(
         # the card changes the numbers: a baseline approved with another card (or none) is stale
         scorer=scorer if corrected is None or card is None else f"{scorer}|card:{card.images_hash}",
         n=data.n,
-        metrics=estimates if corrected is None else corrected,
-        records=records,
         seed=seed,
         images_per_prompt=suite.images_per_prompt if images_per_prompt is None else images_per_prompt,
+    )
+    return CategoryResult(
+        provenance=provenance,
+        metrics=estimates if corrected is None else corrected,
+        records=records,
         data=data,
         raw_metrics=None if corrected is None else estimates,
         scorer_card=None if corrected is None else card,
