@@ -10,6 +10,7 @@ import json
 import textwrap
 
 import pytest
+from test_docs_real_output import BLOCKS, patterns
 
 SUITE = """
 name: mini-occupations
@@ -121,6 +122,9 @@ def test_an_amplifying_model_fails_overall_with_the_worst_categories(pytester: p
     failed = [line for line in result.outlines if line.startswith("FAILED")]
     assert len(failed) == 2 and any("test_overall" in line for line in failed)
     assert any("test_occupation[lawyer]" in line for line in failed)
+    # docs/plugin.md shows this run's failure as real output: it must stay what the run prints
+    (block,) = [b for description, b in BLOCKS if "three occupations drawn with more skew" in description]
+    result.stdout.re_match_lines(patterns(block), consecutive=False)
 
 
 def test_the_aggregate_check_and_the_aggregates_reach_every_report(
