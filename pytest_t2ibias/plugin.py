@@ -18,7 +18,7 @@ import pytest
 
 from pytest_t2ibias.session import SESSION_PLUGIN, T2IBiasSession, get_session, in_ci
 from pytest_t2ibias.settings import Settings, add_options
-from pytest_t2ibias.stages import skip_at_test
+from pytest_t2ibias.stages import cuda_available, skip_at_test
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -60,9 +60,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if get_session(item.config).settings.device == "cpu":
         return
-    import torch
-
-    if not torch.cuda.is_available():
+    if not cuda_available():
         skip_at_test("t2ibias: needs a CUDA device (none here); run with --t2i-device=cpu to run it on the CPU")
 
 

@@ -138,3 +138,20 @@ def test_the_scorer_id_comes_from_the_memo_without_building_the_scorer(tmp_path:
     with pytest.raises(SettingsError, match=r"remembered scorer id .* was not the scorer's"):
         wrong.annotate([], "doctor")
     assert json.loads(memo.read_text())["k"]["scorer_id"] == scorer_id  # corrected
+
+
+def test_no_cuda_device_is_told_without_importing_torch() -> None:
+    """A warm run skips its GPU tests on a CPU machine without importing torch (about 2 s): on Linux, no
+    NVIDIA device node means no CUDA device."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg"):
+        pytest.skip("a machine that may have a CUDA device: torch is asked")
+    code = (
+        "import sys; from pytest_t2ibias.stages import cuda_available; print(cuda_available(), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
