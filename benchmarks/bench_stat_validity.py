@@ -1,10 +1,14 @@
 """Statistical validity of the gate: false failures, power, evidence, ratchet, coverage, images needed.
 
-    python benchmarks/bench_stat_validity.py [--runs 1000] [--workers 2] [--quick]
+    python benchmarks/bench_stat_validity.py [--runs 1000] [--workers 2] [--quick] [--checkpoint FILE]
 
 Cost: the 100-run took 13.5 CPU-minutes per worker (2026-12-07), so 1,000 runs take about 135 per worker:
-2 h 15 min with 2 workers on 2 idle cores (start it first, alone). Progress (jobs done, seconds) goes to
-stderr; the tables print at the end.
+2 h 15 min with 2 workers on 2 idle cores, more beside other work (the fourth session's run reached job 208 of
+248 in 103 minutes and its last 40 jobs, row 9's advice with unknown labels and the coverage rows, are the
+heaviest). Progress (jobs done, seconds) goes to stderr; the tables print at the end. With ``--checkpoint
+FILE`` every finished job is appended to FILE and a restarted run skips the jobs FILE holds for the same
+arguments and the same code (a hash of the package, this file and thresholds/), so a run can be spread over
+sessions; the tables are the same as in one go.
 
 Every run is judged by the package itself, as the plugin judges it: values by the engine
 (``metrics.engine.compute_data``), comparisons by ``judge.compare.compare_paired`` / ``compare_unpaired``
@@ -658,7 +662,87 @@ def merge(a: Any, b: Any) -> Any:
     return {k: merge(a[k], b[k]) if k in a else b[k] for k in {**a, **b}} if isinstance(a, dict) else a
 
 
+# -- checkpoint: a run spread over several sessions ------------------------------------------------------------
+#
+# Hand-written: a job's result is a Tally, a list, or a dict of them with int keys (JSON would turn the keys
+# into strings), so each is written with a type tag; nothing is unpickled from the file.
+
+
+def _code_hash() -> str:
+    """What the numbers depend on: the package's sources, this file and the policies (any change starts over)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    files = [*sorted((root / "pytest_t2ibias").rglob("*.py")), Path(__file__).resolve()]
+    for path in [*files, *sorted((root / "thresholds").glob("*.yaml"))]:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Tally):
+        return {"tally": [value.runs, value.hits, dict(value.by)]}
+    if isinstance(value, dict):
+        return {"dict": [[k, _encode(v)] for k, v in value.items()]}
+    if isinstance(value, list):
+        return {"list": [_encode(v) for v in value]}
+    return {"value": value}
+
+
+def _decode(data: Any) -> Any:
+    ((tag, content),) = data.items()
+    if tag == "tally":
+        return Tally(content[0], content[1], Counter(content[2]))
+    if tag == "dict":
+        return {k: _decode(v) for k, v in content}
+    if tag == "list":
+        return [_decode(v) for v in content]
+    return content
+
+
+def _job_id(job: tuple[str, tuple[Any, ...]]) -> str:
+    return repr(job)  # the kind and every argument, runs as ranges: the same job reads the same
+
+
+def load_checkpoint(path: Path, jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
+    """The finished jobs of this run's list found in ``path`` (same job, same code), by index."""
+    import json
+
+    if not path.exists():
+        return {}
+    code, ids = _code_hash(), {_job_id(job): i for i, job in enumerate(jobs)}
+    out: dict[int, Any] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill: that job runs again
+        if isinstance(entry, dict) and entry.get("code") == code and entry.get("job") in ids:
+            out[ids[entry["job"]]] = _decode(entry["value"])
+    print(f"checkpoint {path}: {len(out)} of {len(jobs)} jobs already done", file=sys.stderr, flush=True)
+    return out
+
+
+def save_checkpoint(path: Path, index: int, job: tuple[str, tuple[Any, ...]], value: Any) -> None:
+    import json
+
+    line = json.dumps({"job": _job_id(job), "code": _CODE[0], "value": _encode(value)}) + "\n"
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+_CODE: list[str] = []
+
+
 # -- main -----------------------------------------------------------------------------------------------------
+
+
+def top(counts: Counter[str], k: int) -> list[tuple[str, int]]:
+    """The ``k`` most frequent, ties by name: the same on every run (a set's order is not)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
 def pct(x: float) -> str:
@@ -674,6 +758,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="master seed of every draw")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 runs, n 15 and 100, a coarse grid")
     parser.add_argument("--grid", default=None, help="row 6's n grid per scenario, e.g. '150,200,300' (all three)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="a JSON-lines file of finished jobs: read on start (jobs of the same arguments and code are not run "
+        "again), appended as jobs finish; a run can so be spread over several sessions",
+    )
     args = parser.parse_args(argv)
     runs = 40 if args.quick and args.runs == 1000 else args.runs
     ns = [15, 100] if args.quick and args.ns == ",".join(map(str, NS)) else [int(x) for x in args.ns.split(",")]
@@ -731,14 +822,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"{done}/{len(jobs)} jobs ({kind}), {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
     collected: list[str] = []
+    if args.checkpoint:
+        _CODE[:] = [_code_hash()]
+    finished = load_checkpoint(args.checkpoint, jobs) if args.checkpoint else {}
+    for index in sorted(finished):
+        collect(jobs[index][0], jobs[index][1], finished[index])
+    todo = [i for i in range(len(jobs)) if i not in finished]
+
+    def done(index: int, value: Any) -> None:
+        collect(jobs[index][0], jobs[index][1], value)
+        if args.checkpoint:
+            save_checkpoint(args.checkpoint, index, jobs[index], value)
 
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
-            for kind, a, value in pool.map(_unit, jobs):
-                collect(kind, a, value)
+            for index, (_, _, value) in zip(todo, pool.map(_unit, [jobs[i] for i in todo]), strict=True):
+                done(index, value)
     else:
-        for job in jobs:
-            collect(*_unit(job))
+        for index in todo:
+            done(index, _unit(jobs[index])[2])
 
     family = len([k for c in ctx.suite.categories for k in ctx.family_keys(c)])
     print(
@@ -762,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for c in cells:
             worst.update(c.by)
         if worst:
-            print(f"   {'':<14}   failing: " + ", ".join(f"{k} x{v}" for k, v in worst.most_common(3)))
+            print(f"   {'':<14}   failing: " + ", ".join(f"{k} x{v}" for k, v in top(worst, 3)))
 
     print("\n2. power, doctor 50% -> 65% male (15 points), n = 200, full suite (target >= 90% with 20% re-drawn)")
     report["power"] = {}
@@ -865,7 +967,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             cell = results[("reapproval", scenario, n, args.seed)]
             reapproval_max = max(reapproval_max, cell["refused"].rate)
             report["reapproval"][f"{scenario.name} n={n}"] = {k: t.rate for k, t in cell.items()}
-            worst = ", ".join(f"{k} x{v}" for k, v in cell["old rule"].by.most_common(2))
+            worst = ", ".join(f"{k} x{v}" for k, v in top(cell["old rule"].by, 2))
             print(f"   {scenario.name:<12} n={n:<4} refused {cell['refused'].text()}   old rule "
                   f"{cell['old rule'].text()} ({worst or '-'})")  # fmt: skip
 
@@ -891,7 +993,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             all_unknown = fails.rate
         labelled = int(np.median(cell["labelled"])) if cell["labelled"] else 0
         report["flood"][f"unknown {unknown:g} shift {shift:g}"] = fails.rate
-        why = ", ".join(f"{k} x{v}" for k, v in fails.by.most_common(3))
+        why = ", ".join(f"{k} x{v}" for k, v in top(fails.by, 3))
         print(f"   {100 * unknown:g}% unknown, known +{100 * shift:g} points: fails {fails.text()} "
               f"(median {labelled} of 200 labelled; {why or '-'})")  # fmt: skip
     elapsed = time.perf_counter() - start
