@@ -125,3 +125,24 @@ def test_smoke_run(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> Non
     assert set(report["false_failures"]) == {s.name for s in bench.FALSE_FAIL}
     assert all(0.0 <= r <= 1.0 for cells in report["false_failures"].values() for r in cells.values())
     assert 0.0 <= report["coverage_min"] <= 1.0
+
+
+def test_a_checkpointed_run_resumes_with_the_same_tables(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A 1,000-run does not fit in one session: with --checkpoint it is run in pieces (a run cut short, then the
+    same command again), and the tables are those of one go."""
+    checkpoint = tmp_path / "run.jsonl"
+    argv = ["--quick", "--runs", "2", "--workers", "1", "--ns", "15", "--grid", "150", "--checkpoint", str(checkpoint)]
+    whole = bench.main(argv)
+    first = capsys.readouterr().out
+    lines = checkpoint.read_text().splitlines()
+    # stopped half-way; a line that is not a job's (a file edited by hand) is ignored
+    checkpoint.write_text("\n".join([*lines[: len(lines) // 2], "not json"]) + "\n")
+    resumed = bench.main(argv)
+    captured = capsys.readouterr()
+    assert f"{len(lines) // 2} of {len(lines)} jobs already done" in captured.err
+    assert len(checkpoint.read_text().splitlines()) == len(lines) + 1
+    assert {**resumed, "elapsed_s": 0} == {**whole, "elapsed_s": 0}
+    drop = re.compile(r"^elapsed .*$", re.MULTILINE)
+    assert drop.sub("", captured.out) == drop.sub("", first)
