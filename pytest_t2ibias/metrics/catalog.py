@@ -24,6 +24,7 @@ from scipy import sparse
 from pytest_t2ibias.metrics import reference
 from pytest_t2ibias.metrics.association import CAS_EPS
 from pytest_t2ibias.metrics.counts import LABELS, Stats
+from pytest_t2ibias.metrics.discrepancy import floored
 from pytest_t2ibias.metrics.diversity import PAPER_VENDI_LIMIT, jaccard_from_indicators, lexical_vendi
 from pytest_t2ibias.metrics.embedding import vendi_score
 from pytest_t2ibias.metrics.registry import (
@@ -210,6 +211,70 @@ def kl_divergence(stats: Stats) -> NDArray[np.float64]:
     s = shares(stats)
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = np.where(s.p > 0, s.p * np.log(np.where(s.p > 0, s.p, 1.0) * s.k[:, None]), 0.0)
+    return where_available(terms.sum(axis=1) + 0.0, np.isnan(s.p).any(axis=1))
+
+
+def _counted(stats: Stats, s: Shares) -> NDArray[np.bool_]:
+    """The groups a distribution measure runs over: paper mode the observed ones, strict mode every
+    declared group (drawn or not)."""
+    return s.observed if stats.mode == "paper" else np.ones_like(s.observed)
+
+
+@count_metric("fd", reads=[LABELS], requires=["attribute"], better="lower", span=UNIT)
+def fd(stats: Stats) -> NDArray[np.float64]:
+    """Fairness discrepancy (Choi et al., 2020): the L2 distance of the group shares from uniform."""
+    s = shares(stats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = np.where(_counted(stats, s), s.p - 1.0 / s.k[:, None], 0.0)
+    return where_available(np.sqrt((deviation**2).sum(axis=1)), np.isnan(s.p).any(axis=1))
+
+
+def _union_with_reference(stats: Stats) -> tuple[NDArray[np.float64], NDArray[np.float64], Shares]:
+    """The shares and the ``compare_to`` reference over the groups of either (a group one lacks: 0 there)."""
+    s, ref = _against_reference(stats)
+    extra = [g for g in s.groups if g not in ref]  # paper mode: `unknown` and labels outside the groups
+    p = np.stack([reference.column(s.p, s.groups, g) for g in [*ref, *extra]], axis=1)
+    return p, np.array([*ref.values(), *(0.0 for _ in extra)]), s
+
+
+@count_metric("fd_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=(0.0, 2.0))
+def fd_reference(stats: Stats) -> NDArray[np.float64]:
+    """Fairness discrepancy to the ``compare_to`` reference: the L2 distance of the shares from it."""
+    p, target, s = _union_with_reference(stats)
+    return where_available(np.sqrt(((p - target) ** 2).sum(axis=1)), np.isnan(s.p).any(axis=1))
+
+
+def _skews(stats: Stats) -> tuple[NDArray[np.float64], NDArray[np.bool_], Shares]:
+    """ln(share / uniform) of every group (a group with no image counted as one image: debias-vision-lang's
+    rule), and which groups count (:func:`_counted`)."""
+    s = shares(stats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(s.p > 0, s.p, 1.0 / s.total[:, None])
+        return np.log(share * s.k[:, None]), _counted(stats, s), s
+
+
+@count_metric("max_skew", reads=[LABELS], requires=["attribute"], better="lower", span=NONNEGATIVE)
+def max_skew(stats: Stats) -> NDArray[np.float64]:
+    """MaxSkew (Geyik et al., 2019): ln(share / uniform share) of the most over-represented group."""
+    skew, counted, s = _skews(stats)
+    return where_available(np.where(counted, skew, -np.inf).max(axis=1) + 0.0, np.isnan(s.p).any(axis=1))
+
+
+@count_metric("min_skew", reads=[LABELS], requires=["attribute"], better="higher", span=(-math.inf, 0.0))
+def min_skew(stats: Stats) -> NDArray[np.float64]:
+    """MinSkew (Geyik et al., 2019): ln(share / uniform share) of the most under-represented group."""
+    skew, counted, s = _skews(stats)
+    return where_available(np.where(counted, skew, np.inf).min(axis=1) + 0.0, np.isnan(s.p).any(axis=1))
+
+
+@count_metric("kl_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=NONNEGATIVE)
+def kl_reference(stats: Stats) -> NDArray[np.float64]:
+    """KL divergence of the group shares from the ``compare_to`` reference, in nats (a reference share of 0
+    floored at 0.05 %: :data:`~pytest_t2ibias.metrics.discrepancy.TARGET_FLOOR`)."""
+    p, target, s = _union_with_reference(stats)
+    t = floored(target)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / t), 0.0)
     return where_available(terms.sum(axis=1) + 0.0, np.isnan(s.p).any(axis=1))
 
 
@@ -468,6 +533,62 @@ def clip_score(data: CategoryData) -> MetricValue:
     if data.clip_scores is None:
         raise MetricUnavailable("the annotator computed no CLIPScore")
     return float(np.mean(data.clip_scores))
+
+
+def _ranked_codes(data: CategoryData) -> tuple[NDArray[np.intp], int]:
+    """Each image's group index among the groups NDKL runs over (-1: unknown label), and their number:
+    strict mode the declared groups, paper mode the observed known labels."""
+    if data.attribute is None:
+        raise MetricUnavailable("category declares no attribute")
+    if data.clip_scores is None:
+        raise MetricUnavailable("ranks images by CLIPScore: the scorer computed none")
+    codes = data.label_codes()
+    if data.mode == "strict":
+        groups = list(data.attribute.groups)
+    else:
+        groups = [name for name in codes.names if data.is_known(name)]
+    index = {g: j for j, g in enumerate(groups)}
+    lookup = np.array([index.get(name, -1) for name in codes.names] or [-1], dtype=np.intp)
+    return lookup[codes.codes] if len(codes.codes) else np.zeros(0, np.intp), len(groups)
+
+
+def _ndkl_of(group: NDArray[np.intp], k: int) -> float:
+    """NDKL of images already ranked best first, given as group indices (-1: left out), to uniform."""
+    group = group[group >= 0]
+    if len(group) == 0 or k == 0:
+        return math.nan
+    counts = np.cumsum(np.eye(k)[group], axis=0)  # the top-i images' group counts, i = 1..n
+    i = np.arange(1, len(group) + 1, dtype=np.float64)
+    p = counts / i[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kl = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) * k), 0.0).sum(axis=1)
+    discount = 1.0 / np.log2(i + 1)
+    return float((kl * discount).sum() / discount.sum()) + 0.0
+
+
+def _ndkl_resampled(data: CategoryData, index: NDArray[np.intp]) -> NDArray[np.float64]:
+    """``ndkl`` of each resample (row of ``index``): its images ranked by CLIPScore, ties in draw order."""
+    try:
+        group, k = _ranked_codes(data)
+    except MetricUnavailable:
+        return np.full(len(index), np.nan)
+    assert data.clip_scores is not None
+    out = np.empty(len(index))
+    for b, row in enumerate(index):
+        order = np.argsort(-data.clip_scores[row], kind="stable")
+        out[b] = _ndkl_of(group[row][order], k)
+    return out
+
+
+@metric("ndkl", requires=["attribute", "clip_scores"], better="lower", resampled=_ndkl_resampled)
+def ndkl(data: CategoryData) -> MetricValue:
+    """NDKL (Geyik et al., 2019): images ranked by CLIPScore, the discounted KL of the top-i shares from uniform."""
+    group, k = _ranked_codes(data)
+    assert data.clip_scores is not None
+    value = _ndkl_of(group[np.argsort(-data.clip_scores, kind="stable")], k)
+    if math.isnan(value):
+        raise MetricUnavailable(f"all {data.n} labels unknown")
+    return value
 
 
 def _round12(values: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def _column(p: NDArray[np.float64], groups: Sequence[str], group: str) -> NDArray[np.float64]:
+def column(p: NDArray[np.float64], groups: Sequence[str], group: str) -> NDArray[np.float64]:
+    """The share of ``group`` in each row (0 where the rows' groups do not include it)."""
     return p[:, list(groups).index(group)] if group in groups else np.zeros(len(p))
 
 
@@ -38,7 +39,7 @@ def amplification(p: NDArray[np.float64], groups: Sequence[str], reference: Mapp
     even = 1.0 / len(reference)
     total = np.zeros(len(p))
     for group, share in reference.items():
-        total = total + (_column(p, groups, group) - share) * np.sign(round(share - even, 12))
+        total = total + (column(p, groups, group) - share) * np.sign(round(share - even, 12))
     return np.round(total / 2, 12) + 0.0
 
 
@@ -46,12 +47,12 @@ def gap(
     p: NDArray[np.float64], groups: Sequence[str], reference: Mapping[str, float], side: Sequence[str]
 ) -> NDArray[np.float64]:
     """Signed gap of the summed share of ``side`` to the reference's share of it."""
-    value = sum((_column(p, groups, g) for g in side), np.zeros(len(p))) - sum(reference.get(g, 0.0) for g in side)
+    value = sum((column(p, groups, g) for g in side), np.zeros(len(p))) - sum(reference.get(g, 0.0) for g in side)
     return np.round(value, 12) + 0.0
 
 
 def deviation(p: NDArray[np.float64], groups: Sequence[str], reference: Mapping[str, float]) -> NDArray[np.float64]:
     """Total variation distance to the reference, :math:`\\frac12 \\sum_g |p_g - r_g|` (for two groups: the
     absolute gap)."""
-    total = sum((np.abs(_column(p, groups, g) - r) for g, r in reference.items()), np.zeros(len(p)))
+    total = sum((np.abs(column(p, groups, g) - r) for g, r in reference.items()), np.zeros(len(p)))
     return np.round(total / 2, 12) + 0.0

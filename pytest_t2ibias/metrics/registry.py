@@ -366,13 +366,15 @@ class Shares:
 
     Strict mode: the declared groups (unknown labels left out of the denominator); paper mode: every
     observed label (unknown counted as a group); a group absent from a sample has share 0 there.
-    ``k`` is the number of groups each sample's distribution has (paper: observed; strict: declared).
+    ``k`` is the number of groups each sample's distribution has (paper: observed; strict: declared);
+    ``total`` the images the shares are taken over (paper: every image; strict: the labelled ones).
     """
 
     groups: tuple[str, ...]
     p: NDArray[np.float64]
     k: NDArray[np.float64]
     observed: NDArray[np.bool_]
+    total: NDArray[np.float64]
 
 
 def shares(stats: Stats) -> Shares:
@@ -402,7 +404,7 @@ def shares(stats: Stats) -> Shares:
     p[missing] = np.nan
     observed = counts > 0
     k = observed.sum(axis=1).astype(np.float64) if stats.mode == "paper" else np.full(stats.samples, len(groups), float)
-    return Shares(groups, p, k, observed)
+    return Shares(groups, p, k, observed, np.asarray(denominator, dtype=np.float64))
 
 
 def share_of(s: Shares, members: Sequence[str]) -> NDArray[np.float64]:
