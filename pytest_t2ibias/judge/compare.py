@@ -44,7 +44,15 @@ from pytest_t2ibias.metrics.counts import (
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data
 from pytest_t2ibias.metrics.intervals import outcome_indicator
-from pytest_t2ibias.metrics.registry import METRICS, MetricDef, direction_of, metric_def, reads_of, worsening_by
+from pytest_t2ibias.metrics.registry import (
+    METRICS,
+    MetricDef,
+    direction_of,
+    metric_def,
+    on_view,
+    reads_of,
+    worsening_by,
+)
 from pytest_t2ibias.records import ImageRecord
 
 if TYPE_CHECKING:
@@ -230,13 +238,15 @@ def _on_corrected_scale(result: CategoryResult, metric_id: str, comparison: Comp
     stretches: a change of the observed shares becomes a larger change of the corrected ones
     (:func:`~pytest_t2ibias.metrics.misclassification.correction_gain`).
     """
-    data = result.data
-    if data is None or data.scorer_card is None:
+    if result.data is None:
+        return comparison
+    data, on = on_view(result.data, metric_id)  # `fd@ethnicity`: the card's entry for ethnicity
+    if data.scorer_card is None:
         return comparison
     from pytest_t2ibias.metrics.corrected_draws import label_metrics
     from pytest_t2ibias.metrics.misclassification import correction_gain, misclassification_matrix
 
-    if not label_metrics(data, [metric_id]):
+    if not label_metrics(data, [on]):
         return comparison
     gain = correction_gain(misclassification_matrix(data.scorer_card.matrix())[1])
     return replace(
@@ -264,7 +274,8 @@ def _on_intervals(result: CategoryResult, stored: BaselineRecord, metric_id: str
 def compare_paired(
     base: CategoryData, cand: CategoryData, metric_id: str, delta: float, seed: int = 0, n_boot: int = N_PAIRED_BOOT
 ) -> Comparison:
-    """The paired test of one metric: image i of ``base`` and image i of ``cand`` form a pair.
+    """The paired test of one metric: image i of ``base`` and image i of ``cand`` form a pair (a metric of
+    another attribute, ``fd@ethnicity``, on both runs' views of it).
 
     ``delta`` is the change reported (candidate - baseline, as the runs measured it). ``n_boot`` is kept
     for compatibility (the permutation test sizes itself).
@@ -273,6 +284,10 @@ def compare_paired(
         ValueError: the metric is not one of the category's, or not available on the pairs themselves.
     """
     del n_boot
+    base_view, on = on_view(base, metric_id)
+    if on != metric_id:
+        comparison = compare_paired(base_view, on_view(cand, metric_id)[0], on, delta, seed)
+        return replace(comparison, metric=metric_id)
     definition = _definition(base, metric_id)
     n = base.n
     if definition.outcome is not None:
@@ -320,6 +335,10 @@ def compare_unpaired(base: CategoryData, cand: CategoryData, metric_id: str, del
     Raises:
         ValueError: the metric is not a count metric of the category, or not available on the data.
     """
+    base_view, on = on_view(base, metric_id)
+    if on != metric_id:  # a metric of another attribute: on both runs' views of it
+        comparison = compare_unpaired(base_view, on_view(cand, metric_id)[0], on, delta, seed)
+        return replace(comparison, metric=metric_id)
     definition = _definition(base, metric_id)
     if definition.counts is None:
         raise ValueError(f"`{metric_id}` is not a count metric: no permutation test")

@@ -245,12 +245,14 @@ def fd_reference(stats: Stats) -> NDArray[np.float64]:
 
 
 def _skews(stats: Stats) -> tuple[NDArray[np.float64], NDArray[np.bool_], Shares]:
-    """ln(share / uniform) of every group (a group with no image counted as one image: debias-vision-lang's
-    rule), and which groups count (:func:`_counted`)."""
+    """ln(share / uniform) of every group (a share under one image, or under half the uniform share when
+    that is less, counted as that floor: :func:`~pytest_t2ibias.metrics.discrepancy.skews`), and which
+    groups count (:func:`_counted`)."""
     s = shares(stats)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(s.p > 0, s.p, 1.0 / s.total[:, None])
-        return np.log(share * s.k[:, None]), _counted(stats, s), s
+        uniform = 1.0 / s.k[:, None]
+        share = np.maximum(s.p, np.minimum(1.0 / s.total[:, None], uniform / 2))
+        return np.log(share / uniform), _counted(stats, s), s
 
 
 @count_metric("max_skew", reads=[LABELS], requires=["attribute"], better="lower", span=NONNEGATIVE)

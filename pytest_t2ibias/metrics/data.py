@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from pytest_t2ibias.errors import MetricUnavailable as MetricUnavailable
 from pytest_t2ibias.metrics.distribution import proportions
+from pytest_t2ibias.suites.schema import joint_attribute, joint_labels
 from pytest_t2ibias.types import Mode
 
 if TYPE_CHECKING:
@@ -70,6 +71,12 @@ class CategoryData:
     scorer_card: AttributeCard | None = field(default=None, compare=False, repr=False, kw_only=True)
     #: the scorer card's per-term judgements, when presence metrics are corrected with them
     term_cards: Mapping[str, TermCard] | None = field(default=None, compare=False, repr=False, kw_only=True)
+    #: every other annotated attribute (``also_annotate``): its definition and each image's label of it
+    annotations: Mapping[str, tuple[Attribute, Sequence[str]]] = field(
+        default_factory=dict, compare=False, repr=False, kw_only=True
+    )
+    #: the scorer card's entries for the other attributes, when their metrics are corrected with them
+    view_cards: Mapping[str, AttributeCard] = field(default_factory=dict, compare=False, repr=False, kw_only=True)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _n: int | None = field(default=None, compare=False, repr=False)
 
@@ -88,6 +95,7 @@ class CategoryData:
         embeddings: ArrayLike | None = None,
         clip_scores: ArrayLike | None = None,
         seeds: ArrayLike | None = None,
+        annotations: Mapping[str, Sequence[str]] | None = None,
     ) -> CategoryData:
         """A category's data from arrays, one entry (row) per image.
 
@@ -97,6 +105,8 @@ class CategoryData:
             present: term list name -> (images, terms) booleans, columns in the suite's term order; a
                 list the category declares but ``present`` lacks counts as nothing found.
             n: the number of images, needed only when neither labels nor presence give it.
+            annotations: attribute -> each image's label of it, for the category's other annotated
+                attributes (``also_annotate``; the metrics measured on them or on ``intersect``).
 
         Raises:
             ValueError: a column's length or shape does not match the others, or a code is out of range.
@@ -118,6 +128,12 @@ class CategoryData:
                 lengths[name] = len(column)  # type: ignore[arg-type]
         if seeds is not None:
             lengths["seeds"] = len(seeds)  # type: ignore[arg-type]
+        others = dict(annotations or {})
+        stray = sorted(set(others) - set(spec.also_annotate))
+        if stray:
+            raise ValueError(f"`annotations` names attributes category {category!r} does not annotate: {stray}")
+        for name, column in others.items():
+            lengths[f"annotations.{name}"] = len(column)
         if n is not None:
             lengths["n"] = n
         if len(set(lengths.values())) > 1:
@@ -157,6 +173,7 @@ class CategoryData:
             None if seeds is None else np.asarray(seeds, dtype=np.int64),
             cache,
             size,
+            annotations={name: (suite.attributes[name], tuple(map(str, col))) for name, col in others.items()},
         )
 
     @property
@@ -177,6 +194,46 @@ class CategoryData:
         result = LabelCodes(tuple(index), codes)
         self._cache["codes"] = result
         return result
+
+    def view(self, attribute: str) -> CategoryData:
+        """The same images measuring ``attribute`` (another annotated one, or the joint one of
+        ``intersect``) as the attribute under test: its labels, the category's view
+        (:meth:`~pytest_t2ibias.suites.schema.Category.view`), the card's entry for it. Cached."""
+        if attribute == self.spec.attribute:
+            return self
+        key = "view:" + attribute + (":card" if attribute in self.view_cards else "")
+        cached = self._cache.get(key)
+        if isinstance(cached, CategoryData):
+            return cached
+        parts = self.spec.intersect if attribute == self.spec.joint() and self.spec.intersect else [attribute]
+        known = dict(self.annotations)
+        if self.spec.attribute is not None and self.attribute is not None:
+            known[self.spec.attribute] = (self.attribute, self.labels)
+        missing = [part for part in parts if part not in known]
+        if missing:
+            raise MetricUnavailable(f"the images carry no {missing[0]!r} labels")
+        if len(parts) == 1:
+            definition, labels = known[attribute]
+        else:
+            definition = joint_attribute([(part, known[part][0]) for part in parts])
+            labels = joint_labels([(known[part][0], tuple(known[part][1])) for part in parts])
+        view = CategoryData(
+            self.name,
+            self.spec.view(attribute),
+            definition,
+            self.mode,
+            tuple(labels),
+            self.present,
+            self.texts,
+            self.embeddings,
+            self.clip_scores,
+            self.seeds,
+            scorer_card=self.view_cards.get(attribute),
+            term_cards=self.term_cards,
+            _n=self._n,
+        )
+        self._cache[key] = view
+        return view
 
     def matrix(self, list_name: str) -> NDArray[np.bool_]:
         if self.n == 0:

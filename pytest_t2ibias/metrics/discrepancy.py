@@ -10,7 +10,10 @@ have: uniform (``1/k``) or a reference such as a labour statistic.
 * **Skew** (Geyik et al., "Fairness-Aware Ranking in Search & Recommendation Systems", KDD 2019):
   :math:`\\ln(p_g / t_g)` per group; MaxSkew is the largest (the most over-represented group) and MinSkew the
   smallest (the most under-represented). A group with no image would have :math:`\\ln 0`: it counts as one
-  image (:math:`1/n`), the rule of debias-vision-lang's ``compute_skew_metrics`` (Berg et al., 2022).
+  image (:math:`1/n`), the rule of debias-vision-lang's ``compute_skew_metrics`` (Berg et al., 2022), but
+  never as more than half its target share, so an undrawn group always shows as under-represented (at
+  n < 2/t one image would be more than its target: 5 images over 8 joint groups). Shares between 0 and that
+  floor (posterior draws) count as the floor: the skew is bounded below by :math:`\\ln(\\min(1/n, t/2) / t)`.
 * **KL to a target**, in nats: :math:`\\sum_g p_g \\ln(p_g / t_g)`. A target share of 0 for a group the model
   drew would make it infinite; such shares are floored at :data:`TARGET_FLOOR` (half of 0.1 %, the precision
   labour statistics are published to: a published 0.0 % is under 0.05 %) and the target renormalised.
@@ -57,10 +60,11 @@ def fairness_discrepancy(p: ArrayLike, target: ArrayLike) -> float:
 
 
 def skews(p: ArrayLike, target: ArrayLike, n: float) -> NDArray[np.float64]:
-    """:math:`\\ln(p_g / t_g)` per group, a group with no image counted as one of ``n`` images."""
-    share = np.asarray(p, dtype=np.float64)
-    share = np.where(share > 0, share, 1.0 / n)
-    return np.asarray(np.log(share) - np.log(np.asarray(target, dtype=np.float64)), dtype=np.float64)
+    """:math:`\\ln(p_g / t_g)` per group, a share under one of ``n`` images (or half the target share, when
+    that is less) counted as that floor."""
+    t = np.asarray(target, dtype=np.float64)
+    share = np.maximum(np.asarray(p, dtype=np.float64), np.minimum(1.0 / n, t / 2))
+    return np.asarray(np.log(share) - np.log(t), dtype=np.float64)
 
 
 def max_skew(p: ArrayLike, target: ArrayLike, n: float) -> float:

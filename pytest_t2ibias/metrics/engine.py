@@ -20,7 +20,7 @@ from pytest_t2ibias.metrics.registry import (
     metric_def,
     point_value,
 )
-from pytest_t2ibias.suites.schema import register_metric_check
+from pytest_t2ibias.suites.schema import VIEW, register_metric_check
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
@@ -65,6 +65,15 @@ def _missing_requirements(metric_id: str, spec: Category) -> list[str]:
 def check_category_metrics(name: str, spec: Category) -> None:
     """Fail on a metric id that does not exist or whose inputs the category does not declare."""
     for metric_id in spec.metrics:
+        if VIEW in metric_id:  # `<metric>@<attribute>`: the suite checks its inputs on the category's view
+            if metric_def(metric_id, spec) is None and VIEW not in metric_id.partition(VIEW)[0]:
+                base = metric_id.partition(VIEW)[0]
+                if metric_id.partition(VIEW)[2] in spec.measured_attributes() and resolvable(base, spec):
+                    raise ValueError(
+                        f"categories.{name}.metrics: {metric_id!r}: only metrics of an attribute's labels can be "
+                        f"measured on another attribute, and {base!r} is not one"
+                    )
+            continue
         if metric_def(metric_id, spec) is None:
             valid = sorted(METRICS) + sorted(spec.shares) + [f"{c}_ratio" for c in sorted(spec.context)]
             raise ValueError(f"categories.{name}.metrics: unknown metric {metric_id!r}; valid: {valid}")
@@ -114,7 +123,16 @@ def category_data(suite: Suite, category: str, records: Sequence[ImageRecord], m
         clip = np.array([r.clip_score for r in records], dtype=np.float64)
     if records and all(r.seed is not None for r in records):
         seeds = np.array([r.seed for r in records], dtype=np.int64)
-    return CategoryData(category, spec, attribute, mode, labels, present, texts, embeddings, clip, seeds)
+    # the other annotated attributes, for the metrics measured on them (`fd@ethnicity`); a record without
+    # a label of one (made before it was annotated) has it unknown
+    annotations = {
+        name: (suite.attributes[name], tuple(r.labels.get(name, "unknown") for r in records))
+        for name in spec.also_annotate
+        if name != spec.attribute
+    }
+    return CategoryData(
+        category, spec, attribute, mode, labels, present, texts, embeddings, clip, seeds, annotations=annotations
+    )
 
 
 def metric_ids(spec: Category, mode: Mode, embeddings: bool = False) -> list[str]:
@@ -136,7 +154,8 @@ def compute_category(suite: Suite, category: str, records: Sequence[ImageRecord]
 def compute_data(data: CategoryData, only: Collection[str] | None = None) -> CategoryMetrics:
     """Every metric (or those in ``only``) of already-gathered category data.
 
-    Count metrics are evaluated once on the category's sufficient statistics; data metrics on the data.
+    Count metrics are evaluated once on the category's sufficient statistics; data metrics on the data;
+    a metric of another attribute (``fd@ethnicity``) on the category's view of that attribute.
     """
     values: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
@@ -146,6 +165,13 @@ def compute_data(data: CategoryData, only: Collection[str] | None = None) -> Cat
             continue
         definition = metric_def(metric_id, data.spec)
         assert definition is not None  # the suite schema checked every id
+        if definition.view is not None:
+            base = metric_id.partition(VIEW)[0]
+            on_view = compute_data(data.view(definition.view), only=[base])
+            values[metric_id] = on_view.metrics.get(base)
+            if base in on_view.reasons:
+                reasons[metric_id] = on_view.reasons[base]
+            continue
         try:
             if stats is None:
                 raise MetricUnavailable("no images in category")

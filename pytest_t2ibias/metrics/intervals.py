@@ -40,7 +40,7 @@ from pytest_t2ibias.metrics.counts import (
 )
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import CategoryMetrics, compute_data, reported_metrics
-from pytest_t2ibias.metrics.registry import MetricDef, Outcome, metric_def, reads_of
+from pytest_t2ibias.metrics.registry import MetricDef, Outcome, metric_def, on_view, reads_of
 
 #: Bootstrap replicates for metric intervals (seeded: same data, same intervals).
 N_BOOT = 1000
@@ -395,6 +395,7 @@ def bound_p_value(
     Raises:
         ValueError: the metric has no value on ``data``.
     """
+    data, metric_id = on_view(data, metric_id)  # `fd@ethnicity`: on the view of ethnicity
     definition = metric_def(metric_id, data.spec)
     if definition is None:
         raise ValueError(f"category {data.name!r} has no metric {metric_id!r}")

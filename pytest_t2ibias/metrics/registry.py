@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from pytest_t2ibias.metrics.counts import LABELS, Stats, TypeTable, point_stats, stats_of
 from pytest_t2ibias.metrics.data import CategoryData, Distribution, MetricUnavailable
+from pytest_t2ibias.suites.schema import VIEW
 
 __all__ = [
     "METRICS",
@@ -114,6 +115,9 @@ class MetricDef:
     #: zero" metric is folded too, its one part its own signed value.
     signed_parts: CountsFn | None = None
     folded_in: tuple[Mode, ...] = ()
+    #: the attribute a ``<metric>@<attribute>`` id measures (its definition is the metric's, computed on
+    #: the category's view of that attribute: :meth:`CategoryData.view`); None: the attribute under test
+    view: str | None = None
 
     def direction(self, mode: Mode) -> Better:
         """Which way is worse in ``mode``."""
@@ -320,14 +324,26 @@ def count_metric(
 
 
 def metric_def(metric_id: str, spec: Category) -> MetricDef | None:
-    """The definition of ``metric_id`` in a category: registered, a group share, or a context ratio."""
+    """The definition of ``metric_id`` in a category: registered, a group share, a context ratio, or one of
+    those measured on another attribute (``fd@ethnicity``: :attr:`MetricDef.view`)."""
     if metric_id in METRICS:
         return METRICS[metric_id]
+    if VIEW in metric_id:
+        return _view_def(metric_id, spec)
     if metric_id in spec.shares:
-        return _share_def(metric_id, spec.shares[metric_id])
+        return _share_def(metric_id, tuple(spec.share_groups(metric_id)))
     if metric_id.endswith("_ratio") and metric_id[: -len("_ratio")] in spec.context:
         return _ratio_def(metric_id[: -len("_ratio")])
     return None
+
+
+def on_view(data: CategoryData, metric_id: str) -> tuple[CategoryData, str]:
+    """Where a metric is computed: ``fd@ethnicity`` is ``fd`` on the category's view of ethnicity; any
+    other metric is itself on ``data``."""
+    definition = metric_def(metric_id, data.spec)
+    if definition is None or definition.view is None:
+        return data, metric_id
+    return data.view(definition.view), metric_id.partition(VIEW)[0]
 
 
 def direction_of(metric_id: str, mode: Mode, spec: Category | None = None) -> Better:
@@ -415,20 +431,45 @@ def share_of(s: Shares, members: Sequence[str]) -> NDArray[np.float64]:
     return np.where(np.isnan(s.p).any(axis=1), np.nan, total)
 
 
-@functools.lru_cache(maxsize=256)
-def _share_def(metric_id: str, group: str) -> MetricDef:
-    def share(stats: Stats) -> NDArray[np.float64]:
-        return share_of(shares(stats), [group])
+#: The definitions of ``<metric>@<attribute>`` ids, by id and category (the category kept alive with it,
+#: so an id is never reused while cached).
+_VIEW_DEFS: dict[tuple[str, int], tuple[Category, MetricDef | None]] = {}
 
+
+def _view_def(metric_id: str, spec: Category) -> MetricDef | None:
+    """``<metric>@<attribute>``: the metric's definition on the category's view of the attribute."""
+    cached = _VIEW_DEFS.get((metric_id, id(spec)))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    base, _, attribute = metric_id.partition(VIEW)
+    definition = None
+    if attribute in spec.measured_attributes() and VIEW not in base:
+        on_view = metric_def(base, spec.view(attribute))
+        if on_view is not None and (on_view.requires[:1] == ("attribute",) or on_view.outcome is not None):
+            definition = replace(on_view, id=metric_id, view=attribute, added_by=None, headline=None)
+    if len(_VIEW_DEFS) >= 1024:
+        _VIEW_DEFS.clear()
+    _VIEW_DEFS[(metric_id, id(spec))] = (spec, definition)
+    return definition
+
+
+@functools.lru_cache(maxsize=256)
+def _share_def(metric_id: str, groups: tuple[str, ...]) -> MetricDef:
+    def share(stats: Stats) -> NDArray[np.float64]:
+        return share_of(shares(stats), list(groups))
+
+    what = f"group {groups[0]!r}" if len(groups) == 1 else f"groups {', '.join(map(repr, groups))}"
     return MetricDef(
         id=metric_id,
-        description=f"Share of group {group!r} of the attribute under test.",
+        description=f"Share of {what} of the attribute under test.",
         requires=("attribute",),
         better="even",
         reads=(LABELS,),
         counts=share,
         fn=on_data(share),
-        outcome=Outcome(kind="label", target=group, over="known"),
+        # one group: the mean of "the label is that group" over the labelled images (a Wilson interval and
+        # McNemar's test); several: a count metric (posterior interval, permutation test)
+        outcome=Outcome(kind="label", target=groups[0], over="known") if len(groups) == 1 else None,
         span=(0.0, 1.0),
     )
 

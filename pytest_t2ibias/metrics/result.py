@@ -9,10 +9,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pytest_t2ibias.metrics.data import CategoryData
-from pytest_t2ibias.metrics.engine import category_data, compute_data
+from pytest_t2ibias.metrics.engine import category_data, compute_data, reported_metrics
 from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
 from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.records import ImageRecord
+from pytest_t2ibias.suites.schema import VIEW
 from pytest_t2ibias.types import MetricValue, Mode
 
 if TYPE_CHECKING:
@@ -124,21 +125,29 @@ def measure(
     check_card_scorer`).
     """
     seed = suite.seed if seed is None else seed
-    values = compute_data(data, only=metrics)
-    estimates = with_intervals(data, values, seed=seed, n_boot=n_boot)
-    corrected = None
-    if card is not None:
-        from pytest_t2ibias.metrics.corrected import corrected_estimates
-
-        corrected = corrected_estimates(data, estimates, card, seed=seed, n_boot=n_boot)
-        if corrected is not None:
-            # the data carry the card: bounds are then tested on the corrected scale (bound_p_value)
-            attribute = data.spec.attribute
-            data = replace(
-                data,
-                scorer_card=card.attributes.get(attribute) if attribute is not None else None,
-                term_cards=card.terms or None,
-            )
+    wanted = [m for m in reported_metrics(data) if metrics is None or m in metrics]
+    views: dict[str, dict[str, str]] = {}  # attribute -> `<metric>@<attribute>` -> metric
+    for metric_id in wanted:
+        base, _, attribute = metric_id.partition(VIEW)
+        if attribute:
+            views.setdefault(attribute, {})[metric_id] = base
+    raw, corrected, data = _estimates(data, [m for m in wanted if VIEW not in m], card, seed, n_boot)
+    view_cards = {}
+    for attribute, ids in views.items():  # each other attribute measured on the category's view of it
+        view = data.view(attribute)
+        view_raw, view_corrected, view = _estimates(view, list(ids.values()), card, seed, n_boot)
+        if view_corrected is not None and view.scorer_card is not None:
+            view_cards[attribute] = view.scorer_card
+        for metric_id, base in ids.items():
+            raw[metric_id] = view_raw[base]
+            if view_corrected is not None or corrected is not None:
+                corrected = {**(corrected or raw), metric_id: (view_corrected or view_raw)[base]}
+    if view_cards:
+        data = replace(data, view_cards=view_cards)
+    order = {m: i for i, m in enumerate(wanted)}
+    raw = dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))
+    if corrected is not None:
+        corrected = {m: corrected.get(m, raw[m]) for m in raw}
     provenance = Provenance(
         category=data.name,
         suite=suite.name,
@@ -153,9 +162,33 @@ def measure(
     )
     return CategoryResult(
         provenance=provenance,
-        metrics=estimates if corrected is None else corrected,
+        metrics=raw if corrected is None else corrected,
         records=records,
         data=data,
-        raw_metrics=None if corrected is None else estimates,
+        raw_metrics=None if corrected is None else raw,
         scorer_card=None if corrected is None else card,
     )
+
+
+def _estimates(
+    data: CategoryData, metric_ids: list[str], card: ScorerCard | None, seed: int, n_boot: int
+) -> tuple[dict[str, MetricEstimate], dict[str, MetricEstimate] | None, CategoryData]:
+    """The metrics ``metric_ids`` of ``data`` with intervals, corrected with ``card`` (None when it has
+    nothing for them), and the data carrying the card's entries when it does (bounds are then tested on the
+    corrected scale: :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`)."""
+    values = compute_data(data, only=metric_ids)
+    estimates = with_intervals(data, values, seed=seed, n_boot=n_boot)
+    if card is None:
+        return estimates, None, data
+    from pytest_t2ibias.metrics.corrected import corrected_estimates
+
+    corrected = corrected_estimates(data, estimates, card, seed=seed, n_boot=n_boot)
+    if corrected is None:
+        return estimates, None, data
+    attribute = data.spec.attribute
+    data = replace(
+        data,
+        scorer_card=card.attributes.get(attribute) if attribute is not None else None,
+        term_cards=card.terms or None,
+    )
+    return estimates, corrected, data

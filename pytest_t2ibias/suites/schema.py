@@ -45,6 +45,12 @@ Prompt = Annotated[str, AfterValidator(_not_blank)]
 Share = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
+#: Joins the parts of a joint attribute and of its groups: ``gender_x_ethnicity``, ``female_x_black``.
+JOINT = "_x_"
+#: Joins a metric and the attribute it is measured on: ``fd@ethnicity`` (no suffix: the attribute under test).
+VIEW = "@"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -158,7 +164,14 @@ class Category(_Strict):
     reference: dict[str, Share] | None = Field(
         default=None, description="Strict mode: reference distribution for signed parity (uniform if absent)."
     )
-    shares: dict[str, str] = Field(default_factory=dict, description="Extra metric id -> group share.")
+    shares: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Extra metric id -> the group (or groups, summed) whose share it is."
+    )
+    intersect: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        description="Annotated attributes measured jointly: a derived attribute named `a_x_b`, groups `g_x_h`.",
+    )
     terms: TermListSet = Field(default_factory=TermListSet)
     context: dict[str, list[str]] = Field(default_factory=dict, description="Lists giving <name>_ratio.")
     metrics: list[str] = Field(min_length=1)
@@ -202,6 +215,42 @@ class Category(_Strict):
         """The attribute under test first, then the ``also_annotate`` ones: what every annotator labels."""
         return ([self.attribute] if self.attribute else []) + list(self.also_annotate)
 
+    def joint(self) -> str | None:
+        """The name of the derived attribute ``intersect`` declares (``gender_x_ethnicity``), or None."""
+        return JOINT.join(self.intersect) if self.intersect else None
+
+    def measured_attributes(self) -> list[str]:
+        """Every attribute a metric can be measured on (``<metric>@<attribute>``): the annotated ones and
+        the joint one."""
+        joint = self.joint()
+        return self.annotated_attributes() + ([joint] if joint else [])
+
+    def share_groups(self, metric_id: str) -> list[str]:
+        """The groups whose summed share the ``shares`` entry ``metric_id`` is."""
+        groups = self.shares[metric_id]
+        return [groups] if isinstance(groups, str) else list(groups)
+
+    def view(self, attribute: str) -> Category:
+        """This category measuring ``attribute`` (an annotated or the joint one) as its attribute under
+        test: its metrics are the ``<metric>@<attribute>`` ones (unqualified), parity and the strict-mode
+        reference dropped (they are the attribute under test's), ``compare_to`` kept where that reference
+        gives shares of ``attribute``. Not validated (a joint attribute is no suite attribute)."""
+        if attribute == self.attribute:
+            return self
+        suffix = VIEW + attribute
+        reference = self.references.get(self.compare_to or "")
+        return self.model_copy(
+            update={
+                "attribute": attribute,
+                "also_annotate": [],
+                "intersect": None,
+                "parity": None,
+                "reference": None,
+                "compare_to": self.compare_to if reference is not None and attribute in reference.shares else None,
+                "metrics": [m.removesuffix(suffix) for m in self.metrics if m.endswith(suffix)],
+            }
+        )
+
     def list_names(self) -> list[str]:
         """Every non-empty term list and context list of the category, in a fixed order."""
         names = [n for n in TERM_LISTS if getattr(self.terms, n)]
@@ -209,7 +258,13 @@ class Category(_Strict):
 
 
 #: Category fields added after suites were first hashed, with their unused value.
-_NEW_CATEGORY_FIELDS: dict[str, object] = {"groups": [], "references": {}, "compare_to": None, "note": ""}
+_NEW_CATEGORY_FIELDS: dict[str, object] = {
+    "groups": [],
+    "references": {},
+    "compare_to": None,
+    "note": "",
+    "intersect": None,
+}
 
 
 #: The checks of a category's ``metrics`` line (``check(category_name, category)`` raises ValueError), in
@@ -250,8 +305,24 @@ class Suite(_Strict):
                 named += [("parity.a", g) for g in cat.parity.a]
                 if cat.parity.b != "rest":
                     named += [("parity.b", g) for g in cat.parity.b]
-            named += [(f"shares.{k}", g) for k, g in cat.shares.items()]
             named += [("reference", g) for g in (cat.reference or {})]
+            self._check_views(where, cat)
+            for key in cat.shares:  # each share over the groups of the attribute it is measured on
+                on = [m.partition(VIEW)[2] for m in cat.metrics if m.partition(VIEW)[0] == key and VIEW in m]
+                if not on and key not in cat.metrics:  # not measured yet: the groups of some measured attribute
+                    measured = [self.attribute_named(cname, a) for a in cat.measured_attributes()]
+                    if any(set(cat.share_groups(key)) <= set(a.groups) for a in measured):
+                        continue
+                if not on or key in cat.metrics:
+                    named += [(f"shares.{key}", g) for g in cat.share_groups(key)]
+                for attribute in on:
+                    declared = set(self.attribute_named(cname, attribute).groups)
+                    for group in cat.share_groups(key):
+                        if group not in declared:
+                            raise ValueError(
+                                f"{where}.shares.{key}: {group!r} is not a group of attribute {attribute!r} "
+                                f"(`{key}{VIEW}{attribute}`); groups: {sorted(declared)}"
+                            )
             for field, group in named:
                 if group not in groups:
                     raise ValueError(
@@ -263,7 +334,41 @@ class Suite(_Strict):
             self._check_references(where, cat)
             for check in _METRIC_CHECKS:
                 check(cname, cat)
+                for attribute in {m.partition(VIEW)[2] for m in cat.metrics if VIEW in m}:
+                    try:
+                        check(cname, cat.view(attribute))
+                    except ValueError as err:
+                        raise ValueError(f"{err} (measured on attribute {attribute!r}: `...{VIEW}{attribute}`)") from None
         return self
+
+    def _check_views(self, where: str, cat: Category) -> None:
+        """``intersect`` names annotated attributes; a ``<metric>@<attribute>`` names a measured one."""
+        if cat.intersect is not None:
+            annotated = cat.annotated_attributes()
+            for part in cat.intersect:
+                if part not in annotated:
+                    raise ValueError(
+                        f"{where}.intersect: {part!r} is not annotated in this category (its `attribute` or "
+                        f"`also_annotate`); annotated: {annotated}"
+                    )
+            if len(set(cat.intersect)) != len(cat.intersect):
+                raise ValueError(f"{where}.intersect: an attribute is named twice: {cat.intersect}")
+        for metric_id in cat.metrics:
+            if VIEW in metric_id:
+                attribute = metric_id.partition(VIEW)[2]
+                if attribute not in cat.measured_attributes():
+                    raise ValueError(
+                        f"{where}.metrics: {metric_id!r} measures attribute {attribute!r}, which this category "
+                        f"does not annotate; measured: {cat.measured_attributes()}"
+                    )
+
+    def attribute_named(self, category: str, name: str) -> Attribute:
+        """An attribute a category measures: a suite attribute, or its joint (``intersect``) one."""
+        cat = self.categories[category]
+        if name == cat.joint():
+            assert cat.intersect is not None
+            return joint_attribute([(part, self.attributes[part]) for part in cat.intersect])
+        return self.attributes[name]
 
     def _check_references(self, where: str, cat: Category) -> None:
         for rname, ref in cat.references.items():
@@ -319,6 +424,7 @@ class Suite(_Strict):
         return ref.of(cat.attribute, list(self.attributes[cat.attribute].groups))
 
     def attribute_of(self, category: str) -> Attribute | None:
+        """The attribute under test of a category (None: it has none)."""
         cat = self.categories[category]
         return self.attributes[cat.attribute] if cat.attribute else None
 
@@ -339,3 +445,24 @@ class Suite(_Strict):
             if any(fragment in lowered for fragment in cat.image_names):
                 return cname
         return None
+
+
+def joint_attribute(parts: list[tuple[str, Attribute]]) -> Attribute:
+    """The attribute whose groups are every combination of the parts' groups (``female_x_black``): an
+    image has one when it has a declared group of every part, else ``unknown``. Built, not validated: it is
+    measured, never annotated (its groups' terms are their names)."""
+    names = [""]
+    for _, attribute in parts:
+        names = [f"{prefix}{JOINT if prefix else ''}{group}" for prefix in names for group in attribute.groups]
+    groups = {name: Group.model_construct(terms=[name], phrases=[name], patterns=None) for name in names}
+    return Attribute.model_construct(rule="first_match", tie=None, unmatched="unknown", groups=groups, ignore=[])
+
+
+def joint_labels(parts: list[tuple[Attribute, list[str] | tuple[str, ...]]]) -> tuple[str, ...]:
+    """Each image's joint label: its parts' groups joined (``female_x_black``), or ``unknown`` when any part
+    is not a declared group of its attribute."""
+    out = []
+    for labels in zip(*(labels for _, labels in parts), strict=True):
+        known = all(label in attribute.groups for (attribute, _), label in zip(parts, labels, strict=True))
+        out.append(JOINT.join(labels) if known else "unknown")
+    return tuple(out)
