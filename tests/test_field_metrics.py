@@ -312,3 +312,58 @@ def test_the_occupations_suite_measures_ethnicity_origin_and_the_intersection_ev
         ref = spec.references["labour"].of("ethnicity", list(suite.attributes["ethnicity"].groups))
         assert abs(sum(ref.values()) - 1) < 1e-9  # race shares plus the rest as `other`, Hispanic origin apart
         assert "latino" not in ref
+
+
+# -- the Fairlearn-shaped view --------------------------------------------------------------------------
+
+
+def _result() -> object:
+    rng = np.random.default_rng(0)
+    race = [RACE[i] for i in rng.choice(4, size=200, p=[0.5, 0.2, 0.2, 0.1])]
+    gender = [GENDER[i] for i in rng.integers(0, 2, size=200)]
+    return measure(SUITE, _data(gender, race), model="m", scorer="s"), gender, race
+
+
+def test_the_fairlearn_view_equals_the_counts_and_its_intervals_hold_the_values() -> None:
+    result, gender, race = _result()
+    shares = {g: race.count(g) / 200 for g in RACE}
+    assert dict(result.by_group("ethnicity")) == pytest.approx(shares)  # type: ignore[attr-defined]
+    assert result.difference("ethnicity") == pytest.approx(max(shares.values()) - min(shares.values()))  # type: ignore[attr-defined]
+    assert result.ratio("ethnicity") == pytest.approx(min(shares.values()) / max(shares.values()))  # type: ignore[attr-defined]
+    labour = {"white": 0.7, "black": 0.1, "asian": 0.2, "other": 0.0}
+    gaps = [abs(shares[g] - labour[g]) for g in RACE]
+    assert result.difference("ethnicity", method="to_reference") == pytest.approx(max(gaps))  # type: ignore[attr-defined]
+    female = gender.count("female") / 200
+    assert result.ratio(method="to_reference") == pytest.approx(  # type: ignore[attr-defined]
+        min(female / 0.4, 0.4 / female, (1 - female) / 0.6, 0.6 / (1 - female))
+    )
+    for method in ("between_groups", "to_reference"):
+        low, high = result.difference_ci("ethnicity", method=method)  # type: ignore[attr-defined]
+        assert low <= result.difference("ethnicity", method=method) <= high  # type: ignore[attr-defined]
+    ci = result.by_group_ci("gender_x_ethnicity")  # type: ignore[attr-defined]
+    joint = dict(result.by_group("gender_x_ethnicity"))  # type: ignore[attr-defined]
+    assert len(joint) == 8
+    for group, share in joint.items():
+        low, high = (ci.loc[group, "low"], ci.loc[group, "high"]) if hasattr(ci, "loc") else ci[group]
+        assert low <= share <= high, group
+
+
+def test_the_view_returns_plain_dicts_without_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    result, _, _ = _result()
+    with_pandas = dict(result.by_group())  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` now raises ImportError
+    fresh, _, _ = _result()
+    assert fresh.by_group() == with_pandas  # type: ignore[attr-defined]
+    assert isinstance(fresh.by_group_ci(), dict)  # type: ignore[attr-defined]
+
+
+def test_the_view_says_what_it_cannot_do() -> None:
+    result, _, _ = _result()
+    with pytest.raises(ValueError, match="method must be one of"):
+        result.difference(method="to_overall")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="no `compare_to` reference of this attribute"):
+        result.ratio("gender_x_ethnicity", method="to_reference")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="does not measure attribute 'latino'"):
+        result.by_group("latino")  # type: ignore[attr-defined]

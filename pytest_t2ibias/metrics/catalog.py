@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -278,6 +279,53 @@ def kl_reference(stats: Stats) -> NDArray[np.float64]:
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / t), 0.0)
     return where_available(terms.sum(axis=1) + 0.0, np.isnan(s.p).any(axis=1))
+
+
+def _counted_shares(stats: Stats) -> tuple[NDArray[np.float64], Shares]:
+    """The shares of the groups a distribution measure runs over (others NaN), per sample."""
+    s = shares(stats)
+    return np.where(_counted(stats, s), s.p, np.nan), s
+
+
+@count_metric("difference_between_groups", reads=[LABELS], requires=["attribute"], better="lower", span=UNIT)
+def difference_between_groups(stats: Stats) -> NDArray[np.float64]:
+    """The largest group share minus the smallest (Fairlearn's ``difference(method="between_groups")``)."""
+    p, s = _counted_shares(stats)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: samples without a distribution
+        return where_available(np.nanmax(p, axis=1) - np.nanmin(p, axis=1), np.isnan(s.p).any(axis=1))
+
+
+@count_metric("ratio_between_groups", reads=[LABELS], requires=["attribute"], better="higher", span=UNIT)
+def ratio_between_groups(stats: Stats) -> NDArray[np.float64]:
+    """The smallest group share over the largest (Fairlearn's ``ratio(method="between_groups")``)."""
+    p, s = _counted_shares(stats)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return where_available(np.nanmin(p, axis=1) / np.nanmax(p, axis=1), np.isnan(s.p).any(axis=1))
+
+
+@count_metric(
+    "difference_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=UNIT
+)
+def difference_to_reference(stats: Stats) -> NDArray[np.float64]:
+    """The largest gap of a group's share to the reference's (Fairlearn's ``to_overall``, against the
+    ``compare_to`` reference)."""
+    p, target, s = _union_with_reference(stats)
+    return where_available(np.abs(p - target).max(axis=1), np.isnan(s.p).any(axis=1))
+
+
+@count_metric(
+    "ratio_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="higher", span=UNIT
+)
+def ratio_to_reference(stats: Stats) -> NDArray[np.float64]:
+    """The smallest of share / reference and reference / share over the groups (Fairlearn's ``to_overall``
+    ratio, against the ``compare_to`` reference); a group with neither counts as 1, with one only as 0."""
+    p, target, s = _union_with_reference(stats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.minimum(p / target, target / p)
+    ratio = np.where((p == 0) & (target == 0), 1.0, np.nan_to_num(ratio, nan=0.0, posinf=0.0))
+    return where_available(ratio.min(axis=1), np.isnan(s.p).any(axis=1))
 
 
 @count_metric("unique_count", reads=[LABELS], requires=["attribute"], better="higher", span=NONNEGATIVE)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pytest_t2ibias.metrics import groupwise
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.engine import category_data, compute_data, reported_metrics
 from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
@@ -75,6 +76,39 @@ class CategoryResult:
 
     def value(self, metric_id: str) -> MetricValue:
         return self.metrics[metric_id].value if metric_id in self.metrics else None
+
+    # a Fairlearn-shaped view (MetricFrame's names; :mod:`~pytest_t2ibias.metrics.groupwise`)
+    def by_group(self, attribute: str | None = None) -> Any:
+        """Each group's share of the images labelled with ``attribute`` (default: the attribute under test;
+        any annotated one, or the joint one of ``intersect``): a ``pandas.Series`` when pandas is installed,
+        else a dict."""
+        return groupwise.by_group(self, attribute)
+
+    def by_group_ci(self, attribute: str | None = None) -> Any:
+        """Each group's share's 95 % interval: a ``pandas.DataFrame`` (``low``, ``high``), else a dict."""
+        return groupwise.by_group_ci(self, attribute)
+
+    def difference(self, attribute: str | None = None, method: groupwise.Method = "between_groups") -> float | None:
+        """The largest share minus the smallest (``between_groups``), or the largest gap of a share to the
+        ``compare_to`` reference's (``to_reference``)."""
+        return groupwise.value(self, "difference", attribute, method)
+
+    def difference_ci(
+        self, attribute: str | None = None, method: groupwise.Method = "between_groups"
+    ) -> tuple[float, float] | None:
+        """The 95 % interval of :meth:`difference`."""
+        return groupwise.interval(self, "difference", attribute, method)
+
+    def ratio(self, attribute: str | None = None, method: groupwise.Method = "between_groups") -> float | None:
+        """The smallest share over the largest (``between_groups``), or the smallest of share / reference and
+        reference / share (``to_reference``)."""
+        return groupwise.value(self, "ratio", attribute, method)
+
+    def ratio_ci(
+        self, attribute: str | None = None, method: groupwise.Method = "between_groups"
+    ) -> tuple[float, float] | None:
+        """The 95 % interval of :meth:`ratio`."""
+        return groupwise.interval(self, "ratio", attribute, method)
 
     def label_counts(self, attribute: str) -> dict[str, int]:
         return dict(Counter(r.labels.get(attribute, "unknown") for r in self.records))
