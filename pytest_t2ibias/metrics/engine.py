@@ -167,7 +167,11 @@ def compute_data(data: CategoryData, only: Collection[str] | None = None) -> Cat
         assert definition is not None  # the suite schema checked every id
         if definition.view is not None:
             base = metric_id.partition(VIEW)[0]
-            on_view = compute_data(data.view(definition.view), only=[base])
+            try:
+                on_view = compute_data(data.view(definition.view), only=[base])
+            except MetricUnavailable as why:  # the images carry no labels of that attribute
+                values[metric_id], reasons[metric_id] = None, str(why)
+                continue
             values[metric_id] = on_view.metrics.get(base)
             if base in on_view.reasons:
                 reasons[metric_id] = on_view.reasons[base]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_t2ibias.metrics import groupwise
-from pytest_t2ibias.metrics.data import CategoryData
+from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
 from pytest_t2ibias.metrics.engine import category_data, compute_data, reported_metrics
 from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
 from pytest_t2ibias.provenance import Provenance
@@ -168,7 +168,11 @@ def measure(
     raw, corrected, data = _estimates(data, [m for m in wanted if VIEW not in m], card, seed, n_boot)
     view_cards = {}
     for attribute, ids in views.items():  # each other attribute measured on the category's view of it
-        view = data.view(attribute)
+        try:
+            view = data.view(attribute)
+        except MetricUnavailable as why:  # the images carry no labels of it: no value, and why
+            raw.update({m: MetricEstimate(None, None, str(why)) for m in ids})
+            continue
         view_raw, view_corrected, view = _estimates(view, list(ids.values()), card, seed, n_boot)
         if view_corrected is not None and view.scorer_card is not None:
             view_cards[attribute] = view.scorer_card

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pytest_t2ibias.metrics.registry import METRICS, metric_def
+from pytest_t2ibias.suites.schema import JOINT, VIEW
 
 if TYPE_CHECKING:
     from pytest_t2ibias.results import ImageResult
@@ -65,6 +66,11 @@ def driving_image_ids(
     """
     kind, _, list_name = drivers_of(metric_id, category_spec).partition(":")
     attribute = attribute_under_test(images, category_spec)
+    measured = metric_id.partition(VIEW)[2]
+    if measured and category_spec is not None:  # `fd@ethnicity`: the images of the groups of ethnicity
+        attribute = measured
+        if measured == category_spec.joint() and category_spec.intersect:
+            images = [_with_joint_label(image, measured, category_spec.intersect) for image in images]
     if kind == "most":
         what = f"images with {list_name.replace('_', ' ')} terms"
         chosen = [image for image in images if image.present.get(list_name)]
@@ -100,3 +106,10 @@ def _top_group(images: Sequence[ImageResult], attribute: str) -> tuple[str, list
     top = max(counts, key=lambda group: counts[group])
     what = f"images of the most frequent {attribute} group {top!r} ({counts[top]} of {len(images)})"
     return what, [image for image in images if image.labels.get(attribute, UNKNOWN) == top]
+
+
+def _with_joint_label(image: ImageResult, joint: str, parts: Sequence[str]) -> ImageResult:
+    """The image with its label of the joint attribute (its parts' labels joined; unknown if one is)."""
+    labels = [image.labels.get(part, UNKNOWN) for part in parts]
+    label = UNKNOWN if UNKNOWN in labels else JOINT.join(labels)
+    return image.model_copy(update={"labels": {**image.labels, joint: label}})

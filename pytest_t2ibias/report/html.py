@@ -291,8 +291,8 @@ def _view(index: int, name: str, run: RunResult, suite: Suite | None) -> Categor
 def _share_group(view: CategoryView, metric_id: str) -> str | None:
     """The group whose share ``metric_id`` is (the suite's ``shares``, or ``<group>_share``), if any."""
     shares = dict(view.spec.shares) if view.spec is not None else {}
-    if metric_id in shares:
-        return shares[metric_id]
+    if isinstance(shares.get(metric_id), str):  # a share of one group (several: no one group to show)
+        return shares[metric_id]  # type: ignore[return-value]
     if metric_id.endswith("_share") and metric_id[: -len("_share")] in view.groups:
         return metric_id[: -len("_share")]
     return None
@@ -392,7 +392,7 @@ def _corrected_shares(view: CategoryView, raw_bars: dict[str, ShareBar]) -> dict
 
 def _measured_interval(view: CategoryView, group: str, intervals: dict[str, Interval]) -> Interval | None:
     share_ids = dict(view.spec.shares) if view.spec is not None else {}
-    ids = [m for m, g in share_ids.items() if g == group] + [f"{group}_share"]
+    ids = [m for m, g in share_ids.items() if g == group] + [f"{group}_share"]  # one-group shares only
     return next((intervals[m] for m in ids if m in intervals), None)
 
 
