@@ -188,7 +188,9 @@ def test_metrics_equal_the_published_code_on_random_data(seed: int) -> None:
     race = [RACE[i] for i in rng.choice(4, size=n, p=p)]
     gender = [GENDER[i] for i in rng.integers(0, 2, size=n)]
     scores = np.round(rng.random(n), 2)  # ties on purpose
-    data = _data(gender, race, suite=_suite(metrics=["fd@ethnicity", "max_skew@ethnicity", "ndkl@ethnicity"]), clip_scores=scores)
+    data = _data(
+        gender, race, suite=_suite(metrics=["fd@ethnicity", "max_skew@ethnicity", "ndkl@ethnicity"]), clip_scores=scores
+    )
     got = compute_data(data).metrics
     counts = Counter(race)
     shares = [counts[g] / n for g in RACE]
@@ -214,7 +216,10 @@ def test_every_replicate_equals_the_pure_functions_on_its_counts() -> None:
     draws = multinomial_draws(table.counts, 200, seed=1, stream="t")
     stats = stats_of(data, table, draws)
     reference = {"white": 0.7, "black": 0.1, "asian": 0.2, "other": 0.0}
-    values = {m: metric_def(m, data.spec).statistic(stats) for m in ("fd", "max_skew", "min_skew", "kl_reference", "fd_reference")}  # type: ignore[union-attr]
+    values = {
+        m: metric_def(m, data.spec).statistic(stats)
+        for m in ("fd", "max_skew", "min_skew", "kl_reference", "fd_reference")
+    }  # type: ignore[union-attr]
     names = data.label_codes().names
     for b in range(200):
         counts = dict(zip(names, stats.groups[b], strict=True))
@@ -292,11 +297,14 @@ def test_a_scorer_card_for_the_other_attribute_corrects_its_metrics() -> None:
         ({"intersect": ["gender", "latino"]}, "'latino' is not annotated in this category"),
         ({"metrics": ["parity_difference@ethnicity"]}, "needs a `parity` split (measured on attribute 'ethnicity'"),
         ({"metrics": ["fd_reference@gender_x_ethnicity"]}, "needs a `compare_to` reference (measured on attribute"),
-        ({"shares": {"w": ["female_x_purple"]}, "metrics": ["w@gender_x_ethnicity"]}, "'female_x_purple' is not a group"),
+        (
+            {"shares": {"w": ["female_x_purple"]}, "metrics": ["w@gender_x_ethnicity"]},
+            "'female_x_purple' is not a group",
+        ),
     ],
 )
 def test_bad_declarations_get_one_line_naming_the_field(change: dict[str, object], message: str) -> None:
-    with pytest.raises(Exception, match="categories.doctor") as caught:
+    with pytest.raises(Exception, match=r"categories\.doctor") as caught:
         _suite(**change)
     assert message in str(caught.value)
 
@@ -304,8 +312,15 @@ def test_bad_declarations_get_one_line_naming_the_field(change: dict[str, object
 def test_the_occupations_suite_measures_ethnicity_origin_and_the_intersection_everywhere() -> None:
     suite = load_suite("occupations")
     for name, spec in suite.categories.items():
-        wanted = {"fd@ethnicity", "fd_reference@ethnicity", "kl_reference@ethnicity", "max_skew@ethnicity",
-                  "latino_share@latino", "fd@gender_x_ethnicity", "women_of_colour_share@gender_x_ethnicity"}  # fmt: skip
+        wanted = {
+            "fd@ethnicity",
+            "fd_reference@ethnicity",
+            "kl_reference@ethnicity",
+            "max_skew@ethnicity",
+            "latino_share@latino",
+            "fd@gender_x_ethnicity",
+            "women_of_colour_share@gender_x_ethnicity",
+        }
         assert wanted <= set(spec.metrics), name
         view = spec.view("ethnicity")
         assert view.compare_to == "labour"

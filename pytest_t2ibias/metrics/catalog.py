@@ -305,9 +305,7 @@ def ratio_between_groups(stats: Stats) -> NDArray[np.float64]:
         return where_available(np.nanmin(p, axis=1) / np.nanmax(p, axis=1), np.isnan(s.p).any(axis=1))
 
 
-@count_metric(
-    "difference_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=UNIT
-)
+@count_metric("difference_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="lower", span=UNIT)
 def difference_to_reference(stats: Stats) -> NDArray[np.float64]:
     """The largest gap of a group's share to the reference's (Fairlearn's ``to_overall``, against the
     ``compare_to`` reference)."""
@@ -315,9 +313,7 @@ def difference_to_reference(stats: Stats) -> NDArray[np.float64]:
     return where_available(np.abs(p - target).max(axis=1), np.isnan(s.p).any(axis=1))
 
 
-@count_metric(
-    "ratio_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="higher", span=UNIT
-)
+@count_metric("ratio_to_reference", reads=[LABELS], requires=["attribute", "reference"], better="higher", span=UNIT)
 def ratio_to_reference(stats: Stats) -> NDArray[np.float64]:
     """The smallest of share / reference and reference / share over the groups (Fairlearn's ``to_overall``
     ratio, against the ``compare_to`` reference); a group with neither counts as 1, with one only as 0."""

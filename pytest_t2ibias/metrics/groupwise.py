@@ -16,13 +16,34 @@ dicts. Used through :class:`~pytest_t2ibias.metrics.result.CategoryResult`'s met
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from pytest_t2ibias.metrics.data import CategoryData
+from pytest_t2ibias.metrics.estimates import estimates as measured
 from pytest_t2ibias.metrics.intervals import MetricEstimate
 
 if TYPE_CHECKING:
-    from pytest_t2ibias.metrics.result import CategoryResult
+    from pytest_t2ibias.metrics.scorer_card import ScorerCard
+
+
+class CategoryResult(Protocol):
+    """What the view reads of a :class:`~pytest_t2ibias.metrics.result.CategoryResult`."""
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def data(self) -> CategoryData | None: ...
+
+    @property
+    def scorer_card(self) -> ScorerCard | None: ...
+
 
 #: How a difference or a ratio is taken (Fairlearn's ``method``; ``to_reference`` is its ``to_overall``).
 Method = Literal["between_groups", "to_reference"]
@@ -58,9 +79,7 @@ def estimates(result: CategoryResult, attribute: str | None) -> dict[str, Metric
     if view.spec.compare_to is None:  # no reference of this attribute: between groups only
         ids = [m for m in ids if not m.endswith("to_reference")]
     own = view.spec.model_copy(update={"shares": {_GROUP + g: g for g in groups}, "metrics": ids})
-    from pytest_t2ibias.metrics.result import _estimates  # the measure stage's own path
-
-    raw, corrected, _ = _estimates(replace(view, spec=own, _cache={}), ids, result.scorer_card, result.seed, 1000)
+    raw, corrected, _ = measured(replace(view, spec=own, _cache={}), ids, result.scorer_card, result.seed, 1000)
     out = corrected or raw
     data._cache[key] = out
     return out
@@ -77,9 +96,8 @@ def by_group_ci(result: CategoryResult, attribute: str | None = None) -> Any:
     """Each group's share's 95 % interval, ``(low, high)``."""
     found = estimates(result, attribute)
     rows = {m.removeprefix(_GROUP): _bounds(e) for m, e in found.items() if m.startswith(_GROUP)}
-    try:
-        import pandas as pd
-    except ImportError:
+    pd = _pandas()
+    if pd is None:
         return rows
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["low", "high"])
     frame.index.name = attribute or _attribute(result)
@@ -119,10 +137,17 @@ def _attribute(result: CategoryResult) -> str | None:
 
 
 def _series(values: dict[str, Any], name: str | None) -> Any:
-    try:
-        import pandas as pd
-    except ImportError:
+    pd = _pandas()
+    if pd is None:
         return values
     series = pd.Series(values, name="share", dtype="float64")
     series.index.name = name
     return series
+
+
+def _pandas() -> ModuleType | None:
+    """pandas when it is installed (no dependency on it: without it the view returns dicts)."""
+    try:
+        return importlib.import_module("pandas")
+    except ImportError:
+        return None

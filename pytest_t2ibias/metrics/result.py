@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_t2ibias.metrics import groupwise
 from pytest_t2ibias.metrics.data import CategoryData, MetricUnavailable
-from pytest_t2ibias.metrics.engine import category_data, compute_data, reported_metrics
-from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate, with_intervals
+from pytest_t2ibias.metrics.engine import category_data, reported_metrics
+from pytest_t2ibias.metrics.estimates import estimates
+from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate
 from pytest_t2ibias.provenance import Provenance
 from pytest_t2ibias.records import ImageRecord
 from pytest_t2ibias.suites.schema import VIEW
@@ -165,7 +166,7 @@ def measure(
         base, _, attribute = metric_id.partition(VIEW)
         if attribute:
             views.setdefault(attribute, {})[metric_id] = base
-    raw, corrected, data = _estimates(data, [m for m in wanted if VIEW not in m], card, seed, n_boot)
+    raw, corrected, data = estimates(data, [m for m in wanted if VIEW not in m], card, seed, n_boot)
     view_cards = {}
     for attribute, ids in views.items():  # each other attribute measured on the category's view of it
         try:
@@ -173,7 +174,7 @@ def measure(
         except MetricUnavailable as why:  # the images carry no labels of it: no value, and why
             raw.update({m: MetricEstimate(None, None, str(why)) for m in ids})
             continue
-        view_raw, view_corrected, view = _estimates(view, list(ids.values()), card, seed, n_boot)
+        view_raw, view_corrected, view = estimates(view, list(ids.values()), card, seed, n_boot)
         if view_corrected is not None and view.scorer_card is not None:
             view_cards[attribute] = view.scorer_card
         for metric_id, base in ids.items():
@@ -206,27 +207,3 @@ def measure(
         raw_metrics=None if corrected is None else raw,
         scorer_card=None if corrected is None else card,
     )
-
-
-def _estimates(
-    data: CategoryData, metric_ids: list[str], card: ScorerCard | None, seed: int, n_boot: int
-) -> tuple[dict[str, MetricEstimate], dict[str, MetricEstimate] | None, CategoryData]:
-    """The metrics ``metric_ids`` of ``data`` with intervals, corrected with ``card`` (None when it has
-    nothing for them), and the data carrying the card's entries when it does (bounds are then tested on the
-    corrected scale: :func:`~pytest_t2ibias.metrics.intervals.bound_p_value`)."""
-    values = compute_data(data, only=metric_ids)
-    estimates = with_intervals(data, values, seed=seed, n_boot=n_boot)
-    if card is None:
-        return estimates, None, data
-    from pytest_t2ibias.metrics.corrected import corrected_estimates
-
-    corrected = corrected_estimates(data, estimates, card, seed=seed, n_boot=n_boot)
-    if corrected is None:
-        return estimates, None, data
-    attribute = data.spec.attribute
-    data = replace(
-        data,
-        scorer_card=card.attributes.get(attribute) if attribute is not None else None,
-        term_cards=card.terms or None,
-    )
-    return estimates, corrected, data

@@ -338,7 +338,9 @@ class Suite(_Strict):
                     try:
                         check(cname, cat.view(attribute))
                     except ValueError as err:
-                        raise ValueError(f"{err} (measured on attribute {attribute!r}: `...{VIEW}{attribute}`)") from None
+                        raise ValueError(
+                            f"{err} (measured on attribute {attribute!r}: `...{VIEW}{attribute}`)"
+                        ) from None
         return self
 
     def _check_views(self, where: str, cat: Category) -> None:
