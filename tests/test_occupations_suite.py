@@ -113,6 +113,13 @@ def test_synthetic_run_at_the_labour_shares_reports_every_category(suite) -> Non
         estimate = result.metrics["amplification_reference"]
         assert estimate.value is not None and estimate.interval is not None
         assert result.metrics["gap_reference"].value is not None
+        # ethnicity, Hispanic origin and gender x ethnicity, read back from the painted images: every one
+        # with a value and an interval that holds it
+        for metric_id in ("fd@ethnicity", "fd_reference@ethnicity", "latino_share@latino",
+                          "women_of_colour_share@gender_x_ethnicity", "max_skew@gender_x_ethnicity"):  # fmt: skip
+            estimate = result.metrics[metric_id]
+            assert estimate.value is not None and estimate.interval is not None, (result.category, metric_id)
+            assert estimate.interval.low <= estimate.value <= estimate.interval.high  # type: ignore[operator]
     found = aggregate(suite, evaluation.categories)
     mad = found.metrics["mad_reference"]
     assert mad.value is not None and mad.interval is not None and 0 < mad.value < 0.15  # noise at 40 images
@@ -133,6 +140,9 @@ def test_cli_evaluate_on_the_tiny_model_reports_references_and_aggregates(
     for category in out["categories"].values():
         assert category["metrics"]["amplification_reference"] is not None
         assert "amplification_reference" in category["intervals"]
+        for metric_id in ("fd@ethnicity", "latino_share@latino", "women_of_colour_share@gender_x_ethnicity"):
+            assert metric_id in category["metrics"]  # a value, or null with its reason (the tiny scorer's labels)
+            assert category["metrics"][metric_id] is None or metric_id in category["intervals"]
     aggregates = out["aggregates"]
     assert aggregates["categories"] == ["nurse", "electrician"]
     assert aggregates["metrics"]["mad_reference"] is not None and "mad_reference" in aggregates["intervals"]
