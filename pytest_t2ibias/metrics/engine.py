@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -75,8 +76,13 @@ def check_category_metrics(name: str, spec: Category) -> None:
                     )
             continue
         if metric_def(metric_id, spec) is None:
-            valid = sorted(METRICS) + sorted(spec.shares) + [f"{c}_ratio" for c in sorted(spec.context)]
-            raise ValueError(f"categories.{name}.metrics: unknown metric {metric_id!r}; valid: {valid}")
+            # what this category can use: its own shares and context ratios first (the likeliest typos),
+            # then the registered metrics whose inputs it declares
+            own = sorted(spec.shares) + [f"{c}_ratio" for c in sorted(spec.context)]
+            valid = own + [m for m in sorted(METRICS) if not _missing_requirements(m, spec)]
+            close = difflib.get_close_matches(metric_id, [*own, *METRICS], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"categories.{name}.metrics: unknown metric {metric_id!r}{hint}; valid: {valid}")
         missing = _missing_requirements(metric_id, spec)
         if missing:
             raise ValueError(f"categories.{name}.metrics: {metric_id!r} needs {' and '.join(missing)}")
