@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pytest_t2ibias.metrics.data import CategoryData
 from pytest_t2ibias.metrics.estimates import estimates as measured
-from pytest_t2ibias.metrics.intervals import MetricEstimate
+from pytest_t2ibias.metrics.intervals import N_BOOT, MetricEstimate
 
 if TYPE_CHECKING:
     from pytest_t2ibias.metrics.scorer_card import ScorerCard
@@ -79,7 +79,7 @@ def estimates(result: CategoryResult, attribute: str | None) -> dict[str, Metric
     if view.spec.compare_to is None:  # no reference of this attribute: between groups only
         ids = [m for m in ids if not m.endswith("to_reference")]
     own = view.spec.model_copy(update={"shares": {_GROUP + g: g for g in groups}, "metrics": ids})
-    raw, corrected, _ = measured(replace(view, spec=own, _cache={}), ids, result.scorer_card, result.seed, 1000)
+    raw, corrected, _ = measured(replace(view, spec=own, _cache={}), ids, result.scorer_card, result.seed, N_BOOT)
     out = corrected or raw
     data._cache[key] = out
     return out

@@ -167,6 +167,7 @@ def measure(
         if attribute:
             views.setdefault(attribute, {})[metric_id] = base
     raw, corrected, data = estimates(data, [m for m in wanted if VIEW not in m], card, seed, n_boot)
+    fixed = dict(corrected or {})  # the card-corrected estimates, of any attribute
     view_cards = {}
     for attribute, ids in views.items():  # each other attribute measured on the category's view of it
         try:
@@ -175,18 +176,20 @@ def measure(
             raw.update({m: MetricEstimate(None, None, str(why)) for m in ids})
             continue
         view_raw, view_corrected, view = estimates(view, list(ids.values()), card, seed, n_boot)
-        if view_corrected is not None and view.scorer_card is not None:
-            view_cards[attribute] = view.scorer_card
+        if view_corrected is not None:
+            corrected = corrected or {}  # some metric was corrected: the result carries the card
+            if view.scorer_card is not None:
+                view_cards[attribute] = view.scorer_card
         for metric_id, base in ids.items():
             raw[metric_id] = view_raw[base]
-            if view_corrected is not None or corrected is not None:
-                corrected = {**(corrected or raw), metric_id: (view_corrected or view_raw)[base]}
+            if view_corrected is not None:
+                fixed[metric_id] = view_corrected[base]
     if view_cards:
         data = replace(data, view_cards=view_cards)
     order = {m: i for i, m in enumerate(wanted)}
     raw = dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))
     if corrected is not None:
-        corrected = {m: corrected.get(m, raw[m]) for m in raw}
+        corrected = {m: fixed.get(m, raw[m]) for m in raw}
     provenance = Provenance(
         category=data.name,
         suite=suite.name,
